@@ -1,0 +1,10 @@
+//! A sans-IO XMPP client core.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod jid;
+pub mod ns;
+pub mod xml;
+pub mod stream_error;
+
+pub use stream_error::StreamErrorCondition;

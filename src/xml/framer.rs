@@ -1,0 +1,313 @@
+//! Finds where top-level elements end, resumably and in one pass over the bytes.
+//!
+//! The framer keeps its scan position and state between inputs, so bytes are looked at once
+//! however the stream is chunked. It tracks only what decides element boundaries — tags,
+//! quoted attribute values, CDATA sections, nesting depth — and refuses the constructs that
+//! RFC 6120 §11 forbids as soon as it sees them. Everything else is checked by the parser
+//! on the complete element.
+
+use memchr::{memchr, memchr3};
+
+use super::chars::is_ws;
+use super::error::XmlErrorKind;
+
+/// What the framer found in the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// More input is needed.
+    Incomplete,
+    /// The XML declaration at `buf[start..end]` (it can only start the stream).
+    Declaration { start: usize, end: usize },
+    /// The stream header's start tag at `buf[start..end]`; `empty` for `<stream:stream/>`.
+    Header { start: usize, end: usize, empty: bool },
+    /// A complete top-level element at `buf[start..end]`, with at most `nodes` index entries.
+    Element { start: usize, end: usize, nodes: usize },
+    /// The stream's end tag at `buf[start..end]`.
+    StreamEnd { start: usize, end: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between tags.
+    Text,
+    /// Just after a `<`.
+    Lt,
+    /// Inside a start tag, outside quotes.
+    StartTag,
+    /// Inside a quoted attribute value.
+    Quote(u8),
+    EndTag,
+    /// After `<!`, deciding between CDATA and forbidden markup.
+    Bang,
+    CData,
+    /// Inside the XML declaration.
+    Declaration,
+}
+
+#[derive(Debug)]
+pub(crate) struct Framer {
+    pos: usize,
+    state: State,
+    /// Open elements, the stream element included: 0 before the header, 1 between stanzas.
+    depth: usize,
+    /// Start of the construct being framed (the stream header or a top-level element).
+    start: usize,
+    /// The `<` of the tag being scanned.
+    lt: usize,
+    nodes: usize,
+    /// Nothing but white space has been seen yet: an XML declaration may come.
+    at_stream_start: bool,
+    ended: bool,
+}
+
+pub(crate) type FrameResult = Result<Frame, (XmlErrorKind, usize)>;
+
+impl Framer {
+    pub(crate) fn new() -> Self {
+        Self {
+            pos: 0,
+            state: State::Text,
+            depth: 0,
+            start: 0,
+            lt: 0,
+            nodes: 0,
+            at_stream_start: true,
+            ended: false,
+        }
+    }
+
+    /// Bytes at the front of the buffer that are no longer needed.
+    pub(crate) fn discardable(&self) -> usize {
+        if self.state == State::Text && self.depth <= 1 {
+            self.pos
+        } else {
+            self.start
+        }
+    }
+
+    /// The caller removed `n` bytes (at most [`Self::discardable`], or a whole frame) from the
+    /// front of the buffer.
+    pub(crate) fn shift(&mut self, n: usize) {
+        self.pos -= n;
+        self.start = self.start.saturating_sub(n);
+        self.lt = self.lt.saturating_sub(n);
+    }
+
+    /// Scans on from where the last call stopped. `max_size` bounds every frame; `max_depth`
+    /// bounds nesting inside a top-level element.
+    pub(crate) fn next(&mut self, buf: &[u8], max_size: usize, max_depth: usize) -> FrameResult {
+        loop {
+            match self.state {
+                State::Text if self.depth >= 2 => {
+                    let window = self.window(buf, max_size);
+                    match memchr(b'<', &buf[self.pos..window]) {
+                        Some(i) => {
+                            if i > 0 {
+                                self.nodes += 1;
+                            }
+                            self.lt = self.pos + i;
+                            self.pos = self.lt + 1;
+                            self.state = State::Lt;
+                        }
+                        None => {
+                            self.pos = window;
+                            return self.incomplete(buf, max_size);
+                        }
+                    }
+                }
+                State::Text => {
+                    // Between stanzas (or before the header) only white space may appear.
+                    let rest = &buf[self.pos..];
+                    let ws = rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len());
+                    // White space before the XML declaration is not XML, but a keepalive
+                    // sent just before a stream restart puts it there; accept it.
+                    self.pos += ws;
+                    let Some(&b) = buf.get(self.pos) else {
+                        return Ok(Frame::Incomplete);
+                    };
+                    if self.ended {
+                        return Err((XmlErrorKind::DataAfterStreamEnd, self.pos));
+                    }
+                    if b != b'<' {
+                        let kind = if self.depth == 0 {
+                            XmlErrorKind::Malformed("expected the stream header")
+                        } else {
+                            XmlErrorKind::TextOutsideStanza
+                        };
+                        return Err((kind, self.pos));
+                    }
+                    self.start = self.pos;
+                    self.lt = self.pos;
+                    self.pos += 1;
+                    self.nodes = 0;
+                    self.state = State::Lt;
+                }
+                State::Lt => {
+                    let Some(&b) = buf.get(self.pos) else {
+                        return self.incomplete(buf, max_size);
+                    };
+                    let may_declare = std::mem::replace(&mut self.at_stream_start, false);
+                    match b {
+                        b'/' => {
+                            if self.depth == 0 {
+                                return Err((XmlErrorKind::Malformed("expected the stream header"), self.lt));
+                            }
+                            self.pos += 1;
+                            self.state = State::EndTag;
+                        }
+                        b'!' => self.state = State::Bang,
+                        b'?' if may_declare => {
+                            self.pos += 1;
+                            self.state = State::Declaration;
+                        }
+                        b'?' => return Err((XmlErrorKind::ProcessingInstruction, self.lt)),
+                        _ => {
+                            self.nodes += 1;
+                            self.state = State::StartTag;
+                        }
+                    }
+                }
+                State::StartTag => {
+                    let window = self.window(buf, max_size);
+                    let Some(i) = memchr3(b'>', b'"', b'\'', &buf[self.pos..window]) else {
+                        self.pos = window;
+                        return self.incomplete(buf, max_size);
+                    };
+                    let at = self.pos + i;
+                    self.pos = at + 1;
+                    if buf[at] != b'>' {
+                        self.nodes += 1;
+                        self.state = State::Quote(buf[at]);
+                        continue;
+                    }
+                    self.state = State::Text;
+                    let empty = at > self.lt + 1 && buf[at - 1] == b'/';
+                    if self.depth == 0 {
+                        self.depth = 1;
+                        if empty {
+                            self.depth = 0;
+                            self.ended = true;
+                        }
+                        return self.frame(Frame::Header { start: self.start, end: self.pos, empty }, max_size);
+                    }
+                    if empty {
+                        if self.depth == 1 {
+                            let nodes = self.nodes;
+                            return self.frame(Frame::Element { start: self.start, end: self.pos, nodes }, max_size);
+                        }
+                    } else {
+                        self.depth += 1;
+                        if self.depth - 1 > max_depth {
+                            return Err((XmlErrorKind::TooDeep { limit: max_depth }, self.lt));
+                        }
+                    }
+                }
+                State::Quote(q) => {
+                    let window = self.window(buf, max_size);
+                    match memchr(q, &buf[self.pos..window]) {
+                        Some(i) => {
+                            self.pos += i + 1;
+                            self.state = State::StartTag;
+                        }
+                        None => {
+                            self.pos = window;
+                            return self.incomplete(buf, max_size);
+                        }
+                    }
+                }
+                State::EndTag => {
+                    let window = self.window(buf, max_size);
+                    let Some(i) = memchr(b'>', &buf[self.pos..window]) else {
+                        self.pos = window;
+                        return self.incomplete(buf, max_size);
+                    };
+                    self.pos += i + 1;
+                    self.state = State::Text;
+                    self.depth -= 1;
+                    match self.depth {
+                        1 => {
+                            let nodes = self.nodes;
+                            return self.frame(Frame::Element { start: self.start, end: self.pos, nodes }, max_size);
+                        }
+                        0 => {
+                            self.ended = true;
+                            return Ok(Frame::StreamEnd { start: self.lt, end: self.pos });
+                        }
+                        _ => {}
+                    }
+                }
+                State::Bang => {
+                    const CDATA: &[u8] = b"<![CDATA[";
+                    const DOCTYPE: &[u8] = b"<!DOCTYPE";
+                    let have = &buf[self.lt..buf.len().min(self.lt + CDATA.len())];
+                    if have.len() >= 4 && have.starts_with(b"<!--") {
+                        return Err((XmlErrorKind::Comment, self.lt));
+                    }
+                    if have == DOCTYPE {
+                        return Err((XmlErrorKind::Doctype, self.lt));
+                    }
+                    if have == CDATA {
+                        if self.depth < 2 {
+                            return Err((XmlErrorKind::TextOutsideStanza, self.lt));
+                        }
+                        self.nodes += 1;
+                        self.pos = self.lt + CDATA.len();
+                        self.state = State::CData;
+                        continue;
+                    }
+                    let undecided = have.len() < CDATA.len()
+                        && (CDATA.starts_with(have) || DOCTYPE.starts_with(have) || b"<!--".starts_with(have));
+                    if undecided {
+                        return self.incomplete(buf, max_size);
+                    }
+                    return Err((XmlErrorKind::Malformed("'<!' that does not start a CDATA section"), self.lt));
+                }
+                State::CData => {
+                    let window = self.window(buf, max_size);
+                    let Some(i) = memchr(b'>', &buf[self.pos..window]) else {
+                        self.pos = window;
+                        return self.incomplete(buf, max_size);
+                    };
+                    let at = self.pos + i;
+                    self.pos = at + 1;
+                    if at >= self.lt + 11 && &buf[at - 2..at] == b"]]" {
+                        self.state = State::Text;
+                    }
+                }
+                State::Declaration => {
+                    let window = self.window(buf, max_size);
+                    let Some(i) = memchr(b'>', &buf[self.pos..window]) else {
+                        self.pos = window;
+                        return self.incomplete(buf, max_size);
+                    };
+                    let at = self.pos + i;
+                    self.pos = at + 1;
+                    if buf[at - 1] == b'?' && at >= self.lt + 3 {
+                        self.state = State::Text;
+                        return self.frame(Frame::Declaration { start: self.start, end: self.pos }, max_size);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scanning stops at the size limit, so a hostile peer cannot make us scan (or keep)
+    /// more than that for one element.
+    fn window(&self, buf: &[u8], max_size: usize) -> usize {
+        buf.len().min(self.start.saturating_add(max_size).saturating_add(1))
+    }
+
+    fn incomplete(&self, buf: &[u8], max_size: usize) -> FrameResult {
+        if buf.len() - self.start > max_size {
+            return Err((XmlErrorKind::ElementTooLarge { limit: max_size }, self.start));
+        }
+        Ok(Frame::Incomplete)
+    }
+
+    fn frame(&self, frame: Frame, max_size: usize) -> FrameResult {
+        if self.pos - self.start > max_size {
+            return Err((XmlErrorKind::ElementTooLarge { limit: max_size }, self.start));
+        }
+        Ok(frame)
+    }
+}

@@ -1,0 +1,19 @@
+//! The XML stream layer: an incremental reader of restricted XML (RFC 6120 §11), zero-copy
+//! received elements, and a builder and serializer for outbound elements.
+//!
+//! [`StreamReader`] turns bytes into a [`StreamHeader`], top-level [`Element`]s and the end of
+//! the stream. [`Builder`] makes elements to send.
+
+mod builder;
+mod chars;
+mod element;
+mod error;
+mod escape;
+mod framer;
+mod parser;
+mod reader;
+
+pub use builder::{BuildError, Builder, Node};
+pub use element::{Attribute, Attributes, Child, ChildNodes, Children, Element, ElementRef, Text};
+pub use error::{XmlError, XmlErrorKind};
+pub use reader::{Limits, StreamEvent, StreamHeader, StreamReader};

@@ -1,0 +1,708 @@
+//! Well-formedness, namespaces and the element index, over one complete top-level element.
+//!
+//! The framer hands over slices that it believes hold exactly one element; this pass checks
+//! everything XML and XML namespaces require (and what RFC 6120 §11 restricts) and records
+//! where names, attributes and text are. It never trusts the framer: a slice that is not one
+//! well-formed element is an error here, not a panic.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::chars::{self, is_name_char, is_name_start_char, is_ws};
+use super::element::{
+    Element, Kind, Node, Scope, ESCAPED, LOCAL, NO_NS, NO_PARENT, XML_NS,
+};
+use super::error::{XmlError, XmlErrorKind};
+use super::escape::{decode_reference, unescape_attr};
+use crate::ns;
+
+type Nodes = SmallVec<[Node; super::element::INLINE_NODES]>;
+
+#[derive(Clone, Copy)]
+struct Open {
+    node: u32,
+    bindings: u32,
+}
+
+/// A prefix binding made inside the element being parsed: `pa..pb` is the prefix.
+#[derive(Clone, Copy)]
+struct Binding {
+    pa: u32,
+    pb: u32,
+    ns: u32,
+}
+
+/// Reusable parse state, so that steady-state parsing allocates only the element index.
+#[derive(Default)]
+pub(crate) struct Parser {
+    open: Vec<Open>,
+    bindings: Vec<Binding>,
+    pub max_depth: usize,
+    pub max_attributes: usize,
+}
+
+struct Cursor<'s> {
+    s: &'s [u8],
+    pos: usize,
+    base: u64,
+}
+
+type Result<T> = std::result::Result<T, XmlError>;
+
+impl Cursor<'_> {
+    fn err(&self, kind: XmlErrorKind) -> XmlError {
+        XmlError::new(kind, self.base + self.pos as u64)
+    }
+
+    fn malformed(&self, what: &'static str) -> XmlError {
+        self.err(XmlErrorKind::Malformed(what))
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) -> bool {
+        let start = self.pos;
+        while self.peek().is_some_and(is_ws) {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
+    fn expect(&mut self, b: u8, what: &'static str) -> Result<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.malformed(what))
+        }
+    }
+
+    /// The char starting at `pos` (input is valid UTF-8), and its length.
+    fn char_at(&self, pos: usize) -> Option<(char, usize)> {
+        let len = match self.s.get(pos)? {
+            0..=0x7F => 1,
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        let bytes = self.s.get(pos..pos + len)?;
+        let c = std::str::from_utf8(bytes).ok()?.chars().next()?;
+        Some((c, len))
+    }
+
+    /// Reads a qualified name; returns `(start, local_start, end)`.
+    fn qname(&mut self) -> Result<(u32, u32, u32)> {
+        let start = self.pos;
+        let mut local = start;
+        let mut at_part_start = true;
+        loop {
+            let Some(b) = self.peek() else { break };
+            let class = chars::NAME[b as usize];
+            if b < 0x80 {
+                if at_part_start && class & 1 != 0 || !at_part_start && class & 2 != 0 {
+                    self.pos += 1;
+                    at_part_start = false;
+                } else if b == b':' && !at_part_start && local == start {
+                    self.pos += 1;
+                    local = self.pos;
+                    at_part_start = true;
+                } else {
+                    break;
+                }
+            } else {
+                let Some((c, len)) = self.char_at(self.pos) else { break };
+                let ok = if at_part_start { is_name_start_char(c) } else { is_name_char(c) };
+                if !ok {
+                    break;
+                }
+                self.pos += len;
+                at_part_start = false;
+            }
+        }
+        if self.pos == start {
+            return Err(self.malformed("expected a name"));
+        }
+        if at_part_start {
+            return Err(self.malformed("a qualified name must not end with ':'"));
+        }
+        Ok((start as u32, local as u32, self.pos as u32))
+    }
+
+    /// Checks the reference starting at the `&` at `pos` and moves past its `;`.
+    fn reference(&mut self) -> Result<()> {
+        let name_start = self.pos + 1;
+        let window = &self.s[name_start.min(self.s.len())..(name_start + 64).min(self.s.len())];
+        let Some(len) = memchr::memchr(b';', window) else {
+            return Err(self.err(XmlErrorKind::MalformedReference));
+        };
+        let name = std::str::from_utf8(&window[..len]).unwrap_or_default();
+        if decode_reference(name).is_none() {
+            let kind = if let Some(num) = name.strip_prefix('#') {
+                let code = match num.strip_prefix('x') {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => num.parse::<u32>(),
+                };
+                match code {
+                    Ok(code) if !num.starts_with('+') => XmlErrorKind::InvalidChar(code),
+                    _ => XmlErrorKind::MalformedReference,
+                }
+            } else if chars::is_ncname(name) {
+                XmlErrorKind::UndeclaredEntity(name.to_owned())
+            } else {
+                XmlErrorKind::MalformedReference
+            };
+            return Err(self.err(kind));
+        }
+        self.pos = name_start + len + 1;
+        Ok(())
+    }
+
+    /// Checks a `0xEF` lead byte: U+FFFE and U+FFFF are not XML characters.
+    fn check_ef(&mut self) -> Result<()> {
+        if let Some([0xBF, b @ (0xBE | 0xBF)]) = self.s.get(self.pos + 1..self.pos + 3) {
+            return Err(self.err(XmlErrorKind::InvalidChar(0xFF00 | u32::from(*b))));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Skips bytes of class `PLAIN` in `table`.
+    #[inline(always)]
+    fn skip_plain(&mut self, table: &[u8; 256]) {
+        let rest = &self.s[self.pos..];
+        let n = rest
+            .iter()
+            .position(|&b| table[b as usize] != chars::PLAIN)
+            .unwrap_or(rest.len());
+        self.pos += n;
+    }
+
+    /// Scans an attribute value after its opening quote; returns `(start, end, flags)` and
+    /// leaves the cursor after the closing quote.
+    fn attr_value(&mut self, quote: u8) -> Result<(u32, u32, u8)> {
+        let start = self.pos;
+        let mut flags = 0;
+        loop {
+            self.skip_plain(&chars::ATTR);
+            let Some(b) = self.peek() else {
+                return Err(self.malformed("unterminated attribute value"));
+            };
+            match chars::ATTR[b as usize] {
+                chars::QUOTE if b == quote => {
+                    let end = self.pos;
+                    self.pos += 1;
+                    return Ok((start as u32, end as u32, flags));
+                }
+                chars::QUOTE => self.pos += 1,
+                chars::AMP => {
+                    self.reference()?;
+                    flags = ESCAPED;
+                }
+                chars::NORMALIZE => {
+                    self.pos += 1;
+                    flags = ESCAPED;
+                }
+                chars::LT => return Err(self.malformed("'<' is not allowed in attribute values")),
+                chars::EF => self.check_ef()?,
+                _ => return Err(self.err(XmlErrorKind::InvalidChar(b.into()))),
+            }
+        }
+    }
+}
+
+impl Parser {
+    pub(crate) fn new(max_depth: usize, max_attributes: usize) -> Self {
+        Self { max_depth, max_attributes, ..Self::default() }
+    }
+
+    /// Parses one complete top-level element. `capacity` is the framer's upper bound on the
+    /// number of index entries; `base` is the stream offset of `bytes[0]`, for errors.
+    pub(crate) fn parse_element(
+        &mut self,
+        bytes: Bytes,
+        scope: &Arc<Scope>,
+        capacity: usize,
+        base: u64,
+    ) -> Result<Element> {
+        let s: &[u8] = &bytes;
+        check_utf8(s, base)?;
+        let mut cur = Cursor { s, pos: 0, base };
+        self.open.clear();
+        self.bindings.clear();
+        let mut nodes = Nodes::with_capacity(capacity);
+        let mut extra = Vec::new();
+        loop {
+            match cur.peek() {
+                None => return Err(cur.malformed("element is not closed")),
+                Some(b'<') => match s.get(cur.pos + 1) {
+                    Some(b'/') => {
+                        self.end_tag(&mut cur, &mut nodes)?;
+                        if self.open.is_empty() {
+                            break;
+                        }
+                    }
+                    Some(b'!') => self.bang(&mut cur, &mut nodes)?,
+                    Some(b'?') => return Err(cur.err(XmlErrorKind::ProcessingInstruction)),
+                    _ => {
+                        let empty = self.start_tag(&mut cur, &mut nodes, &mut extra, scope)?;
+                        if empty && self.open.is_empty() {
+                            break;
+                        }
+                    }
+                },
+                Some(_) if self.open.is_empty() => {
+                    return Err(cur.err(XmlErrorKind::TextOutsideStanza))
+                }
+                Some(_) => text(&mut cur, &mut nodes)?,
+            }
+        }
+        if cur.pos != s.len() {
+            return Err(cur.malformed("data after the end of the element"));
+        }
+        Ok(Element { bytes, nodes, extra, scope: scope.clone() })
+    }
+
+    /// Parses a lone start tag (the stream header) as an element with no children.
+    pub(crate) fn parse_start_tag(&mut self, bytes: Bytes, base: u64) -> Result<Element> {
+        check_utf8(&bytes, base)?;
+        let scope = Arc::new(Scope::default());
+        let mut cur = Cursor { s: &bytes, pos: 0, base };
+        self.open.clear();
+        self.bindings.clear();
+        let mut nodes = Nodes::new();
+        let mut extra = Vec::new();
+        self.start_tag(&mut cur, &mut nodes, &mut extra, &scope)?;
+        let len = nodes.len() as u32;
+        if let Some(root) = nodes.first_mut() {
+            root.d = len;
+        }
+        Ok(Element { bytes, nodes, extra, scope })
+    }
+
+    /// Checks an end tag against `expected` (the stream header's qualified name).
+    pub(crate) fn check_end_tag(s: &[u8], expected: &str, base: u64) -> Result<()> {
+        let mut cur = Cursor { s, pos: 2, base };
+        let (a, _, b) = cur.qname()?;
+        cur.skip_ws();
+        cur.expect(b'>', "expected '>' to close the end tag")?;
+        let found = &s[a as usize..b as usize];
+        if found != expected.as_bytes() {
+            return Err(cur.err(XmlErrorKind::MismatchedEndTag {
+                expected: expected.to_owned(),
+                found: String::from_utf8_lossy(found).into_owned(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Returns whether the tag was an empty-element tag.
+    fn start_tag(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        nodes: &mut Nodes,
+        extra: &mut Vec<Box<str>>,
+        scope: &Scope,
+    ) -> Result<bool> {
+        cur.pos += 1;
+        let (a, c, b) = cur.qname()?;
+        let idx = nodes.len() as u32;
+        let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
+        nodes.push(Node { kind: Kind::Element, flags: 0, ns: NO_NS, a, b, c, d: 0, e: parent });
+        let bindings_before = self.bindings.len() as u32;
+        let mut count = 0;
+        let empty = loop {
+            let had_ws = cur.skip_ws();
+            match cur.peek() {
+                Some(b'>') => {
+                    cur.pos += 1;
+                    break false;
+                }
+                Some(b'/') => {
+                    cur.pos += 1;
+                    cur.expect(b'>', "expected '>' after '/' in a tag")?;
+                    break true;
+                }
+                None => return Err(cur.malformed("tag is not closed")),
+                Some(_) if !had_ws => {
+                    return Err(cur.malformed("expected white space, '>' or '/>' in a tag"))
+                }
+                Some(_) => {}
+            }
+            count += 1;
+            if count > self.max_attributes {
+                return Err(cur.err(XmlErrorKind::TooManyAttributes { limit: self.max_attributes }));
+            }
+            let (qa, qc, qb) = cur.qname()?;
+            cur.skip_ws();
+            cur.expect(b'=', "expected '=' after an attribute name")?;
+            cur.skip_ws();
+            let quote = match cur.peek() {
+                Some(q @ (b'"' | b'\'')) => q,
+                _ => return Err(cur.malformed("expected a quoted attribute value")),
+            };
+            cur.pos += 1;
+            let (va, vb, flags) = cur.attr_value(quote)?;
+            let qname = &cur.s[qa as usize..qb as usize];
+            let is_default_decl = qname == b"xmlns";
+            if is_default_decl || (qc > qa && &cur.s[qa as usize..qc as usize - 1] == b"xmlns") {
+                let (pa, pb) = if is_default_decl { (qb, qb) } else { (qc, qb) };
+                self.declare(cur, nodes, extra, (pa, pb), (va, vb, flags), qa)?;
+            } else {
+                nodes.push(Node { kind: Kind::Attr, flags, ns: NO_NS, a: qa, b: qb, c: qc, d: va, e: vb });
+            }
+        };
+        // Names are resolved once the tag's own declarations are known.
+        let first_attr = idx as usize + 1;
+        nodes[idx as usize].ns = self.resolve(cur, scope, a, c, true)?;
+        for i in first_attr..nodes.len() {
+            let n = nodes[i];
+            if n.kind == Kind::Attr && n.c > n.a {
+                nodes[i].ns = self.resolve(cur, scope, n.a, n.c, false)?;
+            }
+        }
+        if nodes.len() - first_attr > 1 {
+            check_duplicates(cur, &nodes[first_attr..], nodes, extra, scope)?;
+        }
+        if empty {
+            nodes[idx as usize].d = nodes.len() as u32;
+            self.bindings.truncate(bindings_before as usize);
+        } else {
+            if self.open.len() >= self.max_depth {
+                return Err(cur.err(XmlErrorKind::TooDeep { limit: self.max_depth }));
+            }
+            self.open.push(Open { node: idx, bindings: bindings_before });
+        }
+        Ok(empty)
+    }
+
+    /// Records a namespace declaration of prefix `pa..pb` (empty: the default namespace).
+    fn declare(
+        &mut self,
+        cur: &Cursor<'_>,
+        nodes: &mut Nodes,
+        extra: &mut Vec<Box<str>>,
+        (pa, pb): (u32, u32),
+        (va, vb, flags): (u32, u32, u8),
+        qa: u32,
+    ) -> Result<()> {
+        use XmlErrorKind::InvalidNamespaceDeclaration as Invalid;
+        let s = cur.s;
+        let at = |what| XmlError::new(Invalid(what), cur.base + u64::from(qa));
+        let prefix = &s[pa as usize..pb as usize];
+        let raw = std::str::from_utf8(&s[va as usize..vb as usize]).unwrap_or_default();
+        let value = unescape_attr(raw);
+        let mut c = 0;
+        if flags & ESCAPED != 0 {
+            c = extra.len() as u32;
+            extra.push(value.as_ref().into());
+        }
+        if prefix == b"xmlns" {
+            return Err(at("the prefix 'xmlns' must not be declared"));
+        }
+        if (prefix == b"xml") != (value == ns::XML) {
+            return Err(at("the prefix 'xml' is bound to its namespace and only it"));
+        }
+        if value == ns::XMLNS {
+            return Err(at("the xmlns namespace must not be declared"));
+        }
+        if !prefix.is_empty() && value.is_empty() {
+            return Err(at("a prefix must not be bound to the empty namespace name"));
+        }
+        let idx = nodes.len() as u32;
+        let ns = if value.is_empty() {
+            NO_NS
+        } else if prefix == b"xml" {
+            XML_NS
+        } else {
+            LOCAL | idx
+        };
+        nodes.push(Node { kind: Kind::NsDecl, flags, ns: NO_NS, a: pa, b: pb, c, d: va, e: vb });
+        self.bindings.push(Binding { pa, pb, ns });
+        Ok(())
+    }
+
+    /// The namespace id of the prefix at `a..c-1` (none when `c == a`).
+    fn resolve(&self, cur: &Cursor<'_>, scope: &Scope, a: u32, c: u32, element: bool) -> Result<u32> {
+        let s = cur.s;
+        let prefix: &[u8] = if c > a { &s[a as usize..c as usize - 1] } else { b"" };
+        if prefix.is_empty() && !element {
+            return Ok(NO_NS);
+        }
+        if prefix == b"xml" {
+            return Ok(XML_NS);
+        }
+        if let Some(b) = self.bindings.iter().rev().find(|b| &s[b.pa as usize..b.pb as usize] == prefix) {
+            return Ok(b.ns);
+        }
+        if let Some(ns) = scope.lookup(prefix) {
+            return Ok(ns);
+        }
+        if prefix.is_empty() {
+            return Ok(NO_NS);
+        }
+        Err(XmlError::new(
+            XmlErrorKind::UnboundPrefix(String::from_utf8_lossy(prefix).into_owned()),
+            cur.base + u64::from(a),
+        ))
+    }
+
+    fn end_tag(&mut self, cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+        let tag_start = cur.pos;
+        cur.pos += 2;
+        let (a, _, b) = cur.qname()?;
+        cur.skip_ws();
+        cur.expect(b'>', "expected '>' to close the end tag")?;
+        let Some(open) = self.open.pop() else {
+            return Err(cur.malformed("end tag without a start tag"));
+        };
+        let len = nodes.len() as u32;
+        let n = &mut nodes[open.node as usize];
+        let expected = &cur.s[n.a as usize..n.b as usize];
+        let found = &cur.s[a as usize..b as usize];
+        if expected != found {
+            return Err(XmlError::new(
+                XmlErrorKind::MismatchedEndTag {
+                    expected: String::from_utf8_lossy(expected).into_owned(),
+                    found: String::from_utf8_lossy(found).into_owned(),
+                },
+                cur.base + tag_start as u64,
+            ));
+        }
+        n.d = len;
+        self.bindings.truncate(open.bindings as usize);
+        Ok(())
+    }
+
+    /// `<!`: a CDATA section, or a comment or DOCTYPE (both refused).
+    fn bang(&mut self, cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+        let rest = &cur.s[cur.pos..];
+        if rest.starts_with(b"<!--") {
+            return Err(cur.err(XmlErrorKind::Comment));
+        }
+        if rest.starts_with(b"<!DOCTYPE") {
+            return Err(cur.err(XmlErrorKind::Doctype));
+        }
+        if !rest.starts_with(b"<![CDATA[") {
+            return Err(cur.malformed("'<!' that does not start a CDATA section"));
+        }
+        if self.open.is_empty() {
+            return Err(cur.err(XmlErrorKind::TextOutsideStanza));
+        }
+        let start = cur.pos + 9;
+        let Some(len) = memchr::memmem::find(&cur.s[start..], b"]]>") else {
+            return Err(cur.malformed("CDATA section is not closed"));
+        };
+        let end = start + len;
+        cur.pos = start;
+        let mut flags = 0;
+        while cur.pos < end {
+            cur.skip_plain(&chars::CDATA);
+            if cur.pos >= end {
+                break;
+            }
+            let b = cur.s[cur.pos];
+            match chars::CDATA[b as usize] {
+                chars::NORMALIZE => {
+                    flags = ESCAPED;
+                    cur.pos += 1;
+                }
+                chars::EF => cur.check_ef()?,
+                _ => return Err(cur.err(XmlErrorKind::InvalidChar(b.into()))),
+            }
+        }
+        let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
+        nodes.push(Node {
+            kind: Kind::CData,
+            flags,
+            ns: NO_NS,
+            a: start as u32,
+            b: end as u32,
+            c: 0,
+            d: 0,
+            e: parent,
+        });
+        cur.pos = end + 3;
+        Ok(())
+    }
+}
+
+/// A run of character data up to the next `<`.
+fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+    let start = cur.pos;
+    let mut flags = 0;
+    loop {
+        cur.skip_plain(&chars::TEXT);
+        let Some(b) = cur.peek() else { break };
+        match chars::TEXT[b as usize] {
+            chars::LT => break,
+            chars::AMP => {
+                cur.reference()?;
+                flags = ESCAPED;
+            }
+            chars::RSQB => {
+                if cur.s[cur.pos..].starts_with(b"]]>") {
+                    return Err(cur.malformed("']]>' is not allowed in text"));
+                }
+                cur.pos += 1;
+            }
+            chars::NORMALIZE => {
+                flags = ESCAPED;
+                cur.pos += 1;
+            }
+            chars::EF => cur.check_ef()?,
+            _ => return Err(cur.err(XmlErrorKind::InvalidChar(b.into()))),
+        }
+    }
+    nodes.push(Node {
+        kind: Kind::Text,
+        flags,
+        ns: NO_NS,
+        a: start as u32,
+        b: cur.pos as u32,
+        c: 0,
+        d: 0,
+        e: 0,
+    });
+    Ok(())
+}
+
+fn check_utf8(s: &[u8], base: u64) -> Result<()> {
+    match std::str::from_utf8(s) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(XmlError::new(XmlErrorKind::InvalidUtf8, base + e.valid_up_to() as u64)),
+    }
+}
+
+/// XML forbids the same qualified name twice on a tag; XML namespaces also forbid the same
+/// expanded name (two prefixes bound to one namespace).
+fn check_duplicates(
+    cur: &Cursor<'_>,
+    attrs: &[Node],
+    nodes: &Nodes,
+    extra: &[Box<str>],
+    scope: &Scope,
+) -> Result<()> {
+    let s = cur.s;
+    let span = |a: u32, b: u32| &s[a as usize..b as usize];
+    for (i, x) in attrs.iter().enumerate() {
+        for y in &attrs[..i] {
+            let duplicate = match (x.kind, y.kind) {
+                (Kind::Attr, Kind::Attr) => {
+                    span(x.a, x.b) == span(y.a, y.b)
+                        || (x.ns != NO_NS
+                            && span(x.c, x.b) == span(y.c, y.b)
+                            && ns_name(s, nodes, extra, scope, x.ns)
+                                == ns_name(s, nodes, extra, scope, y.ns))
+                }
+                (Kind::NsDecl, Kind::NsDecl) => span(x.a, x.b) == span(y.a, y.b),
+                _ => false,
+            };
+            if duplicate {
+                let name = if x.kind == Kind::NsDecl && x.a == x.b {
+                    "xmlns".to_owned()
+                } else if x.kind == Kind::NsDecl {
+                    format!("xmlns:{}", String::from_utf8_lossy(span(x.a, x.b)))
+                } else {
+                    String::from_utf8_lossy(span(x.a, x.b)).into_owned()
+                };
+                return Err(XmlError::new(
+                    XmlErrorKind::DuplicateAttribute(name),
+                    cur.base + u64::from(x.a),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The namespace name of an id while the element is still being built.
+fn ns_name<'a>(s: &'a [u8], nodes: &Nodes, extra: &'a [Box<str>], scope: &'a Scope, id: u32) -> &'a [u8] {
+    if id & LOCAL != 0 {
+        match nodes.get((id & !LOCAL) as usize) {
+            Some(n) if n.flags & ESCAPED != 0 => extra.get(n.c as usize).map_or(b"", |x| x.as_bytes()),
+            Some(n) => &s[n.d as usize..n.e as usize],
+            None => b"",
+        }
+    } else if id & super::element::OUTER != 0 {
+        scope
+            .bindings
+            .get((id & !super::element::OUTER) as usize)
+            .map_or(b"", |(_, ns)| ns.as_bytes())
+    } else if id == XML_NS {
+        ns::XML.as_bytes()
+    } else {
+        b""
+    }
+}
+
+/// Parses the XML declaration `<?xml version='1.0' encoding='UTF-8' standalone='yes'?>`.
+pub(crate) fn parse_declaration(s: &[u8], base: u64) -> Result<()> {
+    use XmlErrorKind::MalformedDeclaration as Bad;
+    check_utf8(s, base)?;
+    let mut cur = Cursor { s, pos: 0, base };
+    let err = |cur: &Cursor<'_>, what| cur.err(Bad(what));
+    if !s.starts_with(b"<?xml") {
+        return Err(cur.err(XmlErrorKind::ProcessingInstruction));
+    }
+    cur.pos = 5;
+    let mut seen = 0; // 1: version, 2: encoding, 3: standalone
+    loop {
+        let had_ws = cur.skip_ws();
+        if s[cur.pos..].starts_with(b"?>") && cur.pos + 2 == s.len() {
+            break;
+        }
+        if !had_ws {
+            return Err(if seen == 0 {
+                cur.err(XmlErrorKind::ProcessingInstruction)
+            } else {
+                err(&cur, "expected white space between pseudo-attributes")
+            });
+        }
+        let (a, _, b) = cur.qname().map_err(|_| err(&cur, "expected a pseudo-attribute"))?;
+        cur.skip_ws();
+        cur.expect(b'=', "expected '='").map_err(|_| err(&cur, "expected '='"))?;
+        cur.skip_ws();
+        let quote = match cur.peek() {
+            Some(q @ (b'"' | b'\'')) => q,
+            _ => return Err(err(&cur, "expected a quoted value")),
+        };
+        let vstart = cur.pos + 1;
+        let Some(len) = memchr::memchr(quote, &s[vstart..]) else {
+            return Err(err(&cur, "unterminated value"));
+        };
+        let value = std::str::from_utf8(&s[vstart..vstart + len]).unwrap_or_default();
+        cur.pos = vstart + len + 1;
+        match (&s[a as usize..b as usize], seen) {
+            (b"version", 0) => {
+                let minor = value.strip_prefix("1.").unwrap_or("");
+                if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err(&cur, "unsupported XML version"));
+                }
+                seen = 1;
+            }
+            (b"encoding", 1) => {
+                if !value.eq_ignore_ascii_case("UTF-8") {
+                    return Err(cur.err(XmlErrorKind::UnsupportedEncoding(value.to_owned())));
+                }
+                seen = 2;
+            }
+            (b"standalone", 1 | 2) => {
+                if value != "yes" && value != "no" {
+                    return Err(err(&cur, "standalone must be 'yes' or 'no'"));
+                }
+                seen = 3;
+            }
+            _ => return Err(err(&cur, "unexpected pseudo-attribute")),
+        }
+    }
+    if seen == 0 {
+        return Err(err(&cur, "the version is missing"));
+    }
+    Ok(())
+}
