@@ -4,7 +4,7 @@
 
 pub mod jid;
 pub mod ns;
-pub mod xml;
 pub mod stream_error;
+pub mod xml;
 
 pub use stream_error::StreamErrorCondition;

@@ -62,7 +62,12 @@ pub enum BuildError {
 impl Builder {
     /// An element with this local name in this namespace (`""` for none).
     pub fn new(name: impl Into<Str>, ns: impl Into<Str>) -> Self {
-        Self { name: name.into(), ns: ns.into(), attrs: Vec::new(), children: Vec::new() }
+        Self {
+            name: name.into(),
+            ns: ns.into(),
+            attrs: Vec::new(),
+            children: Vec::new(),
+        }
     }
 
     /// Sets an attribute without namespace (replacing one of the same name).
@@ -71,7 +76,12 @@ impl Builder {
     }
 
     /// Sets a namespaced attribute, such as `xml:lang` (`attr_ns("lang", ns::XML, "en")`).
-    pub fn attr_ns(mut self, name: impl Into<Str>, ns: impl Into<Str>, value: impl Into<Str>) -> Self {
+    pub fn attr_ns(
+        mut self,
+        name: impl Into<Str>,
+        ns: impl Into<Str>,
+        value: impl Into<Str>,
+    ) -> Self {
         self.set_attr_ns(name, ns, value);
         self
     }
@@ -96,7 +106,11 @@ impl Builder {
     /// Sets a namespaced attribute, in place.
     pub fn set_attr_ns(&mut self, name: impl Into<Str>, ns: impl Into<Str>, value: impl Into<Str>) {
         let (name, ns, value) = (name.into(), ns.into(), value.into());
-        match self.attrs.iter_mut().find(|(n, s, _)| *n == name && *s == ns) {
+        match self
+            .attrs
+            .iter_mut()
+            .find(|(n, s, _)| *n == name && *s == ns)
+        {
             Some(slot) => slot.2 = value,
             None => self.attrs.push((name, ns, value)),
         }
@@ -126,7 +140,10 @@ impl Builder {
 
     /// The value of the attribute with this name and no namespace.
     pub fn get_attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, s, _)| n == name && s.is_empty()).map(|(_, _, v)| &**v)
+        self.attrs
+            .iter()
+            .find(|(n, s, _)| n == name && s.is_empty())
+            .map(|(_, _, v)| &**v)
     }
 
     /// The attributes as `(local name, namespace, value)`.
@@ -218,7 +235,11 @@ impl ElementRef<'_> {
     pub fn to_builder(&self) -> Builder {
         let mut b = Builder::new(self.name().to_owned(), self.ns().to_owned());
         for a in self.attrs() {
-            b.attrs.push((a.name().to_owned().into(), a.ns().to_owned().into(), a.value().into_owned().into()));
+            b.attrs.push((
+                a.name().to_owned().into(),
+                a.ns().to_owned().into(),
+                a.value().into_owned().into(),
+            ));
         }
         for child in self.child_nodes() {
             b.push(match child {

@@ -66,7 +66,10 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) fn lookup(&self, prefix: &[u8]) -> Option<u32> {
-        let i = self.bindings.iter().rposition(|(p, _)| p.as_bytes() == prefix)?;
+        let i = self
+            .bindings
+            .iter()
+            .rposition(|(p, _)| p.as_bytes() == prefix)?;
         if self.bindings[i].1.is_empty() {
             Some(NO_NS)
         } else {
@@ -229,12 +232,17 @@ impl<'a> ElementRef<'a> {
 
     /// The value of the attribute with this local name and namespace.
     pub fn attr_ns(&self, name: &str, ns: &str) -> Option<Cow<'a, str>> {
-        self.attrs().find(|a| a.name() == name && a.ns() == ns).map(|a| a.value())
+        self.attrs()
+            .find(|a| a.name() == name && a.ns() == ns)
+            .map(|a| a.value())
     }
 
     /// The attributes, in document order (namespace declarations excluded).
     pub fn attrs(&self) -> Attributes<'a> {
-        Attributes { el: self.el, next: self.idx + 1 }
+        Attributes {
+            el: self.el,
+            next: self.idx + 1,
+        }
     }
 
     /// The child elements, in order.
@@ -246,11 +254,14 @@ impl<'a> ElementRef<'a> {
     pub fn child_nodes(&self) -> ChildNodes<'a> {
         let end = self.node().d;
         let mut next = self.idx + 1;
-        while next < end && matches!(self.el.nodes[next as usize].kind, Kind::Attr | Kind::NsDecl)
-        {
+        while next < end && matches!(self.el.nodes[next as usize].kind, Kind::Attr | Kind::NsDecl) {
             next += 1;
         }
-        ChildNodes { el: self.el, next, end }
+        ChildNodes {
+            el: self.el,
+            next,
+            end,
+        }
     }
 
     /// The first child element with this local name and namespace.
@@ -296,7 +307,10 @@ impl<'a> ElementRef<'a> {
     /// The parent element, if this is not the top-level element.
     pub fn parent(&self) -> Option<ElementRef<'a>> {
         let p = self.node().e;
-        (p != NO_PARENT).then_some(ElementRef { el: self.el, idx: p })
+        (p != NO_PARENT).then_some(ElementRef {
+            el: self.el,
+            idx: p,
+        })
     }
 
     /// Namespace declarations made on this element, as `(prefix, namespace)`; the prefix is
@@ -318,7 +332,13 @@ impl fmt::Debug for ElementRef<'_> {
         f.debug_struct("Element")
             .field("name", &self.name())
             .field("ns", &self.ns())
-            .field("attrs", &self.attrs().map(|a| (a.name(), a.value())).collect::<Vec<_>>())
+            .field(
+                "attrs",
+                &self
+                    .attrs()
+                    .map(|a| (a.name(), a.value()))
+                    .collect::<Vec<_>>(),
+            )
             .field("children", &self.child_nodes().collect::<Vec<_>>())
             .finish()
     }
@@ -463,7 +483,10 @@ impl Element {
     /// keeps that a non-panicking invariant rather than an `unsafe` assumption.
     #[inline]
     pub(crate) fn str_at(&self, start: u32, end: u32) -> &str {
-        let bytes = self.bytes.get(start as usize..end as usize).unwrap_or_default();
+        let bytes = self
+            .bytes
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
         std::str::from_utf8(bytes).unwrap_or_default()
     }
 

@@ -48,7 +48,10 @@ fn unescape(raw: &str, attr: bool) -> Cow<'_, str> {
         match b {
             b'&' => {
                 // Input was validated by the parser; if it somehow is not a reference, keep it.
-                match rest.find(';').and_then(|end| Some((end, decode_reference(&rest[..end])?))) {
+                match rest
+                    .find(';')
+                    .and_then(|end| Some((end, decode_reference(&rest[..end])?)))
+                {
                     Some((end, c)) => {
                         out.push(c);
                         rest = &rest[end + 1..];
@@ -154,6 +157,9 @@ mod tests {
         assert!(!out.contains(&b'\''));
         assert_eq!(unescape_attr(std::str::from_utf8(&out).unwrap()), s);
         assert_eq!(escape_text(&mut out, "a\u{1}"), Err(UnrepresentableChar(1)));
-        assert_eq!(escape_text(&mut out, "\u{FFFF}"), Err(UnrepresentableChar(0xFFFF)));
+        assert_eq!(
+            escape_text(&mut out, "\u{FFFF}"),
+            Err(UnrepresentableChar(0xFFFF))
+        );
     }
 }

@@ -19,9 +19,17 @@ pub(crate) enum Frame {
     /// The XML declaration at `buf[start..end]` (it can only start the stream).
     Declaration { start: usize, end: usize },
     /// The stream header's start tag at `buf[start..end]`; `empty` for `<stream:stream/>`.
-    Header { start: usize, end: usize, empty: bool },
+    Header {
+        start: usize,
+        end: usize,
+        empty: bool,
+    },
     /// A complete top-level element at `buf[start..end]`, with at most `nodes` index entries.
-    Element { start: usize, end: usize, nodes: usize },
+    Element {
+        start: usize,
+        end: usize,
+        nodes: usize,
+    },
     /// The stream's end tag at `buf[start..end]`.
     StreamEnd { start: usize, end: usize },
 }
@@ -58,6 +66,10 @@ pub(crate) struct Framer {
     /// Nothing but white space has been seen yet: an XML declaration may come.
     at_stream_start: bool,
     ended: bool,
+    /// Names of the open elements inside the current top-level element, as offsets from
+    /// `start`, so that a mismatched end tag is refused when it arrives, not when (if ever)
+    /// the nesting balances out.
+    open: Vec<(u32, u32)>,
 }
 
 pub(crate) type FrameResult = Result<Frame, (XmlErrorKind, usize)>;
@@ -73,6 +85,7 @@ impl Framer {
             nodes: 0,
             at_stream_start: true,
             ended: false,
+            open: Vec::new(),
         }
     }
 
@@ -140,6 +153,7 @@ impl Framer {
                     self.lt = self.pos;
                     self.pos += 1;
                     self.nodes = 0;
+                    self.open.clear();
                     self.state = State::Lt;
                 }
                 State::Lt => {
@@ -150,7 +164,10 @@ impl Framer {
                     match b {
                         b'/' => {
                             if self.depth == 0 {
-                                return Err((XmlErrorKind::Malformed("expected the stream header"), self.lt));
+                                return Err((
+                                    XmlErrorKind::Malformed("expected the stream header"),
+                                    self.lt,
+                                ));
                             }
                             self.pos += 1;
                             self.state = State::EndTag;
@@ -188,18 +205,38 @@ impl Framer {
                             self.depth = 0;
                             self.ended = true;
                         }
-                        return self.frame(Frame::Header { start: self.start, end: self.pos, empty }, max_size);
+                        return self.frame(
+                            Frame::Header {
+                                start: self.start,
+                                end: self.pos,
+                                empty,
+                            },
+                            max_size,
+                        );
+                    }
+                    // Depth of this element inside its top-level element: stream is depth 1.
+                    if self.depth > max_depth {
+                        return Err((XmlErrorKind::TooDeep { limit: max_depth }, self.lt));
                     }
                     if empty {
                         if self.depth == 1 {
                             let nodes = self.nodes;
-                            return self.frame(Frame::Element { start: self.start, end: self.pos, nodes }, max_size);
+                            return self.frame(
+                                Frame::Element {
+                                    start: self.start,
+                                    end: self.pos,
+                                    nodes,
+                                },
+                                max_size,
+                            );
                         }
                     } else {
                         self.depth += 1;
-                        if self.depth - 1 > max_depth {
-                            return Err((XmlErrorKind::TooDeep { limit: max_depth }, self.lt));
-                        }
+                        let name = tag_name(buf, self.lt + 1);
+                        self.open.push((
+                            (name.start - self.start) as u32,
+                            (name.end - self.start) as u32,
+                        ));
                     }
                 }
                 State::Quote(q) => {
@@ -224,14 +261,35 @@ impl Framer {
                     self.pos += i + 1;
                     self.state = State::Text;
                     self.depth -= 1;
+                    if let Some((a, b)) = self.open.pop() {
+                        let expected = &buf[self.start + a as usize..self.start + b as usize];
+                        let found = &buf[tag_name(buf, self.lt + 2)];
+                        if expected != found {
+                            let kind = XmlErrorKind::MismatchedEndTag {
+                                expected: String::from_utf8_lossy(expected).into_owned(),
+                                found: String::from_utf8_lossy(found).into_owned(),
+                            };
+                            return Err((kind, self.lt));
+                        }
+                    }
                     match self.depth {
                         1 => {
                             let nodes = self.nodes;
-                            return self.frame(Frame::Element { start: self.start, end: self.pos, nodes }, max_size);
+                            return self.frame(
+                                Frame::Element {
+                                    start: self.start,
+                                    end: self.pos,
+                                    nodes,
+                                },
+                                max_size,
+                            );
                         }
                         0 => {
                             self.ended = true;
-                            return Ok(Frame::StreamEnd { start: self.lt, end: self.pos });
+                            return Ok(Frame::StreamEnd {
+                                start: self.lt,
+                                end: self.pos,
+                            });
                         }
                         _ => {}
                     }
@@ -256,11 +314,16 @@ impl Framer {
                         continue;
                     }
                     let undecided = have.len() < CDATA.len()
-                        && (CDATA.starts_with(have) || DOCTYPE.starts_with(have) || b"<!--".starts_with(have));
+                        && (CDATA.starts_with(have)
+                            || DOCTYPE.starts_with(have)
+                            || b"<!--".starts_with(have));
                     if undecided {
                         return self.incomplete(buf, max_size);
                     }
-                    return Err((XmlErrorKind::Malformed("'<!' that does not start a CDATA section"), self.lt));
+                    return Err((
+                        XmlErrorKind::Malformed("'<!' that does not start a CDATA section"),
+                        self.lt,
+                    ));
                 }
                 State::CData => {
                     let window = self.window(buf, max_size);
@@ -284,7 +347,13 @@ impl Framer {
                     self.pos = at + 1;
                     if buf[at - 1] == b'?' && at >= self.lt + 3 {
                         self.state = State::Text;
-                        return self.frame(Frame::Declaration { start: self.start, end: self.pos }, max_size);
+                        return self.frame(
+                            Frame::Declaration {
+                                start: self.start,
+                                end: self.pos,
+                            },
+                            max_size,
+                        );
                     }
                 }
             }
@@ -294,20 +363,37 @@ impl Framer {
     /// Scanning stops at the size limit, so a hostile peer cannot make us scan (or keep)
     /// more than that for one element.
     fn window(&self, buf: &[u8], max_size: usize) -> usize {
-        buf.len().min(self.start.saturating_add(max_size).saturating_add(1))
+        buf.len()
+            .min(self.start.saturating_add(max_size).saturating_add(1))
     }
 
     fn incomplete(&self, buf: &[u8], max_size: usize) -> FrameResult {
         if buf.len() - self.start > max_size {
-            return Err((XmlErrorKind::ElementTooLarge { limit: max_size }, self.start));
+            return Err((
+                XmlErrorKind::ElementTooLarge { limit: max_size },
+                self.start,
+            ));
         }
         Ok(Frame::Incomplete)
     }
 
     fn frame(&self, frame: Frame, max_size: usize) -> FrameResult {
         if self.pos - self.start > max_size {
-            return Err((XmlErrorKind::ElementTooLarge { limit: max_size }, self.start));
+            return Err((
+                XmlErrorKind::ElementTooLarge { limit: max_size },
+                self.start,
+            ));
         }
         Ok(frame)
     }
+}
+
+/// The name of the tag whose name starts at `from`: up to white space, `/` or `>`.
+fn tag_name(buf: &[u8], from: usize) -> std::ops::Range<usize> {
+    let rest = buf.get(from..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .position(|&b| is_ws(b) || b == b'/' || b == b'>')
+        .unwrap_or(rest.len());
+    from..from + len
 }

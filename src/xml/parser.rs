@@ -11,9 +11,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::chars::{self, is_name_char, is_name_start_char, is_ws};
-use super::element::{
-    Element, Kind, Node, Scope, ESCAPED, LOCAL, NO_NS, NO_PARENT, XML_NS,
-};
+use super::element::{Element, Kind, Node, Scope, ESCAPED, LOCAL, NO_NS, NO_PARENT, XML_NS};
 use super::error::{XmlError, XmlErrorKind};
 use super::escape::{decode_reference, unescape_attr};
 use crate::ns;
@@ -116,8 +114,14 @@ impl Cursor<'_> {
                     break;
                 }
             } else {
-                let Some((c, len)) = self.char_at(self.pos) else { break };
-                let ok = if at_part_start { is_name_start_char(c) } else { is_name_char(c) };
+                let Some((c, len)) = self.char_at(self.pos) else {
+                    break;
+                };
+                let ok = if at_part_start {
+                    is_name_start_char(c)
+                } else {
+                    is_name_char(c)
+                };
                 if !ok {
                     break;
                 }
@@ -166,7 +170,7 @@ impl Cursor<'_> {
     /// Checks a `0xEF` lead byte: U+FFFE and U+FFFF are not XML characters.
     fn check_ef(&mut self) -> Result<()> {
         if let Some([0xBF, b @ (0xBE | 0xBF)]) = self.s.get(self.pos + 1..self.pos + 3) {
-            return Err(self.err(XmlErrorKind::InvalidChar(0xFF00 | u32::from(*b))));
+            return Err(self.err(XmlErrorKind::InvalidChar(0xFFFE + u32::from(*b - 0xBE))));
         }
         self.pos += 1;
         Ok(())
@@ -218,7 +222,11 @@ impl Cursor<'_> {
 
 impl Parser {
     pub(crate) fn new(max_depth: usize, max_attributes: usize) -> Self {
-        Self { max_depth, max_attributes, ..Self::default() }
+        Self {
+            max_depth,
+            max_attributes,
+            ..Self::default()
+        }
     }
 
     /// Parses one complete top-level element. `capacity` is the framer's upper bound on the
@@ -265,14 +273,23 @@ impl Parser {
         if cur.pos != s.len() {
             return Err(cur.malformed("data after the end of the element"));
         }
-        Ok(Element { bytes, nodes, extra, scope: scope.clone() })
+        Ok(Element {
+            bytes,
+            nodes,
+            extra,
+            scope: scope.clone(),
+        })
     }
 
     /// Parses a lone start tag (the stream header) as an element with no children.
     pub(crate) fn parse_start_tag(&mut self, bytes: Bytes, base: u64) -> Result<Element> {
         check_utf8(&bytes, base)?;
         let scope = Arc::new(Scope::default());
-        let mut cur = Cursor { s: &bytes, pos: 0, base };
+        let mut cur = Cursor {
+            s: &bytes,
+            pos: 0,
+            base,
+        };
         self.open.clear();
         self.bindings.clear();
         let mut nodes = Nodes::new();
@@ -282,7 +299,12 @@ impl Parser {
         if let Some(root) = nodes.first_mut() {
             root.d = len;
         }
-        Ok(Element { bytes, nodes, extra, scope })
+        Ok(Element {
+            bytes,
+            nodes,
+            extra,
+            scope,
+        })
     }
 
     /// Checks an end tag against `expected` (the stream header's qualified name).
@@ -310,10 +332,24 @@ impl Parser {
         scope: &Scope,
     ) -> Result<bool> {
         cur.pos += 1;
+        if self.open.len() >= self.max_depth {
+            return Err(cur.err(XmlErrorKind::TooDeep {
+                limit: self.max_depth,
+            }));
+        }
         let (a, c, b) = cur.qname()?;
         let idx = nodes.len() as u32;
         let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
-        nodes.push(Node { kind: Kind::Element, flags: 0, ns: NO_NS, a, b, c, d: 0, e: parent });
+        nodes.push(Node {
+            kind: Kind::Element,
+            flags: 0,
+            ns: NO_NS,
+            a,
+            b,
+            c,
+            d: 0,
+            e: parent,
+        });
         let bindings_before = self.bindings.len() as u32;
         let mut count = 0;
         let empty = loop {
@@ -336,7 +372,9 @@ impl Parser {
             }
             count += 1;
             if count > self.max_attributes {
-                return Err(cur.err(XmlErrorKind::TooManyAttributes { limit: self.max_attributes }));
+                return Err(cur.err(XmlErrorKind::TooManyAttributes {
+                    limit: self.max_attributes,
+                }));
             }
             let (qa, qc, qb) = cur.qname()?;
             cur.skip_ws();
@@ -354,7 +392,16 @@ impl Parser {
                 let (pa, pb) = if is_default_decl { (qb, qb) } else { (qc, qb) };
                 self.declare(cur, nodes, extra, (pa, pb), (va, vb, flags), qa)?;
             } else {
-                nodes.push(Node { kind: Kind::Attr, flags, ns: NO_NS, a: qa, b: qb, c: qc, d: va, e: vb });
+                nodes.push(Node {
+                    kind: Kind::Attr,
+                    flags,
+                    ns: NO_NS,
+                    a: qa,
+                    b: qb,
+                    c: qc,
+                    d: va,
+                    e: vb,
+                });
             }
         };
         // Names are resolved once the tag's own declarations are known.
@@ -373,10 +420,10 @@ impl Parser {
             nodes[idx as usize].d = nodes.len() as u32;
             self.bindings.truncate(bindings_before as usize);
         } else {
-            if self.open.len() >= self.max_depth {
-                return Err(cur.err(XmlErrorKind::TooDeep { limit: self.max_depth }));
-            }
-            self.open.push(Open { node: idx, bindings: bindings_before });
+            self.open.push(Open {
+                node: idx,
+                bindings: bindings_before,
+            });
         }
         Ok(empty)
     }
@@ -422,22 +469,47 @@ impl Parser {
         } else {
             LOCAL | idx
         };
-        nodes.push(Node { kind: Kind::NsDecl, flags, ns: NO_NS, a: pa, b: pb, c, d: va, e: vb });
+        nodes.push(Node {
+            kind: Kind::NsDecl,
+            flags,
+            ns: NO_NS,
+            a: pa,
+            b: pb,
+            c,
+            d: va,
+            e: vb,
+        });
         self.bindings.push(Binding { pa, pb, ns });
         Ok(())
     }
 
     /// The namespace id of the prefix at `a..c-1` (none when `c == a`).
-    fn resolve(&self, cur: &Cursor<'_>, scope: &Scope, a: u32, c: u32, element: bool) -> Result<u32> {
+    fn resolve(
+        &self,
+        cur: &Cursor<'_>,
+        scope: &Scope,
+        a: u32,
+        c: u32,
+        element: bool,
+    ) -> Result<u32> {
         let s = cur.s;
-        let prefix: &[u8] = if c > a { &s[a as usize..c as usize - 1] } else { b"" };
+        let prefix: &[u8] = if c > a {
+            &s[a as usize..c as usize - 1]
+        } else {
+            b""
+        };
         if prefix.is_empty() && !element {
             return Ok(NO_NS);
         }
         if prefix == b"xml" {
             return Ok(XML_NS);
         }
-        if let Some(b) = self.bindings.iter().rev().find(|b| &s[b.pa as usize..b.pb as usize] == prefix) {
+        if let Some(b) = self
+            .bindings
+            .iter()
+            .rev()
+            .find(|b| &s[b.pa as usize..b.pb as usize] == prefix)
+        {
             return Ok(b.ns);
         }
         if let Some(ns) = scope.lookup(prefix) {
@@ -575,7 +647,10 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
 fn check_utf8(s: &[u8], base: u64) -> Result<()> {
     match std::str::from_utf8(s) {
         Ok(_) => Ok(()),
-        Err(e) => Err(XmlError::new(XmlErrorKind::InvalidUtf8, base + e.valid_up_to() as u64)),
+        Err(e) => Err(XmlError::new(
+            XmlErrorKind::InvalidUtf8,
+            base + e.valid_up_to() as u64,
+        )),
     }
 }
 
@@ -622,10 +697,18 @@ fn check_duplicates(
 }
 
 /// The namespace name of an id while the element is still being built.
-fn ns_name<'a>(s: &'a [u8], nodes: &Nodes, extra: &'a [Box<str>], scope: &'a Scope, id: u32) -> &'a [u8] {
+fn ns_name<'a>(
+    s: &'a [u8],
+    nodes: &Nodes,
+    extra: &'a [Box<str>],
+    scope: &'a Scope,
+    id: u32,
+) -> &'a [u8] {
     if id & LOCAL != 0 {
         match nodes.get((id & !LOCAL) as usize) {
-            Some(n) if n.flags & ESCAPED != 0 => extra.get(n.c as usize).map_or(b"", |x| x.as_bytes()),
+            Some(n) if n.flags & ESCAPED != 0 => {
+                extra.get(n.c as usize).map_or(b"", |x| x.as_bytes())
+            }
             Some(n) => &s[n.d as usize..n.e as usize],
             None => b"",
         }
@@ -664,9 +747,12 @@ pub(crate) fn parse_declaration(s: &[u8], base: u64) -> Result<()> {
                 err(&cur, "expected white space between pseudo-attributes")
             });
         }
-        let (a, _, b) = cur.qname().map_err(|_| err(&cur, "expected a pseudo-attribute"))?;
+        let (a, _, b) = cur
+            .qname()
+            .map_err(|_| err(&cur, "expected a pseudo-attribute"))?;
         cur.skip_ws();
-        cur.expect(b'=', "expected '='").map_err(|_| err(&cur, "expected '='"))?;
+        cur.expect(b'=', "expected '='")
+            .map_err(|_| err(&cur, "expected '='"))?;
         cur.skip_ws();
         let quote = match cur.peek() {
             Some(q @ (b'"' | b'\'')) => q,

@@ -28,7 +28,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_element_size: 1 << 20, max_depth: 64, max_attributes: 64 }
+        Self {
+            max_element_size: 1 << 20,
+            max_depth: 64,
+            max_attributes: 64,
+        }
     }
 }
 
@@ -184,7 +188,11 @@ impl StreamReader {
         loop {
             let frame = self
                 .framer
-                .next(&self.buf, self.limits.max_element_size, self.limits.max_depth)
+                .next(
+                    &self.buf,
+                    self.limits.max_element_size,
+                    self.limits.max_depth,
+                )
                 .map_err(|(kind, pos)| XmlError::new(kind, self.offset + pos as u64))?;
             match frame {
                 Frame::Incomplete => {
@@ -211,12 +219,22 @@ impl StreamReader {
                     self.framer.shift(end - start);
                     self.offset += (end - start) as u64;
                     let Some(scope) = &self.scope else {
-                        return Err(XmlError::new(XmlErrorKind::Malformed("element before the stream header"), base));
+                        return Err(XmlError::new(
+                            XmlErrorKind::Malformed("element before the stream header"),
+                            base,
+                        ));
                     };
-                    return self.parser.parse_element(bytes, scope, nodes, base).map(|e| Some(StreamEvent::Element(e)));
+                    return self
+                        .parser
+                        .parse_element(bytes, scope, nodes, base)
+                        .map(|e| Some(StreamEvent::Element(e)));
                 }
                 Frame::StreamEnd { start, end } => {
-                    Parser::check_end_tag(&self.buf[start..end], &self.stream_qname, self.offset + start as u64)?;
+                    Parser::check_end_tag(
+                        &self.buf[start..end],
+                        &self.stream_qname,
+                        self.offset + start as u64,
+                    )?;
                     self.consume(end);
                     return Ok(Some(StreamEvent::End));
                 }
