@@ -99,8 +99,7 @@ impl Cursor<'_> {
         let start = self.pos;
         let mut local = start;
         let mut at_part_start = true;
-        loop {
-            let Some(b) = self.peek() else { break };
+        while let Some(b) = self.peek() {
             let class = chars::NAME[b as usize];
             if b < 0x80 {
                 if at_part_start && class & 1 != 0 || !at_part_start && class & 2 != 0 {

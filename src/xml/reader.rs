@@ -56,6 +56,8 @@ pub struct StreamHeader {
 }
 
 /// What the reader produced.
+// Boxing the element would cost an allocation per stanza to save a memcpy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum StreamEvent {
     /// The stream header arrived (and with it the stream's namespace declarations).
