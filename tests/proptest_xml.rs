@@ -53,22 +53,32 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn element() -> impl Strategy<Value = Builder> {
-    let leaf = (name(), namespace(), proptest::collection::vec((name(), text()), 0..4), text()).prop_map(
-        |(n, ns, attrs, t)| {
+    let leaf = (
+        name(),
+        namespace(),
+        proptest::collection::vec((name(), text()), 0..4),
+        text(),
+    )
+        .prop_map(|(n, ns, attrs, t)| {
             let mut b = Builder::new(n, ns);
             for (k, v) in attrs {
                 b.set_attr(k, v);
             }
             b.text(t)
-        },
-    );
+        });
     leaf.prop_recursive(4, 32, 5, |inner| {
         (
             name(),
             namespace(),
             proptest::option::of(text()),
             proptest::option::of((name(), text())),
-            proptest::collection::vec(prop_oneof![inner.prop_map(Node::Element), text().prop_map(|t| Node::Text(t.into()))], 0..5),
+            proptest::collection::vec(
+                prop_oneof![
+                    inner.prop_map(Node::Element),
+                    text().prop_map(|t| Node::Text(t.into()))
+                ],
+                0..5,
+            ),
         )
             .prop_map(|(n, ns, lang, nsattr, children)| {
                 let mut b = Builder::new(n, ns);
@@ -92,7 +102,11 @@ fn parse_all(bytes: &[u8], chunks: &[usize]) -> Vec<Builder> {
     let mut pos = 0;
     let mut i = 0;
     while pos < bytes.len() {
-        let n = chunks.get(i % chunks.len().max(1)).copied().unwrap_or(usize::MAX).clamp(1, bytes.len() - pos);
+        let n = chunks
+            .get(i % chunks.len().max(1))
+            .copied()
+            .unwrap_or(usize::MAX)
+            .clamp(1, bytes.len() - pos);
         i += 1;
         r.feed(&bytes[pos..pos + n]);
         pos += n;

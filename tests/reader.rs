@@ -610,3 +610,22 @@ fn a_mismatched_end_tag_is_refused_as_it_arrives() {
     );
     assert_eq!(e.condition(), Cond::NotWellFormed);
 }
+
+#[test]
+fn every_size_limit_around_every_construct_is_safe() {
+    // Found by fuzzing: a tag starting right at the size limit.
+    let body = "<a x='1'><b/><![CDATA[c]]></a></stream:stream>";
+    for max in 0..body.len() + 4 {
+        let mut limits = Limits::default();
+        limits.max_element_size = max;
+        for chunk in [1, 3, usize::MAX] {
+            let mut r = StreamReader::new(limits);
+            r.feed(HEADER.as_bytes());
+            let _ = read_all(&mut r);
+            for piece in body.as_bytes().chunks(chunk.min(body.len())) {
+                r.feed(piece);
+                let _ = read_all(&mut r);
+            }
+        }
+    }
+}

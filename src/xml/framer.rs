@@ -363,8 +363,9 @@ impl Framer {
     /// Scanning stops at the size limit, so a hostile peer cannot make us scan (or keep)
     /// more than that for one element.
     fn window(&self, buf: &[u8], max_size: usize) -> usize {
-        buf.len()
-            .min(self.start.saturating_add(max_size).saturating_add(1))
+        // Never before `pos`: a tag's first bytes may already lie past the limit.
+        let limit = self.start.saturating_add(max_size).saturating_add(1);
+        buf.len().min(limit).max(self.pos)
     }
 
     fn incomplete(&self, buf: &[u8], max_size: usize) -> FrameResult {
@@ -396,4 +397,82 @@ fn tag_name(buf: &[u8], from: usize) -> std::ops::Range<usize> {
         .position(|&b| is_ws(b) || b == b'/' || b == b'>')
         .unwrap_or(rest.len());
     from..from + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the framer over `input` fed in `chunk`-byte steps, the header with no limit and
+    /// the rest with `max`; returns the frames, or stops at the first error.
+    fn frames(input: &[u8], chunk: usize, max: usize) -> Vec<Result<Frame, XmlErrorKind>> {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        let mut end = 0;
+        let mut limit = usize::MAX;
+        while end < input.len() {
+            end = (end + chunk).min(input.len());
+            loop {
+                match f.next(&input[..end], limit, 8) {
+                    Ok(Frame::Incomplete) => break,
+                    Ok(frame) => {
+                        if matches!(frame, Frame::Header { .. }) {
+                            limit = max;
+                        }
+                        out.push(Ok(frame));
+                    }
+                    Err((kind, _)) => {
+                        out.push(Err(kind));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_limit_at_every_construct_is_safe_and_exact() {
+        let header = b"<?xml version='1.0'?><s:stream xmlns:s='http://etherx.jabber.org/streams'>";
+        let body = b"<a x='>'><b/><![CDATA[<c>]]></a> <d></d></s:stream>";
+        let input = [&header[..], &body[..]].concat();
+        for max in 0..body.len() + 2 {
+            let whole = frames(&input, input.len(), max);
+            for chunk in [1, 2, 5] {
+                assert_eq!(frames(&input, chunk, max), whole, "max {max} chunk {chunk}");
+            }
+            let too_large = whole
+                .iter()
+                .any(|f| matches!(f, Err(XmlErrorKind::ElementTooLarge { .. })));
+            assert_eq!(too_large, max < 32, "max {max}: {whole:?}");
+        }
+    }
+
+    #[test]
+    fn frames_of_a_small_stream() {
+        let input = b"<?xml version='1.0'?><stream><a x='/>'/> <b><c/>t</b></stream>";
+        let got = frames(input, input.len(), 1000);
+        assert_eq!(
+            got,
+            vec![
+                Ok(Frame::Declaration { start: 0, end: 21 }),
+                Ok(Frame::Header {
+                    start: 21,
+                    end: 29,
+                    empty: false
+                }),
+                Ok(Frame::Element {
+                    start: 29,
+                    end: 40,
+                    nodes: 2
+                }),
+                Ok(Frame::Element {
+                    start: 41,
+                    end: 53,
+                    nodes: 3
+                }),
+                Ok(Frame::StreamEnd { start: 53, end: 62 }),
+            ]
+        );
+    }
 }

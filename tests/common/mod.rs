@@ -44,7 +44,11 @@ pub fn load(name: &str) -> Transcript {
             None => (rest.len(), 0, false, false),
         };
         if let Some((from_server, tls)) = current {
-            chunks.push(Chunk { from_server, tls, data: strip_labels(&rest[..end]).into_bytes() });
+            chunks.push(Chunk {
+                from_server,
+                tls,
+                data: strip_labels(&rest[..end]).into_bytes(),
+            });
         }
         if next.is_none() {
             break;
@@ -52,7 +56,10 @@ pub fn load(name: &str) -> Transcript {
         current = Some((s, t));
         rest = &rest[end + skip..];
     }
-    Transcript { name: name.to_owned(), chunks }
+    Transcript {
+        name: name.to_owned(),
+        chunks,
+    }
 }
 
 /// Drops the recorder's `<!-- ===== phase ... -->` and `<!-- NOTE ... -->` lines, which
