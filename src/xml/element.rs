@@ -12,18 +12,18 @@ use crate::ns;
 
 /// Index entries stored inline in an [`Element`] before it spills to the heap; enough for a
 /// typical chat message or presence.
-pub(crate) const INLINE_NODES: usize = 10;
+pub(crate) const INLINE_NODES: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Kind {
-    /// `a..b` qualified name, `c` start of the local name, `d` index one past the subtree,
+    /// `a..b` qualified name, `c()` start of the local name, `d` index one past the subtree,
     /// `e` parent index (`NO_PARENT` for the root).
     Element,
-    /// `a..b` qualified name, `c` start of the local name, `d..e` raw value.
+    /// `a..b` qualified name, `c()` start of the local name, `d..e` raw value.
     Attr,
     /// A namespace declaration: `a..b` the declared prefix (empty for the default namespace),
-    /// `d..e` raw value; with `ESCAPED`, `c` indexes the unescaped value in `Element::extra`.
+    /// `d..e` raw value; with `ESCAPED`, `ns` indexes the unescaped value in `Element::extra`.
     NsDecl,
     /// `a..b` raw character data.
     Text,
@@ -47,12 +47,22 @@ pub(crate) const LOCAL: u32 = 1 << 31;
 pub(crate) struct Node {
     pub kind: Kind,
     pub flags: u8,
+    /// Offset of the local name from `a` (names are at most 64 KiB).
+    pub local: u16,
+    /// Namespace id; for an escaped `NsDecl`, the index of its value in `Element::extra`.
     pub ns: u32,
     pub a: u32,
     pub b: u32,
-    pub c: u32,
     pub d: u32,
     pub e: u32,
+}
+
+impl Node {
+    /// Start of the local name.
+    #[inline]
+    pub(crate) fn c(&self) -> u32 {
+        self.a + u32::from(self.local)
+    }
 }
 
 /// Namespace declarations and `xml:lang` of the stream header, shared by every element of
@@ -92,7 +102,7 @@ pub struct Element {
     pub(crate) bytes: Bytes,
     pub(crate) nodes: SmallVec<[Node; INLINE_NODES]>,
     /// Unescaped namespace names for the rare declarations that contain references.
-    pub(crate) extra: Vec<Box<str>>,
+    pub(crate) extra: Box<[Box<str>]>,
     pub(crate) scope: Arc<Scope>,
 }
 
@@ -204,13 +214,13 @@ impl<'a> ElementRef<'a> {
     /// The local name (without prefix).
     pub fn name(&self) -> &'a str {
         let n = self.node();
-        self.el.str_at(n.c, n.b)
+        self.el.str_at(n.c(), n.b)
     }
 
     /// The prefix as written, if any.
     pub fn prefix(&self) -> Option<&'a str> {
         let n = self.node();
-        (n.c > n.a).then(|| self.el.str_at(n.a, n.c - 1))
+        (n.local > 0).then(|| self.el.str_at(n.a, n.c() - 1))
     }
 
     /// The namespace name, or `""` for an element in no namespace.
@@ -361,7 +371,7 @@ impl<'a> Attribute<'a> {
     /// The local name (without prefix).
     pub fn name(&self) -> &'a str {
         let n = self.node();
-        self.el.str_at(n.c, n.b)
+        self.el.str_at(n.c(), n.b)
     }
 
     /// The qualified name as written, such as `xml:lang`.
@@ -487,7 +497,7 @@ impl Element {
             .bytes
             .get(start as usize..end as usize)
             .unwrap_or_default();
-        std::str::from_utf8(bytes).unwrap_or_default()
+        simdutf8::basic::from_utf8(bytes).unwrap_or_default()
     }
 
     pub(crate) fn ns_str(&self, id: u32) -> &str {
@@ -496,7 +506,7 @@ impl Element {
                 return "";
             };
             if n.flags & ESCAPED != 0 {
-                self.extra.get(n.c as usize).map_or("", |s| s)
+                self.extra.get(n.ns as usize).map_or("", |s| s)
             } else {
                 self.str_at(n.d, n.e)
             }

@@ -24,12 +24,8 @@ pub(crate) enum Frame {
         end: usize,
         empty: bool,
     },
-    /// A complete top-level element at `buf[start..end]`, with at most `nodes` index entries.
-    Element {
-        start: usize,
-        end: usize,
-        nodes: usize,
-    },
+    /// A complete top-level element at `buf[start..end]`.
+    Element { start: usize, end: usize },
     /// The stream's end tag at `buf[start..end]`.
     StreamEnd { start: usize, end: usize },
 }
@@ -62,7 +58,6 @@ pub(crate) struct Framer {
     start: usize,
     /// The `<` of the tag being scanned.
     lt: usize,
-    nodes: usize,
     /// Nothing but white space has been seen yet: an XML declaration may come.
     at_stream_start: bool,
     ended: bool,
@@ -82,11 +77,47 @@ impl Framer {
             depth: 0,
             start: 0,
             lt: 0,
-            nodes: 0,
             at_stream_start: true,
             ended: false,
             open: Vec::new(),
         }
+    }
+
+    /// Between stanzas, skips white space and returns where the next top-level element
+    /// starts if its first tag has begun arriving. The caller may then parse it directly,
+    /// and on success [`Self::skip`] it; otherwise [`Self::next`] frames it as usual.
+    pub(crate) fn element_start(&mut self, buf: &[u8]) -> Option<usize> {
+        if self.state != State::Text || self.depth != 1 {
+            return None;
+        }
+        let rest = &buf[self.pos..];
+        self.pos += rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len());
+        match buf.get(self.pos..self.pos + 2) {
+            Some([b'<', next]) if !matches!(next, b'/' | b'!' | b'?') => Some(self.pos),
+            _ => None,
+        }
+    }
+
+    /// The caller parsed the element at [`Self::element_start`] well-formed up to `start + at`
+    /// where its input ended, with the elements named by `open` (spans relative to `start`)
+    /// open there: continue framing from that point instead of from `start`.
+    pub(crate) fn resume(&mut self, at: usize, open: impl Iterator<Item = (u32, u32)>) {
+        let start = self.pos;
+        self.open.clear();
+        self.open.extend(open);
+        if self.open.is_empty() {
+            // Still in the first tag: frame the element from its start.
+            return;
+        }
+        self.depth = 1 + self.open.len();
+        self.start = start;
+        self.lt = start + at;
+        self.pos = start + at;
+    }
+
+    /// The caller consumed a top-level element of `len` bytes at [`Self::element_start`].
+    pub(crate) fn skip(&mut self, len: usize) {
+        self.pos += len;
     }
 
     /// Bytes at the front of the buffer that are no longer needed.
@@ -115,9 +146,6 @@ impl Framer {
                     let window = self.window(buf, max_size);
                     match memchr(b'<', &buf[self.pos..window]) {
                         Some(i) => {
-                            if i > 0 {
-                                self.nodes += 1;
-                            }
                             self.lt = self.pos + i;
                             self.pos = self.lt + 1;
                             self.state = State::Lt;
@@ -152,7 +180,6 @@ impl Framer {
                     self.start = self.pos;
                     self.lt = self.pos;
                     self.pos += 1;
-                    self.nodes = 0;
                     self.open.clear();
                     self.state = State::Lt;
                 }
@@ -178,10 +205,7 @@ impl Framer {
                             self.state = State::Declaration;
                         }
                         b'?' => return Err((XmlErrorKind::ProcessingInstruction, self.lt)),
-                        _ => {
-                            self.nodes += 1;
-                            self.state = State::StartTag;
-                        }
+                        _ => self.state = State::StartTag,
                     }
                 }
                 State::StartTag => {
@@ -193,7 +217,6 @@ impl Framer {
                     let at = self.pos + i;
                     self.pos = at + 1;
                     if buf[at] != b'>' {
-                        self.nodes += 1;
                         self.state = State::Quote(buf[at]);
                         continue;
                     }
@@ -220,15 +243,11 @@ impl Framer {
                     }
                     if empty {
                         if self.depth == 1 {
-                            let nodes = self.nodes;
-                            return self.frame(
-                                Frame::Element {
-                                    start: self.start,
-                                    end: self.pos,
-                                    nodes,
-                                },
-                                max_size,
-                            );
+                            let frame = Frame::Element {
+                                start: self.start,
+                                end: self.pos,
+                            };
+                            return self.frame(frame, max_size);
                         }
                     } else {
                         self.depth += 1;
@@ -274,15 +293,11 @@ impl Framer {
                     }
                     match self.depth {
                         1 => {
-                            let nodes = self.nodes;
-                            return self.frame(
-                                Frame::Element {
-                                    start: self.start,
-                                    end: self.pos,
-                                    nodes,
-                                },
-                                max_size,
-                            );
+                            let frame = Frame::Element {
+                                start: self.start,
+                                end: self.pos,
+                            };
+                            return self.frame(frame, max_size);
                         }
                         0 => {
                             self.ended = true;
@@ -308,7 +323,6 @@ impl Framer {
                         if self.depth < 2 {
                             return Err((XmlErrorKind::TextOutsideStanza, self.lt));
                         }
-                        self.nodes += 1;
                         self.pos = self.lt + CDATA.len();
                         self.state = State::CData;
                         continue;
@@ -461,16 +475,8 @@ mod tests {
                     end: 29,
                     empty: false
                 }),
-                Ok(Frame::Element {
-                    start: 29,
-                    end: 40,
-                    nodes: 2
-                }),
-                Ok(Frame::Element {
-                    start: 41,
-                    end: 53,
-                    nodes: 3
-                }),
+                Ok(Frame::Element { start: 29, end: 40 }),
+                Ok(Frame::Element { start: 41, end: 53 }),
                 Ok(Frame::StreamEnd { start: 53, end: 62 }),
             ]
         );

@@ -37,6 +37,14 @@ struct Binding {
 pub(crate) struct Parser {
     open: Vec<Open>,
     bindings: Vec<Binding>,
+    scratch: Vec<Node>,
+    extra: Vec<Box<str>>,
+    token_start: usize,
+    /// Lengths of the index, bindings and `extra` at `token_start`.
+    marks: (usize, usize, usize),
+    /// Where the last [`Self::parse`] that ran out of input could be resumed by the framer:
+    /// the start of the token it was in.
+    resume_at: Option<usize>,
     pub max_depth: usize,
     pub max_attributes: usize,
 }
@@ -45,6 +53,9 @@ struct Cursor<'s> {
     s: &'s [u8],
     pos: usize,
     base: u64,
+    /// Set when a decision needed a byte past the end of `s`: an error after that may only
+    /// mean that the element has not fully arrived.
+    hit_end: std::cell::Cell<bool>,
 }
 
 type Result<T> = std::result::Result<T, XmlError>;
@@ -60,7 +71,16 @@ impl Cursor<'_> {
 
     #[inline]
     fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
+        self.get(self.pos)
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<u8> {
+        let b = self.s.get(i).copied();
+        if b.is_none() {
+            self.hit_end.set(true);
+        }
+        b
     }
 
     #[inline]
@@ -83,13 +103,16 @@ impl Cursor<'_> {
 
     /// The char starting at `pos` (input is valid UTF-8), and its length.
     fn char_at(&self, pos: usize) -> Option<(char, usize)> {
-        let len = match self.s.get(pos)? {
+        let len = match self.get(pos)? {
             0..=0x7F => 1,
             0xC0..=0xDF => 2,
             0xE0..=0xEF => 3,
             _ => 4,
         };
-        let bytes = self.s.get(pos..pos + len)?;
+        let Some(bytes) = self.s.get(pos..pos + len) else {
+            self.hit_end.set(true);
+            return None;
+        };
         let c = std::str::from_utf8(bytes).ok()?.chars().next()?;
         Some((c, len))
     }
@@ -98,43 +121,46 @@ impl Cursor<'_> {
     fn qname(&mut self) -> Result<(u32, u32, u32)> {
         let start = self.pos;
         let mut local = start;
-        let mut at_part_start = true;
-        while let Some(b) = self.peek() {
-            let class = chars::NAME[b as usize];
-            if b < 0x80 {
-                if at_part_start && class & 1 != 0 || !at_part_start && class & 2 != 0 {
-                    self.pos += 1;
-                    at_part_start = false;
-                } else if b == b':' && !at_part_start && local == start {
-                    self.pos += 1;
-                    local = self.pos;
-                    at_part_start = true;
-                } else {
-                    break;
-                }
-            } else {
-                let Some((c, len)) = self.char_at(self.pos) else {
-                    break;
-                };
-                let ok = if at_part_start {
-                    is_name_start_char(c)
-                } else {
-                    is_name_char(c)
-                };
-                if !ok {
-                    break;
-                }
-                self.pos += len;
-                at_part_start = false;
-            }
+        self.name_part()?;
+        if self.peek() == Some(b':') {
+            self.pos += 1;
+            local = self.pos;
+            self.name_part()
+                .map_err(|_| self.malformed("a qualified name must not end with ':'"))?;
         }
-        if self.pos == start {
-            return Err(self.malformed("expected a name"));
-        }
-        if at_part_start {
-            return Err(self.malformed("a qualified name must not end with ':'"));
+        if self.pos - start > usize::from(u16::MAX) {
+            return Err(self.malformed("names are limited to 65535 bytes"));
         }
         Ok((start as u32, local as u32, self.pos as u32))
+    }
+
+    /// Reads an NCName (a name without colon).
+    #[inline]
+    fn name_part(&mut self) -> Result<()> {
+        let s = self.s;
+        let mut i = self.pos;
+        match self.get(i) {
+            Some(b) if chars::NAME[b as usize] & 1 != 0 => i += 1,
+            Some(b) if b >= 0x80 => match self.char_at(i) {
+                Some((c, len)) if is_name_start_char(c) => i += len,
+                _ => return Err(self.malformed("expected a name")),
+            },
+            _ => return Err(self.malformed("expected a name")),
+        }
+        loop {
+            while i < s.len() && chars::NAME[s[i] as usize] & 2 != 0 {
+                i += 1;
+            }
+            match self.get(i) {
+                Some(b) if b >= 0x80 => match self.char_at(i) {
+                    Some((c, len)) if is_name_char(c) => i += len,
+                    _ => break,
+                },
+                _ => break,
+            }
+        }
+        self.pos = i;
+        Ok(())
     }
 
     /// Checks the reference starting at the `&` at `pos` and moves past its `;`.
@@ -142,6 +168,9 @@ impl Cursor<'_> {
         let name_start = self.pos + 1;
         let window = &self.s[name_start.min(self.s.len())..(name_start + 64).min(self.s.len())];
         let Some(len) = memchr::memchr(b';', window) else {
+            if name_start + 64 > self.s.len() {
+                self.hit_end.set(true);
+            }
             return Err(self.err(XmlErrorKind::MalformedReference));
         };
         let name = std::str::from_utf8(&window[..len]).unwrap_or_default();
@@ -168,6 +197,9 @@ impl Cursor<'_> {
 
     /// Checks a `0xEF` lead byte: U+FFFE and U+FFFF are not XML characters.
     fn check_ef(&mut self) -> Result<()> {
+        if self.pos + 3 > self.s.len() {
+            self.hit_end.set(true);
+        }
         if let Some([0xBF, b @ (0xBE | 0xBF)]) = self.s.get(self.pos + 1..self.pos + 3) {
             return Err(self.err(XmlErrorKind::InvalidChar(0xFFFE + u32::from(*b - 0xBE))));
         }
@@ -228,70 +260,157 @@ impl Parser {
         }
     }
 
-    /// Parses one complete top-level element. `capacity` is the framer's upper bound on the
-    /// number of index entries; `base` is the stream offset of `bytes[0]`, for errors.
+    /// Parses one complete top-level element; `base` is the stream offset of `bytes[0]`.
     pub(crate) fn parse_element(
         &mut self,
         bytes: Bytes,
         scope: &Arc<Scope>,
-        capacity: usize,
         base: u64,
     ) -> Result<Element> {
-        let s: &[u8] = &bytes;
-        check_utf8(s, base)?;
-        let mut cur = Cursor { s, pos: 0, base };
+        self.parse(&bytes, scope, base, true)?;
+        Ok(self.finish(bytes, scope))
+    }
+
+    /// Parses the top-level element at the start of `s` into the parser's scratch index and
+    /// returns its length. With `whole`, `s` must be exactly one element; without, `s` may
+    /// end early or go on past the element, and any error means "use the framer instead".
+    pub(crate) fn parse(
+        &mut self,
+        s: &[u8],
+        scope: &Scope,
+        base: u64,
+        whole: bool,
+    ) -> Result<usize> {
+        if whole {
+            check_utf8(s, base)?;
+        }
+        // A whole element whose beginning was parsed in place continues where that stopped.
+        let start = match self.resume_at.take() {
+            Some(at) if whole => at,
+            _ => {
+                self.clear();
+                0
+            }
+        };
+        let mut cur = Cursor {
+            s,
+            pos: start,
+            base,
+            hit_end: Default::default(),
+        };
+        let mut nodes = std::mem::take(&mut self.scratch);
+        let mut extra = std::mem::take(&mut self.extra);
+        let result = self.parse_nodes(&mut cur, &mut nodes, &mut extra, scope);
+        if result.is_err() && !whole && cur.hit_end.get() {
+            // Forget the unfinished token; the rest is kept for when the element is whole.
+            let (n, b, e) = self.marks;
+            nodes.truncate(n);
+            self.bindings.truncate(b);
+            extra.truncate(e);
+            self.resume_at = Some(self.token_start);
+        }
+        self.scratch = nodes;
+        self.extra = extra;
+        result?;
+        if whole && cur.pos != s.len() {
+            return Err(cur.malformed("data after the end of the element"));
+        }
+        if !whole {
+            // Bytes >= 0x80 never decide structure, so validating only the element's own
+            // bytes after the fact is equivalent to validating first.
+            check_utf8(&s[..cur.pos], base)?;
+        }
+        Ok(cur.pos)
+    }
+
+    /// Forgets any partly parsed element.
+    pub(crate) fn clear(&mut self) {
         self.open.clear();
         self.bindings.clear();
-        let mut nodes = Nodes::with_capacity(capacity);
-        let mut extra = Vec::new();
+        self.scratch.clear();
+        self.extra.clear();
+        self.resume_at = None;
+    }
+
+    /// If the last [`Self::parse`] (not `whole`) failed only because the element has not fully
+    /// arrived: where the framer can take over, and the qualified-name spans of the elements
+    /// open there (outermost first). Everything before that point was found well-formed, and
+    /// the next `whole` parse of this element continues from there.
+    pub(crate) fn resume_point(&self) -> Option<(usize, impl Iterator<Item = (u32, u32)> + '_)> {
+        let at = self.resume_at?;
+        let names = self.open.iter().map(|o| {
+            let n = &self.scratch[o.node as usize];
+            (n.a, n.b)
+        });
+        Some((at, names))
+    }
+
+    /// The element whose index the last successful [`Self::parse`] left, over `bytes`.
+    pub(crate) fn finish(&mut self, bytes: Bytes, scope: &Arc<Scope>) -> Element {
+        let extra = if self.extra.is_empty() {
+            Box::default()
+        } else {
+            std::mem::take(&mut self.extra).into_boxed_slice()
+        };
+        Element {
+            bytes,
+            // One exact-size allocation at most; the scratch index keeps its capacity.
+            nodes: Nodes::from_slice(&self.scratch),
+            extra,
+            scope: scope.clone(),
+        }
+    }
+
+    fn parse_nodes(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        nodes: &mut Vec<Node>,
+        extra: &mut Vec<Box<str>>,
+        scope: &Scope,
+    ) -> Result<()> {
         loop {
+            self.token_start = cur.pos;
+            self.marks = (nodes.len(), self.bindings.len(), extra.len());
             match cur.peek() {
                 None => return Err(cur.malformed("element is not closed")),
-                Some(b'<') => match s.get(cur.pos + 1) {
+                Some(b'<') => match cur.get(cur.pos + 1) {
                     Some(b'/') => {
-                        self.end_tag(&mut cur, &mut nodes)?;
+                        self.end_tag(cur, nodes)?;
                         if self.open.is_empty() {
-                            break;
+                            return Ok(());
                         }
                     }
-                    Some(b'!') => self.bang(&mut cur, &mut nodes)?,
+                    Some(b'!') => self.bang(cur, nodes)?,
                     Some(b'?') => return Err(cur.err(XmlErrorKind::ProcessingInstruction)),
                     _ => {
-                        let empty = self.start_tag(&mut cur, &mut nodes, &mut extra, scope)?;
+                        let empty = self.start_tag(cur, nodes, extra, scope)?;
                         if empty && self.open.is_empty() {
-                            break;
+                            return Ok(());
                         }
                     }
                 },
                 Some(_) if self.open.is_empty() => {
                     return Err(cur.err(XmlErrorKind::TextOutsideStanza))
                 }
-                Some(_) => text(&mut cur, &mut nodes)?,
+                Some(_) => text(cur, nodes)?,
             }
         }
-        if cur.pos != s.len() {
-            return Err(cur.malformed("data after the end of the element"));
-        }
-        Ok(Element {
-            bytes,
-            nodes,
-            extra,
-            scope: scope.clone(),
-        })
     }
 
     /// Parses a lone start tag (the stream header) as an element with no children.
     pub(crate) fn parse_start_tag(&mut self, bytes: Bytes, base: u64) -> Result<Element> {
         check_utf8(&bytes, base)?;
+        self.clear();
         let scope = Arc::new(Scope::default());
         let mut cur = Cursor {
             s: &bytes,
             pos: 0,
             base,
+            hit_end: Default::default(),
         };
         self.open.clear();
         self.bindings.clear();
-        let mut nodes = Nodes::new();
+        let mut nodes = Vec::new();
         let mut extra = Vec::new();
         self.start_tag(&mut cur, &mut nodes, &mut extra, &scope)?;
         let len = nodes.len() as u32;
@@ -300,15 +419,20 @@ impl Parser {
         }
         Ok(Element {
             bytes,
-            nodes,
-            extra,
+            nodes: Nodes::from_vec(nodes),
+            extra: extra.into(),
             scope,
         })
     }
 
     /// Checks an end tag against `expected` (the stream header's qualified name).
     pub(crate) fn check_end_tag(s: &[u8], expected: &str, base: u64) -> Result<()> {
-        let mut cur = Cursor { s, pos: 2, base };
+        let mut cur = Cursor {
+            s,
+            pos: 2,
+            base,
+            hit_end: Default::default(),
+        };
         let (a, _, b) = cur.qname()?;
         cur.skip_ws();
         cur.expect(b'>', "expected '>' to close the end tag")?;
@@ -326,7 +450,7 @@ impl Parser {
     fn start_tag(
         &mut self,
         cur: &mut Cursor<'_>,
-        nodes: &mut Nodes,
+        nodes: &mut Vec<Node>,
         extra: &mut Vec<Box<str>>,
         scope: &Scope,
     ) -> Result<bool> {
@@ -342,10 +466,10 @@ impl Parser {
         nodes.push(Node {
             kind: Kind::Element,
             flags: 0,
+            local: (c - a) as u16,
             ns: NO_NS,
             a,
             b,
-            c,
             d: 0,
             e: parent,
         });
@@ -397,7 +521,7 @@ impl Parser {
                     ns: NO_NS,
                     a: qa,
                     b: qb,
-                    c: qc,
+                    local: (qc - qa) as u16,
                     d: va,
                     e: vb,
                 });
@@ -406,10 +530,9 @@ impl Parser {
         // Names are resolved once the tag's own declarations are known.
         let first_attr = idx as usize + 1;
         nodes[idx as usize].ns = self.resolve(cur, scope, a, c, true)?;
-        for i in first_attr..nodes.len() {
-            let n = nodes[i];
-            if n.kind == Kind::Attr && n.c > n.a {
-                nodes[i].ns = self.resolve(cur, scope, n.a, n.c, false)?;
+        for n in &mut nodes[first_attr..] {
+            if n.kind == Kind::Attr && n.local > 0 {
+                n.ns = self.resolve(cur, scope, n.a, n.c(), false)?;
             }
         }
         if nodes.len() - first_attr > 1 {
@@ -431,7 +554,7 @@ impl Parser {
     fn declare(
         &mut self,
         cur: &Cursor<'_>,
-        nodes: &mut Nodes,
+        nodes: &mut Vec<Node>,
         extra: &mut Vec<Box<str>>,
         (pa, pb): (u32, u32),
         (va, vb, flags): (u32, u32, u8),
@@ -441,20 +564,23 @@ impl Parser {
         let s = cur.s;
         let at = |what| XmlError::new(Invalid(what), cur.base + u64::from(qa));
         let prefix = &s[pa as usize..pb as usize];
-        let raw = std::str::from_utf8(&s[va as usize..vb as usize]).unwrap_or_default();
-        let value = unescape_attr(raw);
-        let mut c = 0;
-        if flags & ESCAPED != 0 {
-            c = extra.len() as u32;
-            extra.push(value.as_ref().into());
-        }
+        let raw = &s[va as usize..vb as usize];
+        let mut extra_idx = 0;
+        let value: &[u8] = if flags & ESCAPED != 0 {
+            extra_idx = extra.len() as u32;
+            let unescaped = unescape_attr(std::str::from_utf8(raw).unwrap_or_default());
+            extra.push(unescaped.as_ref().into());
+            extra.last().map_or(b"", |v| v.as_bytes())
+        } else {
+            raw
+        };
         if prefix == b"xmlns" {
             return Err(at("the prefix 'xmlns' must not be declared"));
         }
-        if (prefix == b"xml") != (value == ns::XML) {
+        if (prefix == b"xml") != (value == ns::XML.as_bytes()) {
             return Err(at("the prefix 'xml' is bound to its namespace and only it"));
         }
-        if value == ns::XMLNS {
+        if value == ns::XMLNS.as_bytes() {
             return Err(at("the xmlns namespace must not be declared"));
         }
         if !prefix.is_empty() && value.is_empty() {
@@ -471,10 +597,10 @@ impl Parser {
         nodes.push(Node {
             kind: Kind::NsDecl,
             flags,
-            ns: NO_NS,
+            local: 0,
+            ns: extra_idx,
             a: pa,
             b: pb,
-            c,
             d: va,
             e: vb,
         });
@@ -523,7 +649,7 @@ impl Parser {
         ))
     }
 
-    fn end_tag(&mut self, cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+    fn end_tag(&mut self, cur: &mut Cursor<'_>, nodes: &mut [Node]) -> Result<()> {
         let tag_start = cur.pos;
         cur.pos += 2;
         let (a, _, b) = cur.qname()?;
@@ -551,7 +677,7 @@ impl Parser {
     }
 
     /// `<!`: a CDATA section, or a comment or DOCTYPE (both refused).
-    fn bang(&mut self, cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+    fn bang(&mut self, cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
         let rest = &cur.s[cur.pos..];
         if rest.starts_with(b"<!--") {
             return Err(cur.err(XmlErrorKind::Comment));
@@ -560,6 +686,14 @@ impl Parser {
             return Err(cur.err(XmlErrorKind::Doctype));
         }
         if !rest.starts_with(b"<![CDATA[") {
+            // The same decision the framer makes (framer.rs, `State::Bang`).
+            let undecided = rest.len() < 9
+                && [&b"<![CDATA["[..], b"<!DOCTYPE", b"<!--"]
+                    .iter()
+                    .any(|p| p.starts_with(rest));
+            if undecided {
+                cur.hit_end.set(true);
+            }
             return Err(cur.malformed("'<!' that does not start a CDATA section"));
         }
         if self.open.is_empty() {
@@ -567,6 +701,7 @@ impl Parser {
         }
         let start = cur.pos + 9;
         let Some(len) = memchr::memmem::find(&cur.s[start..], b"]]>") else {
+            cur.hit_end.set(true);
             return Err(cur.malformed("CDATA section is not closed"));
         };
         let end = start + len;
@@ -594,7 +729,7 @@ impl Parser {
             ns: NO_NS,
             a: start as u32,
             b: end as u32,
-            c: 0,
+            local: 0,
             d: 0,
             e: parent,
         });
@@ -604,12 +739,15 @@ impl Parser {
 }
 
 /// A run of character data up to the next `<`.
-fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
+fn text(cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
     let start = cur.pos;
     let mut flags = 0;
     loop {
         cur.skip_plain(&chars::TEXT);
-        let Some(b) = cur.peek() else { break };
+        // Text never ends an element: without a `<` the run is not complete.
+        let Some(b) = cur.peek() else {
+            return Err(cur.malformed("element is not closed"));
+        };
         match chars::TEXT[b as usize] {
             chars::LT => break,
             chars::AMP => {
@@ -617,7 +755,11 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
                 flags = ESCAPED;
             }
             chars::RSQB => {
-                if cur.s[cur.pos..].starts_with(b"]]>") {
+                let rest = &cur.s[cur.pos..];
+                if rest.len() < 3 && b"]]>".starts_with(rest) {
+                    cur.hit_end.set(true);
+                }
+                if rest.starts_with(b"]]>") {
                     return Err(cur.malformed("']]>' is not allowed in text"));
                 }
                 cur.pos += 1;
@@ -636,7 +778,7 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
         ns: NO_NS,
         a: start as u32,
         b: cur.pos as u32,
-        c: 0,
+        local: 0,
         d: 0,
         e: 0,
     });
@@ -644,13 +786,13 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Nodes) -> Result<()> {
 }
 
 fn check_utf8(s: &[u8], base: u64) -> Result<()> {
-    match std::str::from_utf8(s) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(XmlError::new(
-            XmlErrorKind::InvalidUtf8,
-            base + e.valid_up_to() as u64,
-        )),
+    // The SIMD validator is several times faster than std's on non-ASCII text; its error
+    // carries no position, so the slower one finds where the problem is.
+    if simdutf8::basic::from_utf8(s).is_ok() {
+        return Ok(());
     }
+    let at = std::str::from_utf8(s).err().map_or(0, |e| e.valid_up_to());
+    Err(XmlError::new(XmlErrorKind::InvalidUtf8, base + at as u64))
 }
 
 /// XML forbids the same qualified name twice on a tag; XML namespaces also forbid the same
@@ -658,23 +800,25 @@ fn check_utf8(s: &[u8], base: u64) -> Result<()> {
 fn check_duplicates(
     cur: &Cursor<'_>,
     attrs: &[Node],
-    nodes: &Nodes,
+    nodes: &[Node],
     extra: &[Box<str>],
     scope: &Scope,
 ) -> Result<()> {
     let s = cur.s;
     let span = |a: u32, b: u32| &s[a as usize..b as usize];
+    // Names are short: an inline loop beats calling memcmp, and most differ in length.
+    let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y);
     for (i, x) in attrs.iter().enumerate() {
         for y in &attrs[..i] {
             let duplicate = match (x.kind, y.kind) {
                 (Kind::Attr, Kind::Attr) => {
-                    span(x.a, x.b) == span(y.a, y.b)
+                    same(span(x.a, x.b), span(y.a, y.b))
                         || (x.ns != NO_NS
-                            && span(x.c, x.b) == span(y.c, y.b)
+                            && same(span(x.c(), x.b), span(y.c(), y.b))
                             && ns_name(s, nodes, extra, scope, x.ns)
                                 == ns_name(s, nodes, extra, scope, y.ns))
                 }
-                (Kind::NsDecl, Kind::NsDecl) => span(x.a, x.b) == span(y.a, y.b),
+                (Kind::NsDecl, Kind::NsDecl) => same(span(x.a, x.b), span(y.a, y.b)),
                 _ => false,
             };
             if duplicate {
@@ -698,7 +842,7 @@ fn check_duplicates(
 /// The namespace name of an id while the element is still being built.
 fn ns_name<'a>(
     s: &'a [u8],
-    nodes: &Nodes,
+    nodes: &[Node],
     extra: &'a [Box<str>],
     scope: &'a Scope,
     id: u32,
@@ -706,7 +850,7 @@ fn ns_name<'a>(
     if id & LOCAL != 0 {
         match nodes.get((id & !LOCAL) as usize) {
             Some(n) if n.flags & ESCAPED != 0 => {
-                extra.get(n.c as usize).map_or(b"", |x| x.as_bytes())
+                extra.get(n.ns as usize).map_or(b"", |x| x.as_bytes())
             }
             Some(n) => &s[n.d as usize..n.e as usize],
             None => b"",
@@ -727,7 +871,12 @@ fn ns_name<'a>(
 pub(crate) fn parse_declaration(s: &[u8], base: u64) -> Result<()> {
     use XmlErrorKind::MalformedDeclaration as Bad;
     check_utf8(s, base)?;
-    let mut cur = Cursor { s, pos: 0, base };
+    let mut cur = Cursor {
+        s,
+        pos: 0,
+        base,
+        hit_end: Default::default(),
+    };
     let err = |cur: &Cursor<'_>, what| cur.err(Bad(what));
     if !s.starts_with(b"<?xml") {
         return Err(cur.err(XmlErrorKind::ProcessingInstruction));

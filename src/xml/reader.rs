@@ -162,6 +162,7 @@ impl StreamReader {
         self.pending_end = false;
         self.error = None;
         self.offset = 0;
+        self.parser.clear();
     }
 
     /// Bytes fed but not consumed yet. After `<proceed/>` (STARTTLS) this must be empty:
@@ -188,6 +189,9 @@ impl StreamReader {
             return Ok(Some(StreamEvent::End));
         }
         loop {
+            if let Some(el) = self.parse_in_place() {
+                return Ok(Some(StreamEvent::Element(el)));
+            }
             let frame = self
                 .framer
                 .next(
@@ -214,22 +218,18 @@ impl StreamReader {
                     self.pending_end = empty;
                     return Ok(Some(StreamEvent::Header(header)));
                 }
-                Frame::Element { start, end, nodes } => {
+                Frame::Element { start, end } => {
                     let base = self.offset + start as u64;
                     self.consume(start);
                     let bytes = self.buf.split_to(end - start).freeze();
                     self.framer.shift(end - start);
                     self.offset += (end - start) as u64;
                     let Some(scope) = &self.scope else {
-                        return Err(XmlError::new(
-                            XmlErrorKind::Malformed("element before the stream header"),
-                            base,
-                        ));
+                        let kind = XmlErrorKind::Malformed("element before the stream header");
+                        return Err(XmlError::new(kind, base));
                     };
-                    return self
-                        .parser
-                        .parse_element(bytes, scope, nodes, base)
-                        .map(|e| Some(StreamEvent::Element(e)));
+                    let el = self.parser.parse_element(bytes, scope, base)?;
+                    return Ok(Some(StreamEvent::Element(el)));
                 }
                 Frame::StreamEnd { start, end } => {
                     Parser::check_end_tag(
@@ -240,6 +240,33 @@ impl StreamReader {
                     self.consume(end);
                     return Ok(Some(StreamEvent::End));
                 }
+            }
+        }
+    }
+
+    /// The fast path: when a top-level element starts in the buffer, parse it right there,
+    /// a single pass over its bytes. If it has not fully arrived, the framer continues from
+    /// where the parse stopped; if it is malformed or too large, the framer takes it from its
+    /// `<`, so results never depend on how the input was chunked.
+    fn parse_in_place(&mut self) -> Option<Element> {
+        let scope = self.scope.as_ref()?;
+        let at = self.framer.element_start(&self.buf)?;
+        let window = &self.buf[at..self.buf.len().min(at + self.limits.max_element_size)];
+        let base = self.offset + at as u64;
+        match self.parser.parse(window, scope, base, false) {
+            Ok(len) => {
+                self.framer.skip(len);
+                self.buf.advance(at);
+                let bytes = self.buf.split_to(len).freeze();
+                self.framer.shift(at + len);
+                self.offset += (at + len) as u64;
+                Some(self.parser.finish(bytes, scope))
+            }
+            Err(_) => {
+                if let Some((resume, open)) = self.parser.resume_point() {
+                    self.framer.resume(resume, open);
+                }
+                None
             }
         }
     }
