@@ -1,4 +1,496 @@
-//! The sans-IO client: a state machine from stream header to an authenticated, bound session.
+//! The sans-IO client: a state machine from stream header to an authenticated, bound session,
+//! and the session services after that.
+//!
+//! Inputs are `handle_*` methods taking `now`; outputs are drained with
+//! [`Client::poll_action`] (one ordered queue: bytes to send, "start TLS now", events, "close")
+//! and [`Client::poll_timeout`]. The only rule for the driver: after any input or command,
+//! drain `poll_action` before blocking on IO, and call `handle_timeout` at `poll_timeout`.
+//!
+//! One file per phase: [`starttls`](self) (`starttls.rs`), SASL (`auth.rs`, with the mechanism
+//! guards in [`sasl`]), resource binding (`bind.rs`), and the online session (`session.rs`).
 
+mod auth;
+mod bind;
+mod config;
+mod event;
+mod features;
+mod ids;
 pub mod sasl;
+mod session;
 pub mod stanza;
+mod starttls;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use config::{Config, Password, Timeouts, TlsPolicy};
+pub use event::{Action, CommandError, DisconnectReason, Event, TlsInfo};
+pub use features::StreamFeatures;
+
+use self::ids::IdGenerator;
+use self::sasl::{Mechanism, SaslSession};
+use self::session::Session;
+use self::stanza::StreamError;
+use crate::jid::Jid;
+use crate::ns;
+use crate::xml::{Builder, Element, StreamEvent, StreamHeader, StreamReader};
+use crate::StreamErrorCondition;
+
+/// Where negotiation stands. Each phase waits for one thing.
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the server's stream header.
+    ExpectHeader,
+    /// Waiting for `<stream:features/>`.
+    ExpectFeatures,
+    /// Sent `<starttls/>`, waiting for `<proceed/>`.
+    ExpectProceed,
+    /// Asked the driver to start TLS, waiting for [`Client::handle_tls_established`].
+    ExpectTls,
+    /// SASL exchange under way.
+    ExpectSasl(Box<SaslSession>),
+    /// Sent the bind request with this id.
+    ExpectBind(String),
+    /// Sent the legacy session request with this id.
+    ExpectSession(String),
+    /// Authenticated and bound.
+    Online,
+    /// Sent `</stream:stream>`, waiting for the server's.
+    Closing,
+    /// Over; the client is inert.
+    Closed(DisconnectReason),
+}
+
+impl Phase {
+    fn describe(&self) -> &'static str {
+        match self {
+            Phase::ExpectHeader => "waiting for the stream header",
+            Phase::ExpectFeatures => "waiting for stream features",
+            Phase::ExpectProceed => "waiting for <proceed/>",
+            Phase::ExpectTls => "waiting for the TLS handshake",
+            Phase::ExpectSasl(_) => "authenticating",
+            Phase::ExpectBind(_) => "binding a resource",
+            Phase::ExpectSession(_) => "establishing the session",
+            Phase::Online => "online",
+            Phase::Closing => "closing",
+            Phase::Closed(_) => "closed",
+        }
+    }
+}
+
+/// A sans-IO XMPP client connection: bytes and time in, [`Action`]s out.
+///
+/// It never touches a socket, a clock or a thread. Create it when the transport is connected;
+/// it immediately queues the stream header.
+///
+/// ```
+/// use std::time::Instant;
+/// use xmpp_sansio::client::{Action, Client, Config};
+///
+/// let jid = "juliet@example.com/balcony".parse()?;
+/// let mut client = Client::new(Config::new(jid, "secret"), Instant::now());
+/// let Some(Action::Send(header)) = client.poll_action() else { panic!() };
+/// assert!(header.starts_with(b"<?xml version='1.0'?><stream:stream to='example.com'"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    reader: StreamReader,
+    phase: Phase,
+    actions: VecDeque<Action>,
+    ids: IdGenerator,
+    /// The transport is encrypted.
+    secure: bool,
+    tls: Option<TlsInfo>,
+    authenticated: bool,
+    mechanism: Option<Mechanism>,
+    /// Mechanisms offered before authentication (reported for downgrade pinning).
+    offered_mechanisms: Vec<String>,
+    jid: Option<Jid>,
+    features: Option<StreamFeatures>,
+    session: Session,
+    /// When negotiation must be over.
+    negotiation_deadline: Instant,
+    close_deadline: Option<Instant>,
+    last_send: Instant,
+    last_recv: Instant,
+}
+
+impl Client {
+    /// A client for a transport that just connected; the stream header is queued.
+    pub fn new(config: Config, now: Instant) -> Self {
+        let mut client = Self {
+            reader: StreamReader::new(config.limits),
+            ids: IdGenerator::new(config.seed),
+            negotiation_deadline: now + config.timeouts.negotiation,
+            config,
+            phase: Phase::ExpectHeader,
+            actions: VecDeque::new(),
+            secure: false,
+            tls: None,
+            authenticated: false,
+            mechanism: None,
+            offered_mechanisms: Vec::new(),
+            jid: None,
+            features: None,
+            session: Session::default(),
+            close_deadline: None,
+            last_send: now,
+            last_recv: now,
+        };
+        client.open_stream(now);
+        client
+    }
+
+    // ---- getters ----
+
+    /// Whether negotiation is done and stanzas can be sent.
+    pub fn is_online(&self) -> bool {
+        matches!(self.phase, Phase::Online)
+    }
+
+    /// Whether the session is over (see [`Self::disconnect_reason`]).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// Why the session ended, once it has.
+    pub fn disconnect_reason(&self) -> Option<&DisconnectReason> {
+        match &self.phase {
+            Phase::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The full JID the server bound, once online.
+    pub fn jid(&self) -> Option<&Jid> {
+        self.jid.as_ref()
+    }
+
+    /// Whether the transport is encrypted.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The SASL mechanism that authenticated this session. Store it and set it as
+    /// [`SaslConfig::pinned`](sasl::SaslConfig::pinned) for later connections to refuse
+    /// downgrades.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        self.mechanism
+    }
+
+    /// The latest stream features received.
+    pub fn features(&self) -> Option<&StreamFeatures> {
+        self.features.as_ref()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ---- inputs ----
+
+    /// Bytes read from the transport.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if data.is_empty() || matches!(self.phase, Phase::Closed(_)) {
+            return;
+        }
+        self.last_recv = now;
+        self.session.ping_sent = None;
+        if matches!(self.phase, Phase::ExpectTls) {
+            // Nothing may be read in plaintext between <proceed/> and the handshake.
+            self.fail(now, DisconnectReason::PlaintextAfterProceed, None);
+            return;
+        }
+        self.reader.feed(data);
+        loop {
+            let event = match self.reader.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(e) => {
+                    let condition = e.condition();
+                    self.fail(now, DisconnectReason::InvalidXml(e), Some(condition));
+                    return;
+                }
+            };
+            match event {
+                StreamEvent::Header(h) => self.on_header(now, h),
+                StreamEvent::Element(el) => self.on_element(now, el),
+                StreamEvent::End => self.on_stream_end(now),
+            }
+            if matches!(self.phase, Phase::Closed(_) | Phase::ExpectTls) {
+                return;
+            }
+        }
+    }
+
+    /// The transport reached end of file.
+    pub fn handle_eof(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Closed(_) => {}
+            Phase::Closing => self.finish(DisconnectReason::Closed),
+            _ => {
+                let _ = now;
+                self.finish(DisconnectReason::ConnectionLost);
+            }
+        }
+    }
+
+    /// The driver finished the TLS handshake asked for by [`Action::StartTls`]. Ignored in
+    /// any other state.
+    pub fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) {
+        if !matches!(self.phase, Phase::ExpectTls) {
+            return;
+        }
+        self.secure = true;
+        self.tls = Some(info);
+        self.reader = StreamReader::new(self.config.limits);
+        self.open_stream(now);
+    }
+
+    /// Time passed. Calling it early, or more often than needed, is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Closed(_) => {}
+            Phase::Closing => {
+                if self.close_deadline.is_some_and(|d| now >= d) {
+                    self.actions.push_back(Action::Close);
+                    self.finish(DisconnectReason::Closed);
+                }
+            }
+            Phase::Online => self.session_timeout(now),
+            _ => {
+                if now >= self.negotiation_deadline {
+                    let what = self.phase.describe();
+                    self.fail(
+                        now,
+                        DisconnectReason::NegotiationTimeout(what),
+                        Some(StreamErrorCondition::ConnectionTimeout),
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- commands ----
+
+    /// Closes the stream: sends `</stream:stream>` after everything already queued, then
+    /// waits (up to [`Timeouts::close`]) for the server to close its side.
+    pub fn close(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Closed(_) | Phase::Closing => {}
+            // Between <proceed/> and the handshake no stream is open: just close.
+            Phase::ExpectTls => self.finish(DisconnectReason::Closed),
+            _ => {
+                self.send(now, Bytes::from_static(b"</stream:stream>"));
+                self.phase = Phase::Closing;
+                self.close_deadline = Some(now + self.config.timeouts.close);
+            }
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next action for the driver, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed(_) => None,
+            Phase::Closing => self.close_deadline,
+            Phase::Online => self.session_deadline(),
+            _ => Some(self.negotiation_deadline),
+        }
+    }
+
+    // ---- internals shared by the phases ----
+
+    fn open_stream(&mut self, now: Instant) {
+        let mut header = Vec::with_capacity(200);
+        header.extend_from_slice(b"<?xml version='1.0'?><stream:stream to='");
+        let _ = crate::xml::escape_attr_value(&mut header, self.config.jid.domain());
+        // RFC 6120 §4.7.1: announce who we are only once the stream is encrypted.
+        if self.secure {
+            header.extend_from_slice(b"' from='");
+            let _ = crate::xml::escape_attr_value(&mut header, self.config.jid.bare().as_str());
+        }
+        header.extend_from_slice(b"' version='1.0' xml:lang='");
+        let _ = crate::xml::escape_attr_value(&mut header, &self.config.lang);
+        header.extend_from_slice(
+            b"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+        );
+        self.send(now, header.into());
+        self.phase = Phase::ExpectHeader;
+    }
+
+    fn send(&mut self, now: Instant, bytes: Bytes) {
+        self.last_send = now;
+        self.actions.push_back(Action::Send(bytes));
+    }
+
+    /// Sends an element the client built itself (always serializable).
+    fn send_element_internal(&mut self, now: Instant, el: &Builder) {
+        match el.to_bytes(ns::JABBER_CLIENT) {
+            Ok(bytes) => self.send(now, bytes),
+            Err(e) => debug_assert!(false, "internal element failed to serialize: {e}"),
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+
+    /// Ends the session after a failure: the stream error (if any) and `</stream:stream>`
+    /// go out after what is queued, then the transport is closed.
+    fn fail(
+        &mut self,
+        now: Instant,
+        reason: DisconnectReason,
+        condition: Option<StreamErrorCondition>,
+    ) {
+        if matches!(self.phase, Phase::Closed(_)) {
+            return;
+        }
+        if !matches!(self.phase, Phase::Closing) {
+            if let Some(condition) = condition {
+                let error = StreamError::new(condition);
+                self.send(now, error.to_bytes());
+            }
+            self.send(now, Bytes::from_static(b"</stream:stream>"));
+        }
+        self.actions.push_back(Action::Close);
+        self.finish(reason);
+    }
+
+    /// Enters the closed state and reports why (the transport is already gone or closing).
+    fn finish(&mut self, reason: DisconnectReason) {
+        if matches!(self.phase, Phase::Closed(_)) {
+            return;
+        }
+        if !matches!(self.actions.back(), Some(Action::Close)) {
+            self.actions.push_back(Action::Close);
+        }
+        self.session.clear();
+        self.emit(Event::Disconnected {
+            reason: reason.clone(),
+        });
+        self.phase = Phase::Closed(reason);
+    }
+
+    fn protocol_violation(&mut self, now: Instant, what: String) {
+        self.fail(
+            now,
+            DisconnectReason::Protocol(what),
+            Some(StreamErrorCondition::UnsupportedStanzaType),
+        );
+    }
+
+    fn on_header(&mut self, now: Instant, header: StreamHeader) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        if !matches!(self.phase, Phase::ExpectHeader) {
+            self.protocol_violation(
+                now,
+                format!("a second stream header while {}", self.phase.describe()),
+            );
+            return;
+        }
+        if header.content_namespace.as_deref() != Some(ns::JABBER_CLIENT) {
+            let reason = DisconnectReason::Protocol(format!(
+                "content namespace is {:?}, not jabber:client",
+                header.content_namespace
+            ));
+            self.fail(now, reason, Some(StreamErrorCondition::InvalidNamespace));
+            return;
+        }
+        let major = header
+            .version
+            .as_deref()
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+        if major != Some(1) {
+            let reason = DisconnectReason::Protocol(format!(
+                "stream version {:?} is not 1.x (RFC 6120 needs stream features)",
+                header.version
+            ));
+            self.fail(now, reason, Some(StreamErrorCondition::UnsupportedVersion));
+            return;
+        }
+        self.phase = Phase::ExpectFeatures;
+    }
+
+    fn on_stream_end(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Closing) {
+            self.finish(DisconnectReason::Closed);
+        } else {
+            // Answer with our own end tag, then close.
+            self.send(now, Bytes::from_static(b"</stream:stream>"));
+            self.actions.push_back(Action::Close);
+            self.finish(DisconnectReason::ServerClosed);
+        }
+    }
+
+    fn on_element(&mut self, now: Instant, el: Element) {
+        if el.is("error", ns::STREAM) {
+            let error = StreamError::from_element(&el);
+            self.fail(now, DisconnectReason::StreamError(error), None);
+            return;
+        }
+        match &self.phase {
+            Phase::ExpectFeatures if el.is("features", ns::STREAM) => self.on_features(now, el),
+            Phase::ExpectProceed => self.on_starttls_answer(now, &el),
+            Phase::ExpectSasl(_) if el.ns() == ns::XMPP_SASL => self.on_sasl(now, &el),
+            Phase::ExpectBind(_) | Phase::ExpectSession(_) if el.is("iq", ns::JABBER_CLIENT) => {
+                self.on_bind_answer(now, el)
+            }
+            Phase::Online => self.on_stanza(now, el),
+            Phase::Closing => {} // Whatever arrives while closing is dropped.
+            _ => {
+                let what = format!(
+                    "unexpected <{}/> ({}) while {}",
+                    el.name(),
+                    el.ns(),
+                    self.phase.describe()
+                );
+                self.protocol_violation(now, what);
+            }
+        }
+    }
+
+    /// Features arrived: the next negotiation step follows from what we have so far.
+    fn on_features(&mut self, now: Instant, el: Element) {
+        let features = StreamFeatures::parse(el);
+        if !self.authenticated && !features.mechanisms.is_empty() {
+            self.offered_mechanisms.clone_from(&features.mechanisms);
+        }
+        self.features = Some(features);
+        if self.authenticated {
+            self.start_bind(now);
+        } else if !self.secure {
+            self.negotiate_tls(now);
+        } else {
+            self.start_auth(now);
+        }
+    }
+
+    fn require_online(&self) -> Result<(), CommandError> {
+        match &self.phase {
+            Phase::Online => Ok(()),
+            Phase::Closed(_) => Err(CommandError::Disconnected),
+            other => Err(CommandError::NotOnline(other.describe())),
+        }
+    }
+}
+
+#[allow(unused)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Client>();
+}

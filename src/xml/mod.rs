@@ -17,3 +17,5 @@ pub use builder::{BuildError, Builder, Node};
 pub use element::{Attribute, Attributes, Child, ChildNodes, Children, Element, ElementRef, Text};
 pub use error::{XmlError, XmlErrorKind};
 pub use reader::{Limits, StreamEvent, StreamHeader, StreamReader};
+
+pub(crate) use escape::escape_attr as escape_attr_value;

@@ -104,6 +104,17 @@ pub struct StreamReader {
     error: Option<XmlError>,
 }
 
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("offset", &self.offset)
+            .field("buffered", &self.buf.len())
+            .field("header_seen", &self.scope.is_some())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Read buffer capacity; elements are split off it without copying, so a larger buffer
 /// means fewer reallocations (each copies at most one partial element).
 const BUFFER_CAPACITY: usize = 32 * 1024;

@@ -1,0 +1,124 @@
+//! Resource binding (RFC 6120 §7) and the legacy session (RFC 3921 §3).
+
+use std::time::Instant;
+
+use super::stanza::{ErrorType, Iq, IqType, StanzaError, StanzaErrorCondition};
+use super::{Client, DisconnectReason, Event, Phase};
+use crate::jid::Jid;
+use crate::ns;
+use crate::xml::{Builder, Element};
+
+const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+
+impl Client {
+    /// Features after authentication: bind a resource.
+    pub(super) fn start_bind(&mut self, now: Instant) {
+        if !self.features.as_ref().is_some_and(|f| f.bind) {
+            self.protocol_violation(
+                now,
+                "no resource binding offered after authentication".into(),
+            );
+            return;
+        }
+        let resource = self
+            .config
+            .resource
+            .clone()
+            .or_else(|| self.config.jid.resource().map(str::to_owned));
+        let mut bind = Builder::new("bind", ns::XMPP_BIND);
+        if let Some(resource) = resource {
+            bind = bind.child(Builder::new("resource", ns::XMPP_BIND).text(resource));
+        }
+        let id = self.ids.next_id();
+        let iq = Builder::new("iq", ns::JABBER_CLIENT)
+            .attr("type", "set")
+            .attr("id", id.clone())
+            .child(bind);
+        self.send_element_internal(now, &iq);
+        self.phase = Phase::ExpectBind(id);
+    }
+
+    /// An IQ while binding or establishing the session.
+    pub(super) fn on_bind_answer(&mut self, now: Instant, el: Element) {
+        let expected = match &self.phase {
+            Phase::ExpectBind(id) | Phase::ExpectSession(id) => id.clone(),
+            _ => return,
+        };
+        let iq = match Iq::from_element(el) {
+            Ok(iq) => iq,
+            Err(e) => {
+                return self.protocol_violation(now, format!("invalid IQ while binding: {e}"))
+            }
+        };
+        // Only our server (no `from`, its domain, or our account) answers these.
+        let from_server = iq
+            .from
+            .as_ref()
+            .is_none_or(|f| f.as_str() == self.config.jid.domain() || *f == self.config.jid.bare());
+        if iq.id != expected || !from_server || !matches!(iq.kind, IqType::Result | IqType::Error) {
+            // Not the answer: a request gets the error it deserves, anything else is dropped.
+            if matches!(iq.kind, IqType::Get | IqType::Set) {
+                let error =
+                    StanzaError::new(ErrorType::Wait, StanzaErrorCondition::UnexpectedRequest);
+                let reply = super::stanza::error_reply(&iq, &error);
+                self.send_element_internal(now, &reply);
+            }
+            return;
+        }
+        let binding = matches!(self.phase, Phase::ExpectBind(_));
+        if iq.kind == IqType::Error {
+            let error = iq.error().unwrap_or_else(|| {
+                StanzaError::new(ErrorType::Cancel, StanzaErrorCondition::UndefinedCondition)
+            });
+            let reason = if binding {
+                DisconnectReason::Bind(error)
+            } else {
+                DisconnectReason::Session(error)
+            };
+            self.fail(now, reason, None);
+            return;
+        }
+        if binding {
+            let bound = iq
+                .element
+                .get_child("bind", ns::XMPP_BIND)
+                .and_then(|b| b.get_child("jid", ns::XMPP_BIND))
+                .map(|j| j.text().trim().to_owned());
+            let jid = match bound.as_deref().map(Jid::parse) {
+                Some(Ok(jid)) if jid.is_full() && jid.bare() == self.config.jid.bare() => jid,
+                Some(Ok(jid)) => {
+                    let what = format!(
+                        "bound {jid}, which is not a full JID of {}",
+                        self.config.jid.bare()
+                    );
+                    return self.protocol_violation(now, what);
+                }
+                Some(Err(e)) => {
+                    return self.protocol_violation(now, format!("bound JID is invalid: {e}"))
+                }
+                None => return self.protocol_violation(now, "bind result without <jid/>".into()),
+            };
+            self.jid = Some(jid);
+            if self.features.as_ref().is_some_and(|f| f.session_required()) {
+                let id = self.ids.next_id();
+                let iq = Builder::new("iq", ns::JABBER_CLIENT)
+                    .attr("type", "set")
+                    .attr("id", id.clone())
+                    .child(Builder::new("session", NS_SESSION));
+                self.send_element_internal(now, &iq);
+                self.phase = Phase::ExpectSession(id);
+                return;
+            }
+        }
+        self.go_online(now);
+    }
+
+    fn go_online(&mut self, now: Instant) {
+        let (Some(jid), Some(features)) = (self.jid.clone(), self.features.clone()) else {
+            return;
+        };
+        self.phase = Phase::Online;
+        self.last_recv = now;
+        self.emit(Event::Online { jid, features });
+    }
+}

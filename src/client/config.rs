@@ -1,0 +1,137 @@
+//! Client configuration.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::sasl::SaslConfig;
+use crate::jid::Jid;
+use crate::xml::Limits;
+
+/// Whether the stream must be encrypted before anything sensitive is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TlsPolicy {
+    /// STARTTLS is required: if the server does not offer it, the client gives up before
+    /// sending any credential. The default.
+    #[default]
+    Required,
+    /// Use STARTTLS when offered, otherwise authenticate in plaintext, PLAIN included.
+    /// Credentials can then be read by anyone on the path: for tests on loopback only.
+    DangerousPlaintextAllowed,
+}
+
+/// Where the password comes from.
+#[derive(Clone)]
+pub enum Password {
+    /// A fixed password.
+    Fixed(String),
+    /// Asked for when authentication starts (for example from a keychain), so that it is
+    /// not kept in memory for the whole session.
+    Provider(Arc<dyn Fn() -> String + Send + Sync>),
+}
+
+impl Password {
+    pub(crate) fn get(&self) -> String {
+        match self {
+            Password::Fixed(p) => p.clone(),
+            Password::Provider(f) => f(),
+        }
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Password::Fixed(_) => "Password::Fixed(<redacted>)",
+            Password::Provider(_) => "Password::Provider(..)",
+        })
+    }
+}
+
+impl From<&str> for Password {
+    fn from(p: &str) -> Self {
+        Password::Fixed(p.to_owned())
+    }
+}
+
+impl From<String> for Password {
+    fn from(p: String) -> Self {
+        Password::Fixed(p)
+    }
+}
+
+/// Durations that drive the client's timers. `None` disables a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// From creation to `Online`. Default 30 s.
+    pub negotiation: Duration,
+    /// How long an IQ request waits for its response. Default 30 s.
+    pub iq: Duration,
+    /// After [`Client::close`](super::Client::close), how long to wait for the server's
+    /// `</stream:stream>`. Default 5 s.
+    pub close: Duration,
+    /// Send a whitespace keepalive after this long without sending. Default 60 s.
+    pub keepalive: Option<Duration>,
+    /// Send a XEP-0199 ping after this long without receiving. Default 120 s.
+    pub ping_after: Option<Duration>,
+    /// Declare the connection dead when nothing arrives this long after a ping. Default 30 s.
+    pub ping_timeout: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            negotiation: Duration::from_secs(30),
+            iq: Duration::from_secs(30),
+            close: Duration::from_secs(5),
+            keepalive: Some(Duration::from_secs(60)),
+            ping_after: Some(Duration::from_secs(120)),
+            ping_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the [`Client`](super::Client) needs to know before it starts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The account. A full JID's resource is requested when binding (unless `resource` is
+    /// set); with a bare JID the server assigns one.
+    pub jid: Jid,
+    /// The account's password.
+    pub password: Password,
+    /// The resource to request; overrides the JID's.
+    pub resource: Option<String>,
+    /// Encryption policy. Default: [`TlsPolicy::Required`].
+    pub tls: TlsPolicy,
+    /// SASL mechanisms allowed, downgrade pinning and SCRAM iteration bounds.
+    pub sasl: SaslConfig,
+    /// Limits on what the server may make the XML reader hold.
+    pub limits: Limits,
+    /// Timers.
+    pub timeouts: Timeouts,
+    /// `xml:lang` of our stream. Default `en`.
+    pub lang: String,
+    /// Seed for the stanza ids the client generates, so that runs can be reproduced. Use a
+    /// random value in production (ids are not secrets, but predictable ids help spoofing).
+    pub seed: u64,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but the account.
+    pub fn new(jid: Jid, password: impl Into<Password>) -> Self {
+        Self {
+            jid,
+            password: password.into(),
+            resource: None,
+            tls: TlsPolicy::Required,
+            sasl: SaslConfig::default(),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            lang: "en".to_owned(),
+            seed: 0x5eed_5eed_5eed_5eed,
+        }
+    }
+}

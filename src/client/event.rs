@@ -1,0 +1,156 @@
+//! What the client asks of its driver: actions, events, and why a session ended.
+
+use bytes::Bytes;
+
+use super::features::StreamFeatures;
+use super::sasl::{AuthError, ChannelBinding};
+use super::stanza::{Iq, Message, Presence, StanzaError, StreamError};
+use crate::jid::Jid;
+use crate::xml::{BuildError, Element, XmlError};
+
+/// The next thing the driver must do, in order.
+// Boxing events would cost an allocation per stanza to save a memcpy.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Action {
+    /// Write these bytes to the transport.
+    Send(Bytes),
+    /// Upgrade the transport to TLS now (every `Send` before this one has been written in
+    /// plaintext), verifying the certificate for `server_name`, then call
+    /// [`Client::handle_tls_established`](super::Client::handle_tls_established). Bytes the
+    /// transport already read past the server's `<proceed/>` must be dropped.
+    StartTls {
+        /// The name to verify the server's certificate against (the JID's domain).
+        server_name: String,
+    },
+    /// Something happened that the application should know.
+    Event(Event),
+    /// Close the transport. Nothing more will be sent.
+    Close,
+}
+
+/// Something that happened on the stream.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Negotiation is done: authenticated, bound, ready for stanzas.
+    Online {
+        /// The full JID the server bound.
+        jid: Jid,
+        /// The stream features offered after authentication.
+        features: StreamFeatures,
+    },
+    /// A message stanza.
+    Message(Message),
+    /// A presence stanza.
+    Presence(Presence),
+    /// An IQ request (`get`/`set`) for a namespace the application handles (see
+    /// [`Client::handle_iq_namespace`](super::Client::handle_iq_namespace)); answer it with
+    /// [`Client::reply_iq`](super::Client::reply_iq).
+    IqRequest(Iq),
+    /// The response (`result` or `error`) to a request sent with
+    /// [`Client::send_iq`](super::Client::send_iq), from the entity it was sent to.
+    IqResponse(Iq),
+    /// No response to this IQ request arrived in time; a late one will be ignored.
+    IqTimeout {
+        /// The request's id.
+        id: String,
+    },
+    /// A top-level element that is not a stanza, received while online (for example a
+    /// stream-management nonza).
+    Nonza(Element),
+    /// The session is over; the client is inert from now on.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// TLS facts the driver reports once the transport is encrypted.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// Channel-binding data, if the TLS library can export it (enables SCRAM `-PLUS`).
+    pub channel_binding: Option<ChannelBinding>,
+}
+
+impl TlsInfo {
+    /// TLS without channel-binding data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// TLS with channel-binding data.
+    pub fn with_channel_binding(binding: ChannelBinding) -> Self {
+        Self {
+            channel_binding: Some(binding),
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// We closed the stream (and the server closed its side, or did not in time).
+    #[error("closed by us")]
+    Closed,
+    /// The server closed the stream with `</stream:stream>`.
+    #[error("the server closed the stream")]
+    ServerClosed,
+    /// The transport ended without the stream being closed.
+    #[error("the connection was lost (end of file without closing the stream)")]
+    ConnectionLost,
+    /// The server sent a stream error.
+    #[error("stream error from the server: {0}")]
+    StreamError(StreamError),
+    /// The server sent XML we refuse; we answered with the stream error it calls for.
+    #[error("the server sent invalid XML: {0}")]
+    InvalidXml(XmlError),
+    /// The server broke the protocol (the text says how); we answered with a stream error.
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+    /// TLS is required but the server does not offer STARTTLS; nothing sensitive was sent.
+    #[error("the server does not offer STARTTLS and TLS is required")]
+    TlsNotOffered,
+    /// The server refused STARTTLS with `<failure/>`.
+    #[error("the server refused STARTTLS")]
+    TlsRefused,
+    /// Bytes arrived in plaintext after `<proceed/>`: a STARTTLS injection attempt.
+    #[error("plaintext data after <proceed/> (possible injection attack)")]
+    PlaintextAfterProceed,
+    /// Authentication failed.
+    #[error("authentication failed: {0}")]
+    Auth(AuthError),
+    /// The server refused to bind a resource.
+    #[error("resource binding failed: {0}")]
+    Bind(StanzaError),
+    /// The server refused to establish the legacy session.
+    #[error("session establishment failed: {0}")]
+    Session(StanzaError),
+    /// Negotiation did not finish in time.
+    #[error("negotiation timed out while {0}")]
+    NegotiationTimeout(&'static str),
+    /// Nothing arrived in time after a ping.
+    #[error("the server did not answer a ping in time")]
+    PingTimeout,
+}
+
+/// A command the client cannot carry out; nothing was changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// Stanzas can only be sent once the client is online.
+    #[error("not online yet (still {0})")]
+    NotOnline(&'static str),
+    /// The session is over ([`Client::disconnect_reason`](super::Client::disconnect_reason)
+    /// says why).
+    #[error("the session is over")]
+    Disconnected,
+    /// The element cannot be serialized.
+    #[error("the element cannot be serialized: {0}")]
+    Build(#[from] BuildError),
+    /// The element is not what the command sends (the text says why).
+    #[error("invalid stanza: {0}")]
+    InvalidStanza(&'static str),
+}

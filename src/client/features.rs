@@ -1,0 +1,106 @@
+//! Stream features (RFC 6120 §4.3.2) as the client needs them.
+
+use crate::ns;
+use crate::xml::Element;
+
+const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+const NS_SM3: &str = "urn:xmpp:sm:3";
+const NS_CSI: &str = "urn:xmpp:csi:0";
+const NS_ROSTERVER: &str = "urn:xmpp:features:rosterver";
+const NS_PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+const NS_CAPS: &str = "http://jabber.org/protocol/caps";
+const NS_REGISTER: &str = "http://jabber.org/features/iq-register";
+
+/// What a `<stream:features/>` offered. Unknown features are kept in `element`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamFeatures {
+    /// STARTTLS offered; `Some(true)` when marked `<required/>`.
+    pub starttls: Option<bool>,
+    /// SASL mechanism names offered.
+    pub mechanisms: Vec<String>,
+    /// Channel-binding types advertised (XEP-0440), if the server advertised any.
+    pub channel_binding_types: Option<Vec<String>>,
+    /// Resource binding offered.
+    pub bind: bool,
+    /// Legacy session establishment offered; `Some(true)` when marked `<optional/>`.
+    pub session: Option<bool>,
+    /// Stream management (XEP-0198, `urn:xmpp:sm:3`).
+    pub stream_management: bool,
+    /// Client state indication (XEP-0352).
+    pub csi: bool,
+    /// Roster versioning (RFC 6121 §2.6).
+    pub roster_versioning: bool,
+    /// Subscription pre-approval (RFC 6121 §3.4).
+    pub pre_approval: bool,
+    /// The server's entity capabilities (XEP-0115): `(node, ver)`.
+    pub caps: Option<(String, String)>,
+    /// In-band registration (XEP-0077).
+    pub register: bool,
+    /// The features element as received.
+    pub element: Element,
+}
+
+impl StreamFeatures {
+    pub(crate) fn parse(element: Element) -> Self {
+        let mut f = StreamFeatures {
+            starttls: None,
+            mechanisms: Vec::new(),
+            channel_binding_types: None,
+            bind: false,
+            session: None,
+            stream_management: false,
+            csi: false,
+            roster_versioning: false,
+            pre_approval: false,
+            caps: None,
+            register: false,
+            element: element.clone(),
+        };
+        for child in element.children() {
+            match (child.ns(), child.name()) {
+                (ns::XMPP_TLS, "starttls") => {
+                    f.starttls = Some(child.has_child("required", ns::XMPP_TLS));
+                }
+                (ns::XMPP_SASL, "mechanisms") => {
+                    f.mechanisms = child
+                        .children()
+                        .filter(|m| m.is("mechanism", ns::XMPP_SASL))
+                        .map(|m| m.text().trim().to_owned())
+                        .collect();
+                }
+                (NS_SASL_CB, "sasl-channel-binding") => {
+                    let types = child
+                        .children()
+                        .filter(|c| c.is("channel-binding", NS_SASL_CB))
+                        .filter_map(|c| c.attr("type").map(|t| t.into_owned()))
+                        .collect();
+                    f.channel_binding_types = Some(types);
+                }
+                (ns::XMPP_BIND, "bind") => f.bind = true,
+                (NS_SESSION, "session") => {
+                    f.session = Some(child.has_child("optional", NS_SESSION))
+                }
+                (NS_SM3, "sm") => f.stream_management = true,
+                (NS_CSI, "csi") => f.csi = true,
+                (NS_ROSTERVER, "ver") => f.roster_versioning = true,
+                (NS_PRE_APPROVAL, "sub") => f.pre_approval = true,
+                (NS_CAPS, "c") => {
+                    if let (Some(node), Some(ver)) = (child.attr("node"), child.attr("ver")) {
+                        f.caps = Some((node.into_owned(), ver.into_owned()));
+                    }
+                }
+                (NS_REGISTER, "register") => f.register = true,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Whether the legacy `<session/>` must be established after binding (offered and not
+    /// marked `<optional/>`: RFC 3921 §3, draft-cridland-xmpp-session).
+    pub fn session_required(&self) -> bool {
+        self.session == Some(false)
+    }
+}

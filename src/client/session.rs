@@ -1,0 +1,316 @@
+//! The online session: stanza routing, IQ tracking, keepalive and ping (XEP-0199).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::stanza::{
+    error_reply, ErrorType, Iq, IqType, Message, MessageType, Presence, StanzaError,
+    StanzaErrorCondition,
+};
+use super::{Client, CommandError, DisconnectReason, Event};
+use crate::jid::Jid;
+use crate::ns;
+use crate::xml::{Builder, Element};
+
+const NS_PING: &str = "urn:xmpp:ping";
+
+/// An IQ request waiting for its response.
+#[derive(Debug)]
+struct Pending {
+    /// Where it was sent; `None` for our own server or account.
+    to: Option<Jid>,
+    deadline: Instant,
+    /// Our own keepalive ping: its answer is not an event.
+    internal: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    pending: HashMap<String, Pending>,
+    /// Namespaces of IQ requests the application answers itself.
+    handled: HashSet<String>,
+    /// When our keepalive ping went out, until anything arrives.
+    pub(super) ping_sent: Option<Instant>,
+}
+
+impl Session {
+    pub(super) fn clear(&mut self) {
+        self.pending.clear();
+        self.ping_sent = None;
+    }
+}
+
+impl Client {
+    // ---- commands ----
+
+    /// Sends a message with a body; returns its id.
+    pub fn send_message(
+        &mut self,
+        now: Instant,
+        to: &Jid,
+        kind: MessageType,
+        body: &str,
+    ) -> Result<String, CommandError> {
+        self.require_online()?;
+        let id = self.ids.next_id();
+        let msg = Builder::new("message", ns::JABBER_CLIENT)
+            .attr("to", to.to_string())
+            .attr("type", kind.name())
+            .attr("id", id.clone())
+            .child(Builder::new("body", ns::JABBER_CLIENT).text(body.to_owned()));
+        self.send_checked(now, &msg)?;
+        Ok(id)
+    }
+
+    /// Sends a `<presence/>` stanza the application built (show, status, caps...).
+    pub fn send_presence(&mut self, now: Instant, presence: &Builder) -> Result<(), CommandError> {
+        self.require_online()?;
+        if presence.name() != "presence" || presence.ns() != ns::JABBER_CLIENT {
+            return Err(CommandError::InvalidStanza(
+                "not a <presence/> in jabber:client",
+            ));
+        }
+        self.send_checked(now, presence)
+    }
+
+    /// Sends an IQ request (`get` or `set`) with `payload` to `to` (`None`: our own
+    /// server/account) and tracks it: its response arrives as [`Event::IqResponse`], or
+    /// [`Event::IqTimeout`] after [`Timeouts::iq`](super::Timeouts::iq). Returns its id.
+    pub fn send_iq(
+        &mut self,
+        now: Instant,
+        to: Option<&Jid>,
+        kind: IqType,
+        payload: Builder,
+    ) -> Result<String, CommandError> {
+        self.require_online()?;
+        if !matches!(kind, IqType::Get | IqType::Set) {
+            return Err(CommandError::InvalidStanza(
+                "requests are get or set; use reply_iq to answer",
+            ));
+        }
+        let id = self.ids.next_id();
+        let mut iq = Builder::new("iq", ns::JABBER_CLIENT)
+            .attr("type", kind.name())
+            .attr("id", id.clone());
+        if let Some(to) = to {
+            iq = iq.attr("to", to.to_string());
+        }
+        self.send_checked(now, &iq.child(payload))?;
+        let deadline = now + self.config.timeouts.iq;
+        self.session.pending.insert(
+            id.clone(),
+            Pending {
+                to: to.cloned(),
+                deadline,
+                internal: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Answers an [`Event::IqRequest`]: a `result` with an optional payload, or an error.
+    pub fn reply_iq(
+        &mut self,
+        now: Instant,
+        request: &Iq,
+        reply: Result<Option<Builder>, StanzaError>,
+    ) -> Result<(), CommandError> {
+        self.require_online()?;
+        if !matches!(request.kind, IqType::Get | IqType::Set) {
+            return Err(CommandError::InvalidStanza(
+                "only get and set requests are answered",
+            ));
+        }
+        let iq = match reply {
+            Ok(payload) => {
+                let mut iq = Builder::new("iq", ns::JABBER_CLIENT)
+                    .attr("type", "result")
+                    .attr("id", request.id.clone());
+                if let Some(from) = &request.from {
+                    iq = iq.attr("to", from.to_string());
+                }
+                match payload {
+                    Some(p) => iq.child(p),
+                    None => iq,
+                }
+            }
+            Err(error) => error_reply(request, &error),
+        };
+        self.send_checked(now, &iq)
+    }
+
+    /// Sends any element (a stanza the helpers above do not cover, or a nonza) as is.
+    pub fn send_element(&mut self, now: Instant, element: &Builder) -> Result<(), CommandError> {
+        self.require_online()?;
+        self.send_checked(now, element)
+    }
+
+    /// From now on, IQ requests whose payload is in `namespace` are given to the application
+    /// ([`Event::IqRequest`]) instead of being answered `service-unavailable`.
+    pub fn handle_iq_namespace(&mut self, namespace: impl Into<String>) {
+        self.session.handled.insert(namespace.into());
+    }
+
+    fn send_checked(&mut self, now: Instant, el: &Builder) -> Result<(), CommandError> {
+        let bytes = el.to_bytes(ns::JABBER_CLIENT)?;
+        self.send(now, bytes);
+        Ok(())
+    }
+
+    // ---- inbound ----
+
+    pub(super) fn on_stanza(&mut self, now: Instant, el: Element) {
+        if el.ns() != ns::JABBER_CLIENT {
+            self.emit(Event::Nonza(el));
+            return;
+        }
+        match el.name() {
+            // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
+            // server should never deliver them, and nothing can be answered reliably.
+            "message" => {
+                if let Ok(m) = Message::from_element(el) {
+                    self.emit(Event::Message(m));
+                }
+            }
+            "presence" => {
+                if let Ok(p) = Presence::from_element(el) {
+                    self.emit(Event::Presence(p));
+                }
+            }
+            "iq" => {
+                if let Ok(iq) = Iq::from_element(el) {
+                    self.on_iq(now, iq);
+                }
+            }
+            _ => self.emit(Event::Nonza(el)),
+        }
+    }
+
+    fn on_iq(&mut self, now: Instant, iq: Iq) {
+        match iq.kind {
+            IqType::Get | IqType::Set => {
+                let payload_ns = iq.payload().map(|p| p.ns().to_owned()).unwrap_or_default();
+                if self.session.handled.contains(&payload_ns) {
+                    self.emit(Event::IqRequest(iq));
+                } else if iq.kind == IqType::Get
+                    && iq.payload().is_some_and(|p| p.is("ping", NS_PING))
+                {
+                    // XEP-0199 §4: answer pings.
+                    let mut pong = Builder::new("iq", ns::JABBER_CLIENT)
+                        .attr("type", "result")
+                        .attr("id", iq.id.clone());
+                    if let Some(from) = &iq.from {
+                        pong = pong.attr("to", from.to_string());
+                    }
+                    self.send_element_internal(now, &pong);
+                } else {
+                    // RFC 6120 §8.4: an IQ request nobody handles gets service-unavailable.
+                    let error = StanzaError::new(
+                        ErrorType::Cancel,
+                        StanzaErrorCondition::ServiceUnavailable,
+                    );
+                    self.send_element_internal(now, &error_reply(&iq, &error));
+                }
+            }
+            IqType::Result | IqType::Error => {
+                let Some(pending) = self.session.pending.get(&iq.id) else {
+                    return;
+                };
+                if !self.may_answer(pending.to.as_ref(), iq.from.as_ref()) {
+                    // A spoofed or misdirected response is not a response (RFC 6120 §8.1.2.1).
+                    return;
+                }
+                let internal = pending.internal;
+                self.session.pending.remove(&iq.id);
+                if !internal {
+                    self.emit(Event::IqResponse(iq));
+                }
+            }
+        }
+    }
+
+    /// Whether `from` may answer a request sent to `to`. A request to our server or
+    /// account (`to` absent, our bare JID, or our domain) may be answered without `from`,
+    /// from our bare JID, from our full JID (ejabberd does this) or from our domain.
+    fn may_answer(&self, to: Option<&Jid>, from: Option<&Jid>) -> bool {
+        let Some(me) = &self.jid else { return false };
+        let bare = me.bare();
+        let domain = me.domain_jid();
+        let to_us = to.is_none_or(|t| *t == bare || *t == domain);
+        match from {
+            None => to_us,
+            Some(f) if to_us => *f == bare || f == me || *f == domain,
+            Some(f) => Some(f) == to,
+        }
+    }
+
+    // ---- time ----
+
+    pub(super) fn session_deadline(&self) -> Option<Instant> {
+        let t = &self.config.timeouts;
+        let mut next = self.session.pending.values().map(|p| p.deadline).min();
+        let mut consider = |d: Option<Instant>| {
+            if let Some(d) = d {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        };
+        consider(t.keepalive.map(|k| self.last_send + k));
+        match self.session.ping_sent {
+            Some(sent) => consider(Some(sent + t.ping_timeout)),
+            None => consider(t.ping_after.map(|p| self.last_recv + p)),
+        }
+        next
+    }
+
+    pub(super) fn session_timeout(&mut self, now: Instant) {
+        let t = self.config.timeouts;
+        if let Some(sent) = self.session.ping_sent {
+            if now >= sent + t.ping_timeout {
+                self.fail(
+                    now,
+                    DisconnectReason::PingTimeout,
+                    Some(crate::StreamErrorCondition::ConnectionTimeout),
+                );
+                return;
+            }
+        } else if t.ping_after.is_some_and(|p| now >= self.last_recv + p) {
+            let id = self.ids.next_id();
+            let ping = Builder::new("iq", ns::JABBER_CLIENT)
+                .attr("type", "get")
+                .attr("id", id.clone())
+                .child(Builder::new("ping", NS_PING));
+            self.send_element_internal(now, &ping);
+            self.session.ping_sent = Some(now);
+            let deadline = now + t.ping_timeout;
+            self.session.pending.insert(
+                id,
+                Pending {
+                    to: None,
+                    deadline,
+                    internal: true,
+                },
+            );
+        }
+        let mut expired: Vec<(String, bool)> = self
+            .session
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(id, p)| (id.clone(), p.internal))
+            .collect();
+        expired.sort();
+        for (id, internal) in expired {
+            self.session.pending.remove(&id);
+            if !internal {
+                self.emit(Event::IqTimeout { id });
+            }
+        }
+        if t.keepalive.is_some_and(|k| now >= self.last_send + k) {
+            // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.
+            self.send(now, Bytes::from_static(b" "));
+        }
+    }
+}

@@ -1,0 +1,911 @@
+//! The client core against a scripted in-memory server with real SCRAM verification: every
+//! success path and every failure branch of negotiation, and the session services.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{config, BindReply, Pair, Script, Seen, Tamper, DOMAIN, USER};
+use xmpp_sansio::client::sasl::{AuthError, ChannelBinding, Mechanism, SaslCondition};
+use xmpp_sansio::client::stanza::{IqType, MessageType, StanzaErrorCondition};
+use xmpp_sansio::client::{CommandError, DisconnectReason, Event, TlsInfo, TlsPolicy};
+use xmpp_sansio::xml::{Builder, XmlErrorKind};
+use xmpp_sansio::StreamErrorCondition;
+
+fn online() -> Pair {
+    Pair::online(config(), Script::default())
+}
+
+#[test]
+fn negotiates_starttls_scram_sha_256_bind_and_goes_online() {
+    let pair = online();
+    assert_eq!(
+        pair.client.jid().unwrap().as_str(),
+        format!("{USER}@{DOMAIN}/balcony")
+    );
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::ScramSha256));
+    assert!(pair.client.is_secure());
+    // The order of what the driver was asked: header, <starttls/>, then StartTls, then a new
+    // header (now with `from`), auth, ..., Online last.
+    let starttls = pair
+        .seen
+        .iter()
+        .position(|s| matches!(s, Seen::Send(b) if b.contains("<starttls")))
+        .unwrap();
+    assert!(
+        matches!(&pair.seen[starttls + 1], Seen::StartTls(name) if name == DOMAIN),
+        "{:#?}",
+        pair.seen
+    );
+    let Seen::Send(first) = &pair.seen[0] else {
+        panic!()
+    };
+    assert!(!first.contains("from="), "no from before TLS: {first}");
+    assert!(pair.sent().contains(&format!("from='{USER}@{DOMAIN}'")));
+    assert!(pair.sent().contains("mechanism='SCRAM-SHA-256'"));
+    assert!(pair.sent().contains("<resource>balcony</resource>"));
+    assert!(
+        !pair.sent().contains("xmpp-session"),
+        "optional session not established"
+    );
+    assert!(matches!(pair.events.last(), Some(Event::Online { .. })));
+}
+
+#[test]
+fn scram_sha_1_and_plain_when_that_is_all_the_server_offers() {
+    let script = Script {
+        mechanisms: vec!["SCRAM-SHA-1", "PLAIN"],
+        ..Script::default()
+    };
+    let pair = Pair::online(config(), script);
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::ScramSha1));
+    let script = Script {
+        mechanisms: vec!["PLAIN"],
+        ..Script::default()
+    };
+    let pair = Pair::online(config(), script);
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::Plain));
+}
+
+#[test]
+fn scram_plus_with_tls_exporter_binding() {
+    let binding = b"exported keying material, 32 by".to_vec();
+    let script = Script {
+        mechanisms: vec!["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"],
+        cb_types: Some(vec!["tls-exporter"]),
+        server_binding: binding.clone(),
+        ..Script::default()
+    };
+    let mut pair = Pair::new(config(), script.clone());
+    pair.tls_info = TlsInfo::with_channel_binding(ChannelBinding::TlsExporter(binding));
+    pair.drive();
+    assert!(pair.client.is_online(), "{:#?}", pair.seen);
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::ScramSha256Plus));
+    // A man in the middle terminates TLS: the two sides see different binding data.
+    let mut pair = Pair::new(config(), script);
+    pair.tls_info =
+        TlsInfo::with_channel_binding(ChannelBinding::TlsExporter(b"attacker's session".to_vec()));
+    pair.drive();
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Auth(AuthError::Failure { .. }))
+    ));
+}
+
+#[test]
+fn legacy_session_is_established_when_not_optional() {
+    let script = Script {
+        session: Some(false),
+        ..Script::default()
+    };
+    let pair = Pair::online(config(), script);
+    assert!(pair
+        .sent()
+        .contains("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"));
+}
+
+#[test]
+fn server_assigned_resource() {
+    let mut c = config();
+    c.jid = format!("{USER}@{DOMAIN}").parse().unwrap();
+    let pair = Pair::online(c, Script::default());
+    assert_eq!(pair.client.jid().unwrap().resource(), Some("generated"));
+}
+
+#[test]
+fn missing_starttls_fails_before_any_credential_is_sent() {
+    let script = Script {
+        starttls: false,
+        ..Script::default()
+    };
+    let mut pair = Pair::new(config(), script);
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::TlsNotOffered)
+    );
+    assert!(!pair.sent().contains("<auth"), "{}", pair.sent());
+    assert!(
+        !pair.sent().contains(USER),
+        "not even the username: {}",
+        pair.sent()
+    );
+    assert!(pair.client.is_closed());
+    assert_eq!(
+        pair.seen.last(),
+        Some(&Seen::Event(format!(
+            "disconnected {:?}",
+            DisconnectReason::TlsNotOffered
+        )))
+    );
+}
+
+#[test]
+fn plaintext_is_possible_only_by_explicit_opt_in() {
+    let script = Script {
+        starttls: false,
+        mechanisms: vec!["PLAIN"],
+        ..Script::default()
+    };
+    let mut c = config();
+    c.tls = TlsPolicy::DangerousPlaintextAllowed;
+    let pair = Pair::online(c, script);
+    assert!(!pair.client.is_secure());
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::Plain));
+}
+
+#[test]
+fn plaintext_after_proceed_is_an_attack() {
+    let script = Script {
+        after_proceed: Some("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"),
+        ..Script::default()
+    };
+    let mut pair = Pair::new(config(), script);
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::PlaintextAfterProceed)
+    );
+    assert!(
+        !pair.seen.iter().any(|s| matches!(s, Seen::StartTls(_))),
+        "no TLS on a tainted stream"
+    );
+    assert!(!pair.sent().contains("<auth"));
+}
+
+#[test]
+fn plaintext_arriving_while_tls_starts_is_an_attack() {
+    let mut pair = Pair::new(config(), Script::default());
+    // Drive by hand up to StartTls.
+    let mut got_starttls = false;
+    for _ in 0..10 {
+        while let Some(a) = pair.client.poll_action() {
+            match a {
+                xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
+                xmpp_sansio::client::Action::StartTls { .. } => got_starttls = true,
+                _ => {}
+            }
+        }
+        if got_starttls {
+            break;
+        }
+        let out = std::mem::take(&mut pair.server.out);
+        pair.client.handle_input(pair.now, &out);
+    }
+    assert!(got_starttls);
+    pair.client.handle_input(pair.now, b"<injected/>");
+    assert_eq!(
+        pair.client.disconnect_reason(),
+        Some(&DisconnectReason::PlaintextAfterProceed)
+    );
+}
+
+#[test]
+fn mechanism_downgrade_is_refused() {
+    let mut c = config();
+    c.sasl.pinned = Some(Mechanism::ScramSha256);
+    let script = Script {
+        mechanisms: vec!["SCRAM-SHA-1", "PLAIN"],
+        ..Script::default()
+    };
+    let mut pair = Pair::new(c, script);
+    pair.drive();
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Auth(AuthError::Downgrade { .. }))
+    ));
+    assert!(!pair.sent().contains("<auth"));
+}
+
+#[test]
+fn no_acceptable_mechanism() {
+    let mut c = config();
+    c.sasl.allowed = vec![Mechanism::ScramSha256];
+    let script = Script {
+        mechanisms: vec!["PLAIN", "X-OAUTH2"],
+        ..Script::default()
+    };
+    let mut pair = Pair::new(c, script);
+    pair.drive();
+    let Some(DisconnectReason::Auth(AuthError::NoMechanism { offered })) = pair.disconnect_reason()
+    else {
+        panic!("{:?}", pair.disconnect_reason())
+    };
+    assert_eq!(offered, vec!["PLAIN".to_owned(), "X-OAUTH2".to_owned()]);
+}
+
+#[test]
+fn wrong_password_is_a_typed_failure_with_the_servers_text() {
+    let script = Script {
+        password: "the-real-one",
+        ..Script::default()
+    };
+    let mut pair = Pair::new(config(), script);
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Auth(AuthError::Failure {
+            condition: SaslCondition::NotAuthorized,
+            text: Some("nope".into())
+        }))
+    );
+    assert!(!pair.client.is_online());
+}
+
+fn scram_failure(tamper: Tamper) -> Option<DisconnectReason> {
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            tamper,
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    assert!(!pair.client.is_online());
+    assert!(pair
+        .events
+        .iter()
+        .all(|e| !matches!(e, Event::Online { .. })));
+    pair.disconnect_reason()
+}
+
+#[test]
+fn bad_server_signature_fails_even_after_success() {
+    assert_eq!(
+        scram_failure(Tamper::Signature),
+        Some(DisconnectReason::Auth(AuthError::ServerSignature))
+    );
+    assert_eq!(
+        scram_failure(Tamper::MissingSignature),
+        Some(DisconnectReason::Auth(AuthError::ServerSignature))
+    );
+    assert_eq!(
+        scram_failure(Tamper::FinalError("invalid-proof")),
+        Some(DisconnectReason::Auth(AuthError::ServerError(
+            "invalid-proof".into()
+        )))
+    );
+}
+
+#[test]
+fn server_final_as_a_challenge_is_accepted() {
+    let pair = Pair::online(
+        config(),
+        Script {
+            tamper: Tamper::FinalAsChallenge,
+            ..Script::default()
+        },
+    );
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::ScramSha256));
+}
+
+#[test]
+fn bad_server_nonce_aborts() {
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            tamper: Tamper::ServerNonce,
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Auth(AuthError::ServerNonce))
+    );
+    assert!(pair
+        .sent()
+        .contains("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"));
+    assert!(
+        !pair.sent().contains("<response"),
+        "no proof sent to an impostor"
+    );
+}
+
+#[test]
+fn absurd_iteration_counts_are_refused() {
+    for n in [0, 1, 4095, 10_000_000] {
+        let reason = scram_failure(Tamper::Iterations(n));
+        assert!(
+            matches!(reason, Some(DisconnectReason::Auth(AuthError::IterationCount { count, .. })) if count == n),
+            "{n}: {reason:?}"
+        );
+    }
+}
+
+#[test]
+fn bind_conflict_and_bad_bind_results() {
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            bind: BindReply::Error("conflict"),
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    let Some(DisconnectReason::Bind(error)) = pair.disconnect_reason() else {
+        panic!("{:?}", pair.disconnect_reason())
+    };
+    assert_eq!(error.condition, StanzaErrorCondition::Conflict);
+
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            bind: BindReply::OtherJid("mallory@example.com/x"),
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Protocol(_))
+    ));
+}
+
+#[test]
+fn every_stream_error_condition_is_typed_with_its_text() {
+    use StreamErrorCondition::*;
+    for condition in [
+        BadFormat,
+        BadNamespacePrefix,
+        Conflict,
+        ConnectionTimeout,
+        HostGone,
+        HostUnknown,
+        ImproperAddressing,
+        InternalServerError,
+        InvalidFrom,
+        InvalidNamespace,
+        InvalidXml,
+        NotAuthorized,
+        NotWellFormed,
+        PolicyViolation,
+        RemoteConnectionFailed,
+        Reset,
+        ResourceConstraint,
+        RestrictedXml,
+        SeeOtherHost,
+        SystemShutdown,
+        UndefinedCondition,
+        UnsupportedEncoding,
+        UnsupportedFeature,
+        UnsupportedStanzaType,
+        UnsupportedVersion,
+    ] {
+        let mut pair = online();
+        let body = if condition == SeeOtherHost {
+            "[2001:db8::1]:5222"
+        } else {
+            ""
+        };
+        pair.server_sends(&format!(
+            "<stream:error><{name} xmlns='urn:ietf:params:xml:ns:xmpp-streams'>{body}</{name}>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>because</text>\
+             <escape-your-data xmlns='urn:example:app'/></stream:error>",
+            name = condition.name()
+        ));
+        let Some(DisconnectReason::StreamError(e)) = pair.disconnect_reason() else {
+            panic!("{condition}: {:?}", pair.disconnect_reason())
+        };
+        assert_eq!(e.condition, condition);
+        assert_eq!(e.text.as_deref(), Some("because"));
+        assert_eq!(
+            e.app_specific,
+            Some(("escape-your-data".into(), "urn:example:app".into()))
+        );
+        if condition == SeeOtherHost {
+            assert_eq!(e.see_other_host.as_deref(), Some("[2001:db8::1]:5222"));
+        }
+        assert!(pair.sent().ends_with("</stream:stream>"));
+        assert_eq!(pair.seen.iter().filter(|s| **s == Seen::Close).count(), 1);
+    }
+}
+
+#[test]
+fn malformed_xml_from_the_server_gets_the_right_stream_error() {
+    let cases = [
+        (
+            "<message><body>x</message>",
+            StreamErrorCondition::NotWellFormed,
+        ),
+        (
+            "<message><!-- hi --></message>",
+            StreamErrorCondition::RestrictedXml,
+        ),
+        (
+            "<message>&nbsp;</message>",
+            StreamErrorCondition::RestrictedXml,
+        ),
+        ("<p:message/>", StreamErrorCondition::BadNamespacePrefix),
+    ];
+    for (input, condition) in cases {
+        let mut pair = online();
+        pair.server_sends(input);
+        let Some(DisconnectReason::InvalidXml(e)) = pair.disconnect_reason() else {
+            panic!("{input}: {:?}", pair.disconnect_reason())
+        };
+        assert_eq!(e.condition(), condition, "{input}");
+        let tail = format!(
+            "<stream:error><{} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+            condition.name()
+        );
+        assert!(pair.sent().ends_with(&tail), "{input}: {}", pair.sent());
+        // Inert afterwards.
+        pair.client
+            .handle_input(pair.now, b"<message><body>more</body></message>");
+        assert!(pair.client.poll_action().is_none());
+        assert!(matches!(
+            pair.client
+                .send_message(pair.now, &"a@b".parse().unwrap(), MessageType::Chat, "x"),
+            Err(CommandError::Disconnected)
+        ));
+    }
+    // Oversized: policy-violation.
+    let mut c = config();
+    c.limits.max_element_size = 4096;
+    let mut pair = Pair::online(c, Script::default());
+    pair.server_sends(&format!(
+        "<message><body>{}</body></message>",
+        "x".repeat(5000)
+    ));
+    let Some(DisconnectReason::InvalidXml(e)) = pair.disconnect_reason() else {
+        panic!()
+    };
+    assert_eq!(e.kind(), &XmlErrorKind::ElementTooLarge { limit: 4096 });
+}
+
+#[test]
+fn messages_and_presence_arrive_as_typed_events() {
+    let mut pair = online();
+    pair.server_sends(
+        "<message from='romeo@example.net/orchard' to='juliet@example.com/balcony' type='chat' id='m1'>\
+         <body>Art thou not Romeo, and a Montague?</body></message>\
+         <presence from='romeo@example.net/orchard'><show>away</show><priority>5</priority></presence>",
+    );
+    let n = pair.events.len();
+    let Event::Message(m) = &pair.events[n - 2] else {
+        panic!("{:?}", pair.events)
+    };
+    assert_eq!(
+        m.from.as_ref().unwrap().as_str(),
+        "romeo@example.net/orchard"
+    );
+    assert_eq!(m.kind, MessageType::Chat);
+    assert_eq!(
+        m.body().as_deref(),
+        Some("Art thou not Romeo, and a Montague?")
+    );
+    assert!(matches!(&pair.events[n - 1], Event::Presence(p) if p.priority == 5));
+}
+
+#[test]
+fn iq_responses_are_matched_by_id_and_sender() {
+    let mut pair = online();
+    let romeo = "romeo@example.net/orchard".parse().unwrap();
+    let id = pair
+        .client
+        .send_iq(
+            pair.now,
+            Some(&romeo),
+            IqType::Get,
+            Builder::new("query", "http://jabber.org/protocol/disco#info"),
+        )
+        .unwrap();
+    let before = pair.events.len();
+    // Spoofed: right id, wrong sender; and no sender at all (that would be our server).
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='mallory@example.org/x'/>"
+    ));
+    pair.server_sends(&format!("<iq type='result' id='{id}'/>"));
+    assert_eq!(
+        pair.events.len(),
+        before,
+        "spoofed responses are not responses"
+    );
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='romeo@example.net/orchard'/>"
+    ));
+    assert!(matches!(pair.events.last(), Some(Event::IqResponse(iq)) if iq.id == id));
+    // A second, late copy is ignored.
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='romeo@example.net/orchard'/>"
+    ));
+    assert_eq!(pair.events.len(), before + 1);
+
+    // Requests to our own server may be answered with no from, our domain, or our JIDs.
+    for from in [
+        "",
+        " from='example.com'",
+        " from='juliet@example.com'",
+        " from='juliet@example.com/balcony'",
+    ] {
+        let id = pair
+            .client
+            .send_iq(
+                pair.now,
+                None,
+                IqType::Get,
+                Builder::new("query", "jabber:iq:roster"),
+            )
+            .unwrap();
+        pair.server_sends(&format!("<iq type='result' id='{id}'{from}/>"));
+        assert!(
+            matches!(pair.events.last(), Some(Event::IqResponse(iq)) if iq.id == id),
+            "{from}"
+        );
+    }
+    // ...but not from anyone else.
+    let id = pair
+        .client
+        .send_iq(
+            pair.now,
+            None,
+            IqType::Get,
+            Builder::new("query", "jabber:iq:roster"),
+        )
+        .unwrap();
+    let before = pair.events.len();
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='romeo@example.net'/>"
+    ));
+    assert_eq!(pair.events.len(), before);
+}
+
+#[test]
+fn iq_errors_carry_the_stanza_error() {
+    let mut pair = online();
+    let id = pair
+        .client
+        .send_iq(
+            pair.now,
+            None,
+            IqType::Set,
+            Builder::new("query", "jabber:iq:register"),
+        )
+        .unwrap();
+    pair.server_sends(&format!(
+        "<iq type='error' id='{id}'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>The requested username already exists.</text></error></iq>"
+    ));
+    let Some(Event::IqResponse(iq)) = pair.events.last() else {
+        panic!()
+    };
+    let error = iq.error().unwrap();
+    assert_eq!(error.condition, StanzaErrorCondition::Conflict);
+    assert_eq!(
+        error.text.as_deref(),
+        Some("The requested username already exists.")
+    );
+}
+
+#[test]
+fn iq_requests_time_out() {
+    let mut pair = online();
+    let id = pair
+        .client
+        .send_iq(
+            pair.now,
+            None,
+            IqType::Get,
+            Builder::new("query", "jabber:iq:version"),
+        )
+        .unwrap();
+    pair.advance(Duration::from_secs(29));
+    assert!(!pair
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IqTimeout { .. })));
+    pair.advance(Duration::from_secs(1));
+    assert!(matches!(pair.events.last(), Some(Event::IqTimeout { id: t }) if *t == id));
+    // A late response is ignored.
+    let before = pair.events.len();
+    pair.server_sends(&format!("<iq type='result' id='{id}'/>"));
+    assert_eq!(pair.events.len(), before);
+}
+
+#[test]
+fn unhandled_requests_get_service_unavailable_handled_ones_reach_the_app() {
+    let mut pair = online();
+    pair.server_sends("<iq type='get' id='v1' from='romeo@example.net/orchard'><query xmlns='jabber:iq:version'/></iq>");
+    assert!(
+        pair.sent().contains(
+            "<iq type='error' id='v1' to='romeo@example.net/orchard'><error type='cancel'>\
+         <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        ),
+        "{}",
+        pair.sent()
+    );
+    pair.client.handle_iq_namespace("jabber:iq:version");
+    pair.server_sends("<iq type='get' id='v2' from='romeo@example.net/orchard'><query xmlns='jabber:iq:version'/></iq>");
+    let Some(Event::IqRequest(request)) = pair.events.last() else {
+        panic!("{:?}", pair.events.last())
+    };
+    let request = request.clone();
+    let reply = Builder::new("query", "jabber:iq:version")
+        .child(Builder::new("name", "jabber:iq:version").text("xmpp-sansio"));
+    pair.client
+        .reply_iq(pair.now, &request, Ok(Some(reply)))
+        .unwrap();
+    pair.drive();
+    assert!(pair.sent().contains(
+        "<iq type='result' id='v2' to='romeo@example.net/orchard'><query xmlns='jabber:iq:version'><name>xmpp-sansio</name></query></iq>"
+    ));
+}
+
+#[test]
+fn server_pings_are_answered() {
+    let mut pair = online();
+    pair.server_sends(
+        "<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    assert!(pair
+        .sent()
+        .ends_with("<iq type='result' id='p1' to='example.com'/>"));
+}
+
+#[test]
+fn keepalive_ping_and_ping_timeout() {
+    let mut pair = online();
+    pair.server.auto_iq = false;
+    let sent_before = pair.sent().len();
+    pair.advance(Duration::from_secs(60));
+    assert_eq!(
+        &pair.sent()[sent_before..],
+        " ",
+        "whitespace keepalive after 60 s idle"
+    );
+    pair.advance(Duration::from_secs(60));
+    assert!(
+        pair.sent().contains("<ping xmlns='urn:xmpp:ping'/>"),
+        "ping after 120 s of silence"
+    );
+    pair.advance(Duration::from_secs(29));
+    assert!(pair.client.is_online());
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::PingTimeout)
+    );
+}
+
+#[test]
+fn an_answered_ping_keeps_the_session_alive() {
+    let mut pair = online();
+    for _ in 0..10 {
+        pair.advance(Duration::from_secs(60));
+    }
+    assert!(pair.client.is_online());
+    assert!(pair.sent().matches("urn:xmpp:ping").count() >= 3);
+    assert!(
+        !pair
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::IqResponse(_))),
+        "our own pings are not events"
+    );
+}
+
+#[test]
+fn commands_before_online_are_refused_and_change_nothing() {
+    let mut pair = Pair::new(config(), Script::default());
+    let romeo = "romeo@example.net".parse().unwrap();
+    let queued_before = pair.client.poll_timeout();
+    assert!(matches!(
+        pair.client
+            .send_message(pair.now, &romeo, MessageType::Chat, "too early"),
+        Err(CommandError::NotOnline(_))
+    ));
+    assert!(matches!(
+        pair.client
+            .send_iq(pair.now, None, IqType::Get, Builder::new("q", "urn:x")),
+        Err(CommandError::NotOnline(_))
+    ));
+    assert_eq!(pair.client.poll_timeout(), queued_before);
+    pair.drive();
+    assert!(!pair.sent().contains("too early"));
+    assert!(pair.client.is_online());
+}
+
+#[test]
+fn invalid_commands_are_refused() {
+    let mut pair = online();
+    assert!(matches!(
+        pair.client
+            .send_presence(pair.now, &Builder::new("message", "jabber:client")),
+        Err(CommandError::InvalidStanza(_))
+    ));
+    assert!(matches!(
+        pair.client
+            .send_iq(pair.now, None, IqType::Result, Builder::new("q", "urn:x")),
+        Err(CommandError::InvalidStanza(_))
+    ));
+    let romeo = "romeo@example.net".parse().unwrap();
+    assert!(matches!(
+        pair.client
+            .send_message(pair.now, &romeo, MessageType::Chat, "nul \u{0} byte"),
+        Err(CommandError::Build(_))
+    ));
+}
+
+#[test]
+fn messages_are_sent_after_everything_queued_before_them() {
+    let mut pair = online();
+    let romeo = "romeo@example.net".parse().unwrap();
+    pair.client
+        .send_presence(pair.now, &Builder::new("presence", "jabber:client"))
+        .unwrap();
+    pair.client
+        .send_message(pair.now, &romeo, MessageType::Chat, "one")
+        .unwrap();
+    pair.client
+        .send_message(pair.now, &romeo, MessageType::Chat, "two & <three>")
+        .unwrap();
+    pair.client.close(pair.now);
+    pair.drive();
+    let sent = pair.sent();
+    let p = sent.rfind("<presence/>").unwrap();
+    let one = sent.find(">one<").unwrap();
+    let two = sent.find("two &amp; &lt;three&gt;").unwrap();
+    assert!(p < one && one < two && two < sent.rfind("</stream:stream>").unwrap());
+    assert_eq!(pair.disconnect_reason(), Some(DisconnectReason::Closed));
+}
+
+#[test]
+fn close_in_every_phase() {
+    // Close after the n-th exchange of negotiation, for every n until online.
+    for steps in 0..12 {
+        let mut pair = Pair::new(config(), Script::default());
+        for _ in 0..steps {
+            while let Some(a) = pair.client.poll_action() {
+                match a {
+                    xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
+                    xmpp_sansio::client::Action::StartTls { .. } => {
+                        pair.server.start_tls();
+                        pair.client.handle_tls_established(pair.now, TlsInfo::new());
+                    }
+                    _ => {}
+                }
+            }
+            let out = std::mem::take(&mut pair.server.out);
+            pair.client.handle_input(pair.now, &out);
+        }
+        pair.client.close(pair.now);
+        pair.drive();
+        assert_eq!(
+            pair.disconnect_reason(),
+            Some(DisconnectReason::Closed),
+            "after {steps} steps"
+        );
+        // Our stream is closed properly; only between <proceed/> and the TLS handshake is
+        // there no stream to close.
+        let sent = pair.sent();
+        assert!(
+            sent.ends_with("</stream:stream>")
+                || sent.ends_with("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+            "after {steps} steps: {sent}"
+        );
+        assert!(pair.client.is_closed());
+    }
+}
+
+#[test]
+fn close_waits_for_the_server_then_gives_up() {
+    let mut pair = Pair::online(
+        config(),
+        Script {
+            answer_close: false,
+            ..Script::default()
+        },
+    );
+    pair.client.close(pair.now);
+    pair.drive();
+    assert!(
+        !pair.client.is_closed(),
+        "waiting for the server's </stream:stream>"
+    );
+    pair.advance(Duration::from_secs(5));
+    assert_eq!(pair.disconnect_reason(), Some(DisconnectReason::Closed));
+}
+
+#[test]
+fn server_closing_first_is_answered() {
+    let mut pair = online();
+    pair.server_sends("</stream:stream>");
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::ServerClosed)
+    );
+    assert!(pair.sent().ends_with("</stream:stream>"));
+    assert_eq!(pair.seen.iter().filter(|s| **s == Seen::Close).count(), 1);
+}
+
+#[test]
+fn eof_and_negotiation_timeout() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.client.handle_eof(pair.now);
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::ConnectionLost)
+    );
+
+    // A server that never answers.
+    let mut pair = Pair::new(config(), Script::default());
+    pair.transport_closed = true;
+    pair.drive();
+    pair.transport_closed = false;
+    assert!(pair.client.poll_timeout().is_some());
+    pair.advance(Duration::from_secs(29));
+    assert!(pair.disconnect_reason().is_none());
+    pair.advance(Duration::from_secs(1));
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::NegotiationTimeout(_))
+    ));
+    assert!(pair.client.poll_timeout().is_none());
+}
+
+#[test]
+fn spurious_timeouts_do_nothing() {
+    let mut pair = online();
+    let sent = pair.sent().len();
+    let events = pair.events.len();
+    for _ in 0..100 {
+        pair.client.handle_timeout(pair.now);
+    }
+    pair.drive();
+    assert_eq!(pair.sent().len(), sent);
+    assert_eq!(pair.events.len(), events);
+}
+
+#[test]
+fn unexpected_elements_during_negotiation_are_protocol_errors() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.server.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><message><body>hi</body></message>");
+    pair.client
+        .handle_input(pair.now, &std::mem::take(&mut pair.server.out));
+    assert!(matches!(
+        pair.client.disconnect_reason(),
+        Some(DisconnectReason::Protocol(_))
+    ));
+}
+
+#[test]
+fn wrong_content_namespace_or_version() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.client.handle_input(pair.now, b"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>");
+    assert!(matches!(
+        pair.client.disconnect_reason(),
+        Some(DisconnectReason::Protocol(_))
+    ));
+    pair.drive();
+    assert!(pair.sent().contains("<invalid-namespace"));
+
+    let mut pair = Pair::new(config(), Script::default());
+    pair.client.handle_input(
+        pair.now,
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
+    pair.drive();
+    assert!(pair.sent().contains("<unsupported-version"));
+}

@@ -1,0 +1,569 @@
+//! A scripted in-memory XMPP server and a `Pair` that drives a [`Client`] against it on a
+//! virtual clock. The server's SASL side is the `sasl` crate's, so SCRAM is really verified;
+//! `Script` decides what the server offers and how it misbehaves.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use sasl::common::scram::{Sha1, Sha256};
+use sasl::common::{ChannelBinding as CrateBinding, Identity};
+use sasl::secret;
+use sasl::server::mechanisms::Scram as ServerScram;
+use sasl::server::{Mechanism as ServerMechanism, Provider, ProviderError, Response};
+use xmpp_sansio::client::{Action, Client, Config, DisconnectReason, Event, TlsInfo};
+use xmpp_sansio::xml::{Element, Limits, StreamEvent, StreamReader};
+
+pub const USER: &str = "juliet";
+pub const DOMAIN: &str = "example.com";
+pub const PASSWORD: &str = "r0m30myr0m30";
+const SALT: &[u8] = b"QSXCR+Q6sek8bf92";
+
+struct Account {
+    password: String,
+    iterations: u32,
+}
+
+impl Provider<secret::Pbkdf2Sha1> for Account {
+    fn provide(&self, identity: &Identity) -> Result<secret::Pbkdf2Sha1, ProviderError> {
+        if *identity != Identity::Username(USER.to_owned()) {
+            return Err(ProviderError::AuthenticationFailed);
+        }
+        secret::Pbkdf2Sha1::derive(&self.password, SALT, self.iterations)
+            .map_err(ProviderError::DeriveError)
+    }
+}
+sasl::impl_validator_using_provider!(Account, secret::Pbkdf2Sha1);
+
+impl Provider<secret::Pbkdf2Sha256> for Account {
+    fn provide(&self, identity: &Identity) -> Result<secret::Pbkdf2Sha256, ProviderError> {
+        if *identity != Identity::Username(USER.to_owned()) {
+            return Err(ProviderError::AuthenticationFailed);
+        }
+        secret::Pbkdf2Sha256::derive(&self.password, SALT, self.iterations)
+            .map_err(ProviderError::DeriveError)
+    }
+}
+sasl::impl_validator_using_provider!(Account, secret::Pbkdf2Sha256);
+
+/// How the server misbehaves during SCRAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    None,
+    /// server-first `r=` does not extend the client nonce.
+    ServerNonce,
+    /// server-first `i=` replaced.
+    Iterations(u32),
+    /// server-final `v=` altered.
+    Signature,
+    /// `<success/>` without server-final data.
+    MissingSignature,
+    /// server-final replaced by `e=...`.
+    FinalError(&'static str),
+    /// server-final delivered as a second challenge, then an empty success.
+    FinalAsChallenge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindReply {
+    Ok,
+    Error(&'static str),
+    OtherJid(&'static str),
+}
+
+/// What the server offers and how it behaves.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub starttls: bool,
+    pub mechanisms: Vec<&'static str>,
+    /// XEP-0440 channel-binding types to advertise.
+    pub cb_types: Option<Vec<&'static str>>,
+    /// Channel-binding data the server's TLS layer sees (for -PLUS).
+    pub server_binding: Vec<u8>,
+    pub password: &'static str,
+    pub iterations: u32,
+    pub tamper: Tamper,
+    /// Offer `<session/>`; `Some(true)` marks it optional.
+    pub session: Option<bool>,
+    pub bind: BindReply,
+    /// Sent right after `<proceed/>`, in the same read.
+    pub after_proceed: Option<&'static str>,
+    /// Answer the client's `</stream:stream>`.
+    pub answer_close: bool,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            starttls: true,
+            mechanisms: vec!["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"],
+            cb_types: None,
+            server_binding: Vec::new(),
+            password: PASSWORD,
+            iterations: 4096,
+            tamper: Tamper::None,
+            session: Some(true),
+            bind: BindReply::Ok,
+            after_proceed: None,
+            answer_close: true,
+        }
+    }
+}
+
+pub struct Server {
+    pub script: Script,
+    reader: StreamReader,
+    pub tls: bool,
+    pub authenticated: bool,
+    pending_tls: bool,
+    sasl: Option<Box<dyn ServerMechanism>>,
+    plain: bool,
+    held_success: Option<Vec<u8>>,
+    /// Bytes to deliver to the client.
+    pub out: Vec<u8>,
+    /// Every element the client sent, serialized standalone, in order.
+    pub received: Vec<String>,
+    /// The raw bytes the client sent.
+    pub raw: Vec<u8>,
+    pub client_closed: bool,
+    /// XML errors in what the client sent (the server stops reading at the first).
+    pub errors: Vec<String>,
+    /// Respond to IQ requests sent to the server (ping, disco) automatically.
+    pub auto_iq: bool,
+}
+
+impl Server {
+    pub fn new(script: Script) -> Self {
+        Self {
+            script,
+            reader: StreamReader::new(Limits::default()),
+            tls: false,
+            authenticated: false,
+            pending_tls: false,
+            sasl: None,
+            plain: false,
+            held_success: None,
+            out: Vec::new(),
+            received: Vec::new(),
+            raw: Vec::new(),
+            client_closed: false,
+            errors: Vec::new(),
+            auto_iq: true,
+        }
+    }
+
+    pub fn send(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// The client started TLS: both sides now speak through the (virtual) TLS layer.
+    pub fn start_tls(&mut self) {
+        assert!(self.pending_tls, "StartTls without <proceed/>");
+        self.pending_tls = false;
+        self.tls = true;
+        self.reader = StreamReader::new(Limits::default());
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.raw.extend_from_slice(bytes);
+        self.reader.feed(bytes);
+        loop {
+            match self.reader.next_event() {
+                Ok(Some(StreamEvent::Header(_))) => self.on_header(),
+                Ok(Some(StreamEvent::Element(el))) => {
+                    let text = String::from_utf8(
+                        el.to_builder().to_bytes("jabber:client").unwrap().to_vec(),
+                    )
+                    .unwrap();
+                    self.received.push(text);
+                    self.on_element(el);
+                }
+                Ok(Some(StreamEvent::End)) => {
+                    self.client_closed = true;
+                    if self.script.answer_close {
+                        self.send("</stream:stream>");
+                    }
+                }
+                Ok(None) => return,
+                Err(_) if self.raw.ends_with(b"</stream:stream>") => {
+                    // The client closed where a new stream header was due (it gave up
+                    // right after a stream restart): a close, not bad XML.
+                    self.client_closed = true;
+                    if self.script.answer_close {
+                        self.send("</stream:stream>");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.errors.push(e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_header(&mut self) {
+        self.send(&format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xml:lang='en' from='{DOMAIN}' \
+             version='1.0' xmlns:stream='http://etherx.jabber.org/streams' id='s{}'>",
+            self.received.len()
+        ));
+        let mut f = String::from("<stream:features>");
+        if !self.tls && self.script.starttls {
+            f.push_str("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>");
+        } else if !self.authenticated {
+            f.push_str("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
+            for m in &self.script.mechanisms {
+                f.push_str(&format!("<mechanism>{m}</mechanism>"));
+            }
+            f.push_str("</mechanisms>");
+            if let Some(types) = &self.script.cb_types {
+                f.push_str("<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+                for t in types {
+                    f.push_str(&format!("<channel-binding type='{t}'/>"));
+                }
+                f.push_str("</sasl-channel-binding>");
+            }
+        } else {
+            f.push_str("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+            match self.script.session {
+                Some(true) => f.push_str(
+                    "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
+                ),
+                Some(false) => f.push_str("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"),
+                None => {}
+            }
+            f.push_str("<sm xmlns='urn:xmpp:sm:3'/><ver xmlns='urn:xmpp:features:rosterver'/>");
+        }
+        f.push_str("</stream:features>");
+        self.send(&f);
+    }
+
+    fn on_element(&mut self, el: Element) {
+        const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+        match (el.ns(), el.name()) {
+            ("urn:ietf:params:xml:ns:xmpp-tls", "starttls") => {
+                self.send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+                if let Some(extra) = self.script.after_proceed {
+                    self.send(extra);
+                }
+                self.pending_tls = true;
+            }
+            (SASL, "auth") => {
+                let mech = el.attr("mechanism").unwrap_or_default().into_owned();
+                let payload = decode(&el.text());
+                if mech == "PLAIN" {
+                    self.plain = true;
+                    let expected = format!("\0{USER}\0{}", self.script.password);
+                    if payload == expected.as_bytes() {
+                        self.succeed(Vec::new());
+                    } else {
+                        self.fail("not-authorized");
+                    }
+                    return;
+                }
+                let account = Account {
+                    password: self.script.password.to_owned(),
+                    iterations: self.script.iterations,
+                };
+                let cb = CrateBinding::TlsUnique(self.script.server_binding.clone());
+                let mut m: Box<dyn ServerMechanism> = if mech.starts_with("SCRAM-SHA-1") {
+                    Box::new(ServerScram::<Sha1, _>::new(account, cb))
+                } else {
+                    Box::new(ServerScram::<Sha256, _>::new(account, cb))
+                };
+                match m.respond(&payload) {
+                    Ok(Response::Proceed(first)) => {
+                        let first = self.tamper_first(first);
+                        self.challenge(&first);
+                        self.sasl = Some(m);
+                    }
+                    _ => self.fail("malformed-request"),
+                }
+            }
+            (SASL, "response") => {
+                if let Some(success) = self.held_success.take() {
+                    self.succeed_raw(success);
+                    return;
+                }
+                let payload = decode(&el.text());
+                let Some(m) = self.sasl.as_mut() else {
+                    return self.fail("malformed-request");
+                };
+                match m.respond(&payload) {
+                    Ok(Response::Success(_, fin)) => self.succeed(fin),
+                    Ok(Response::Proceed(_)) => self.fail("malformed-request"),
+                    Err(_) => self.fail("not-authorized"),
+                }
+            }
+            (SASL, "abort") => self.fail("aborted"),
+            ("jabber:client", "iq") => self.on_iq(&el),
+            _ => {}
+        }
+    }
+
+    fn tamper_first(&self, first: Vec<u8>) -> Vec<u8> {
+        let text = String::from_utf8(first).unwrap();
+        let out = match self.script.tamper {
+            Tamper::ServerNonce => text.replacen("r=", "r=X", 1),
+            Tamper::Iterations(n) => {
+                let i = text.find("i=").unwrap();
+                format!("{}i={n}", &text[..i])
+            }
+            _ => text,
+        };
+        out.into_bytes()
+    }
+
+    fn succeed(&mut self, fin: Vec<u8>) {
+        let fin = match self.script.tamper {
+            _ if self.plain => fin,
+            Tamper::Signature => {
+                let mut t = String::from_utf8(fin).unwrap();
+                let c = if t.ends_with("AAAA") { "BBBB" } else { "AAAA" };
+                t.truncate(t.len() - 4);
+                t.push_str(c);
+                t.into_bytes()
+            }
+            Tamper::MissingSignature => Vec::new(),
+            Tamper::FinalError(e) => format!("e={e}").into_bytes(),
+            Tamper::FinalAsChallenge => {
+                self.challenge(&fin);
+                self.held_success = Some(Vec::new());
+                return;
+            }
+            _ => fin,
+        };
+        self.succeed_raw(fin);
+    }
+
+    fn succeed_raw(&mut self, data: Vec<u8>) {
+        let body = if data.is_empty() {
+            String::new()
+        } else {
+            BASE64.encode(&data)
+        };
+        self.send(&format!(
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{body}</success>"
+        ));
+        self.authenticated = true;
+        self.reader.reset();
+    }
+
+    fn challenge(&mut self, data: &[u8]) {
+        self.send(&format!(
+            "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+            BASE64.encode(data)
+        ));
+    }
+
+    fn fail(&mut self, condition: &str) {
+        self.send(&format!(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/><text xml:lang='en'>nope</text></failure>"
+        ));
+    }
+
+    fn on_iq(&mut self, el: &Element) {
+        let id = el.attr("id").unwrap_or_default().into_owned();
+        let ty = el.attr("type").unwrap_or_default().into_owned();
+        if ty != "get" && ty != "set" {
+            return;
+        }
+        if let Some(bind) = el.get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind") {
+            let resource = bind
+                .get_child("resource", "urn:ietf:params:xml:ns:xmpp-bind")
+                .map_or_else(|| "generated".to_owned(), |r| r.text().into_owned());
+            match &self.script.bind {
+                BindReply::Ok => self.send(&format!(
+                    "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{USER}@{DOMAIN}/{resource}</jid></bind></iq>"
+                )),
+                BindReply::OtherJid(jid) => self.send(&format!(
+                    "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{jid}</jid></bind></iq>"
+                )),
+                BindReply::Error(cond) => self.send(&format!(
+                    "<iq type='error' id='{id}'><error type='cancel'><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                )),
+            }
+            return;
+        }
+        if el
+            .get_child("session", "urn:ietf:params:xml:ns:xmpp-session")
+            .is_some()
+        {
+            self.send(&format!("<iq type='result' id='{id}'/>"));
+            return;
+        }
+        let to_server = el.attr("to").is_none_or(|t| t == DOMAIN);
+        if self.auto_iq && to_server && el.get_child("ping", "urn:xmpp:ping").is_some() {
+            self.send(&format!("<iq type='result' id='{id}' from='{DOMAIN}'/>"));
+        }
+    }
+}
+
+fn decode(text: &str) -> Vec<u8> {
+    let t = text.trim();
+    if t.is_empty() || t == "=" {
+        Vec::new()
+    } else {
+        BASE64.decode(t).unwrap()
+    }
+}
+
+/// What the driver saw, in order (bytes as text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Send(String),
+    StartTls(String),
+    Event(String),
+    Close,
+}
+
+/// A client and the scripted server on a virtual clock.
+pub struct Pair {
+    pub client: Client,
+    pub server: Server,
+    pub now: Instant,
+    pub events: Vec<Event>,
+    pub seen: Vec<Seen>,
+    pub tls_info: TlsInfo,
+    pub transport_closed: bool,
+    /// Sizes of the reads the client gets (cycled); empty means whole.
+    pub chunks: Vec<usize>,
+    chunk_i: usize,
+}
+
+pub fn config() -> Config {
+    let mut c = Config::new(
+        format!("{USER}@{DOMAIN}/balcony").parse().unwrap(),
+        PASSWORD,
+    );
+    c.seed = 42;
+    c
+}
+
+impl Pair {
+    pub fn new(config: Config, script: Script) -> Self {
+        let now = Instant::now();
+        Self {
+            client: Client::new(config, now),
+            server: Server::new(script),
+            now,
+            events: Vec::new(),
+            seen: Vec::new(),
+            tls_info: TlsInfo::new(),
+            transport_closed: false,
+            chunks: Vec::new(),
+            chunk_i: 0,
+        }
+    }
+
+    /// Runs both sides until neither has anything to do.
+    pub fn drive(&mut self) {
+        for _ in 0..10_000 {
+            let mut progress = false;
+            while let Some(action) = self.client.poll_action() {
+                progress = true;
+                match action {
+                    Action::Send(bytes) => {
+                        self.seen
+                            .push(Seen::Send(String::from_utf8_lossy(&bytes).into_owned()));
+                        if !self.transport_closed {
+                            self.server.feed(&bytes);
+                        }
+                    }
+                    Action::StartTls { server_name } => {
+                        self.seen.push(Seen::StartTls(server_name));
+                        self.server.start_tls();
+                        self.client
+                            .handle_tls_established(self.now, self.tls_info.clone());
+                    }
+                    Action::Event(e) => {
+                        self.seen.push(Seen::Event(summarize(&e)));
+                        self.events.push(e);
+                    }
+                    Action::Close => {
+                        self.seen.push(Seen::Close);
+                        self.transport_closed = true;
+                    }
+                }
+            }
+            if !self.server.out.is_empty() && !self.transport_closed {
+                progress = true;
+                let out = std::mem::take(&mut self.server.out);
+                if self.chunks.is_empty() {
+                    self.client.handle_input(self.now, &out);
+                } else {
+                    let mut pos = 0;
+                    while pos < out.len() {
+                        let n =
+                            self.chunks[self.chunk_i % self.chunks.len()].clamp(1, out.len() - pos);
+                        self.chunk_i += 1;
+                        self.client.handle_input(self.now, &out[pos..pos + n]);
+                        pos += n;
+                    }
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+        panic!("the pair did not settle");
+    }
+
+    /// Creates the pair and drives it to the end of negotiation.
+    pub fn online(config: Config, script: Script) -> Self {
+        let mut pair = Self::new(config, script);
+        pair.drive();
+        assert!(pair.client.is_online(), "not online: {:#?}", pair.seen);
+        assert!(pair.server.errors.is_empty(), "{:?}", pair.server.errors);
+        pair
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.client.handle_timeout(self.now);
+        self.drive();
+    }
+
+    /// The server sends `s` to the client now.
+    pub fn server_sends(&mut self, s: &str) {
+        self.server.send(s);
+        self.drive();
+    }
+
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.events.iter().find_map(|e| match e {
+            Event::Disconnected { reason } => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    /// Everything the client sent, concatenated.
+    pub fn sent(&self) -> String {
+        String::from_utf8_lossy(&self.server.raw).into_owned()
+    }
+}
+
+/// An event as text, with what varies between runs (SCRAM nonces) left out.
+pub fn summarize(e: &Event) -> String {
+    match e {
+        Event::Online { jid, .. } => format!("online {jid}"),
+        Event::Message(m) => format!(
+            "message from {:?} body {:?}",
+            m.from.as_ref().map(|j| j.to_string()),
+            m.body()
+        ),
+        Event::Presence(p) => format!(
+            "presence from {:?} {:?}",
+            p.from.as_ref().map(|j| j.to_string()),
+            p.kind
+        ),
+        Event::IqRequest(iq) => format!("iq request {} {:?}", iq.id, iq.kind),
+        Event::IqResponse(iq) => format!("iq response {} {:?}", iq.id, iq.kind),
+        Event::IqTimeout { id } => format!("iq timeout {id}"),
+        Event::Nonza(el) => format!("nonza {}", el.name()),
+        Event::Disconnected { reason } => format!("disconnected {reason:?}"),
+        other => format!("{other:?}"),
+    }
+}
