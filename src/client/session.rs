@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::stanza::{
-    error_reply, ErrorType, Iq, IqType, Message, MessageType, Presence, StanzaError,
+    error_reply, ErrorType, Iq, IqType, JidCache, Message, MessageType, Presence, StanzaError,
     StanzaErrorCondition,
 };
 use super::{Client, CommandError, DisconnectReason, Event};
@@ -33,6 +33,7 @@ pub(super) struct Session {
     handled: HashSet<String>,
     /// When our keepalive ping went out, until anything arrives.
     pub(super) ping_sent: Option<Instant>,
+    jids: JidCache,
 }
 
 impl Session {
@@ -171,17 +172,17 @@ impl Client {
             // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
             // server should never deliver them, and nothing can be answered reliably.
             "message" => {
-                if let Ok(m) = Message::from_element(el) {
+                if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
                     self.emit(Event::Message(m));
                 }
             }
             "presence" => {
-                if let Ok(p) = Presence::from_element(el) {
+                if let Ok(p) = Presence::read(el, Some(&mut self.session.jids)) {
                     self.emit(Event::Presence(p));
                 }
             }
             "iq" => {
-                if let Ok(iq) = Iq::from_element(el) {
+                if let Ok(iq) = Iq::read(el, Some(&mut self.session.jids)) {
                     self.on_iq(now, iq);
                 }
             }

@@ -251,19 +251,58 @@ struct Header {
     id: Option<String>,
 }
 
-fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, StanzaParseError> {
-    el.attr(attr)
-        .map(|v| Jid::parse(&v).map_err(|error| StanzaParseError::InvalidJid { attr, error }))
-        .transpose()
+/// Recently parsed JIDs. Senders repeat (and `to` is nearly always our own JID), while
+/// RFC 7622 normalization is the costly part of reading a stanza.
+#[derive(Debug, Default)]
+pub(crate) struct JidCache {
+    map: std::collections::HashMap<Box<str>, Jid>,
 }
 
-fn header(el: &Element, name: &str) -> Result<Header, StanzaParseError> {
+impl JidCache {
+    /// Entries kept; the cache is emptied when full (simple, and bounded).
+    const CAPACITY: usize = 4096;
+
+    pub(crate) fn parse(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
+        if let Some(jid) = self.map.get(s) {
+            return Ok(jid.clone());
+        }
+        let jid = Jid::parse(s)?;
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(s.into(), jid.clone());
+        Ok(jid)
+    }
+}
+
+fn jid_attr(
+    el: &Element,
+    attr: &'static str,
+    cache: &mut Option<&mut JidCache>,
+) -> Result<Option<Jid>, StanzaParseError> {
+    let Some(v) = el.attr(attr) else {
+        return Ok(None);
+    };
+    let parsed = match cache {
+        Some(cache) => cache.parse(&v),
+        None => Jid::parse(&v),
+    };
+    parsed
+        .map(Some)
+        .map_err(|error| StanzaParseError::InvalidJid { attr, error })
+}
+
+fn header(
+    el: &Element,
+    name: &str,
+    mut cache: Option<&mut JidCache>,
+) -> Result<Header, StanzaParseError> {
     if !el.is(name, ns::JABBER_CLIENT) {
         return Err(StanzaParseError::NotAStanza);
     }
     Ok(Header {
-        from: jid_attr(el, "from")?,
-        to: jid_attr(el, "to")?,
+        from: jid_attr(el, "from", &mut cache)?,
+        to: jid_attr(el, "to", &mut cache)?,
         id: el.attr("id").map(Cow::into_owned),
     })
 }
@@ -314,8 +353,6 @@ pub struct Message {
     pub id: Option<String>,
     /// The message type.
     pub kind: MessageType,
-    /// The language of the content: `xml:lang` of the stanza, else of the stream.
-    pub lang: Option<String>,
     /// The whole element, for extension payloads.
     pub element: Element,
 }
@@ -323,15 +360,23 @@ pub struct Message {
 impl Message {
     /// Reads a `<message/>` in `jabber:client`.
     pub fn from_element(el: Element) -> Result<Self, StanzaParseError> {
-        let h = header(&el, "message")?;
+        Self::read(el, None)
+    }
+
+    pub(crate) fn read(el: Element, jids: Option<&mut JidCache>) -> Result<Self, StanzaParseError> {
+        let h = header(&el, "message", jids)?;
         Ok(Self {
             from: h.from,
             to: h.to,
             id: h.id,
             kind: MessageType::from_attr(el.attr("type").as_deref()),
-            lang: el.lang().map(Cow::into_owned),
             element: el,
         })
+    }
+
+    /// The language of the content: `xml:lang` of the stanza, else of the stream.
+    pub fn lang(&self) -> Option<Cow<'_, str>> {
+        self.element.lang()
     }
 
     /// The body in the message's language: the first `<body/>` without its own `xml:lang`
@@ -359,11 +404,12 @@ impl Message {
     }
 
     fn localized(&self, name: &str) -> Option<Cow<'_, str>> {
+        let lang = self.lang();
         child_for_lang(
             self.element.as_ref(),
             name,
             ns::JABBER_CLIENT,
-            self.lang.as_deref(),
+            lang.as_deref(),
         )
         .map(|c| c.text())
     }
@@ -381,8 +427,6 @@ pub struct Presence {
     pub id: Option<String>,
     /// The presence type.
     pub kind: PresenceType,
-    /// The language of the content: `xml:lang` of the stanza, else of the stream.
-    pub lang: Option<String>,
     /// The `<show/>` value; `None` when absent or not one of RFC 6121's (plain available).
     pub show: Option<Show>,
     /// The `<status/>` text in the stanza's language (chosen as [`Message::body`] is).
@@ -396,12 +440,21 @@ pub struct Presence {
 impl Presence {
     /// Reads a `<presence/>` in `jabber:client`.
     pub fn from_element(el: Element) -> Result<Self, StanzaParseError> {
-        let h = header(&el, "presence")?;
+        Self::read(el, None)
+    }
+
+    /// The language of the content: `xml:lang` of the stanza, else of the stream.
+    pub fn lang(&self) -> Option<Cow<'_, str>> {
+        self.element.lang()
+    }
+
+    pub(crate) fn read(el: Element, jids: Option<&mut JidCache>) -> Result<Self, StanzaParseError> {
+        let h = header(&el, "presence", jids)?;
         let type_attr = el.attr("type");
         let kind = PresenceType::from_attr(type_attr.as_deref()).ok_or_else(|| {
             StanzaParseError::InvalidPresenceType(type_attr.as_deref().unwrap_or("").to_owned())
         })?;
-        let lang = el.lang().map(Cow::into_owned);
+        let lang = el.lang();
         let show = el
             .get_child("show", ns::JABBER_CLIENT)
             .and_then(|s| Show::from_name(s.text().trim()));
@@ -416,7 +469,6 @@ impl Presence {
             to: h.to,
             id: h.id,
             kind,
-            lang,
             show,
             status,
             priority,
@@ -450,7 +502,11 @@ pub struct Iq {
 impl Iq {
     /// Reads an `<iq/>` in `jabber:client`; `id` and a valid `type` are required.
     pub fn from_element(el: Element) -> Result<Self, StanzaParseError> {
-        let h = header(&el, "iq")?;
+        Self::read(el, None)
+    }
+
+    pub(crate) fn read(el: Element, jids: Option<&mut JidCache>) -> Result<Self, StanzaParseError> {
+        let h = header(&el, "iq", jids)?;
         let id = h.id.ok_or(StanzaParseError::MissingId)?;
         let type_attr = el.attr("type");
         let kind = type_attr
@@ -1201,7 +1257,7 @@ mod tests {
         assert_eq!(m.to, Some(jid("romeo@example.net")));
         assert_eq!(m.id.as_deref(), Some("ktx72v49"));
         assert_eq!(m.kind, MessageType::Chat);
-        assert_eq!(m.lang.as_deref(), Some("en"));
+        assert_eq!(m.lang().as_deref(), Some("en"));
         assert_eq!(
             m.body().as_deref(),
             Some("Art thou not Romeo, and a Montague?")
@@ -1234,13 +1290,13 @@ mod tests {
             "<message xml:lang='cs'><body xml:lang='en'>Wherefore art thou?</body>\
              <body xml:lang='CS'>Kde jsi, Romeo?</body></message>",
         );
-        assert_eq!(m.lang.as_deref(), Some("cs"));
+        assert_eq!(m.lang().as_deref(), Some("cs"));
         assert_eq!(m.body().as_deref(), Some("Kde jsi, Romeo?"));
         let m = message(
             "<message><body xml:lang='de'>Wo bist du?</body>\
              <body xml:lang='en'>Where art thou?</body></message>",
         );
-        assert_eq!(m.lang.as_deref(), Some("en"));
+        assert_eq!(m.lang().as_deref(), Some("en"));
         assert_eq!(m.body().as_deref(), Some("Where art thou?"));
         // No match: the first one.
         let m = message(

@@ -230,20 +230,29 @@ impl<'a> ElementRef<'a> {
 
     /// Whether the element has this local name and namespace.
     pub fn is(&self, name: &str, ns: &str) -> bool {
-        self.name() == name && self.ns() == ns
+        // Compared as bytes: no need to look at UTF-8 validity to compare.
+        let n = self.node();
+        self.el.bytes_at(n.c(), n.b) == name.as_bytes() && self.el.ns_bytes(n.ns) == ns.as_bytes()
     }
 
     /// The value of the attribute with this name and no namespace.
     pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
         self.attrs()
-            .find(|a| a.node().ns == NO_NS && a.name() == name)
+            .find(|a| {
+                let n = a.node();
+                n.ns == NO_NS && self.el.bytes_at(n.c(), n.b) == name.as_bytes()
+            })
             .map(|a| a.value())
     }
 
     /// The value of the attribute with this local name and namespace.
     pub fn attr_ns(&self, name: &str, ns: &str) -> Option<Cow<'a, str>> {
         self.attrs()
-            .find(|a| a.name() == name && a.ns() == ns)
+            .find(|a| {
+                let n = a.node();
+                self.el.bytes_at(n.c(), n.b) == name.as_bytes()
+                    && self.el.ns_bytes(n.ns) == ns.as_bytes()
+            })
             .map(|a| a.value())
     }
 
@@ -498,6 +507,28 @@ impl Element {
             .get(start as usize..end as usize)
             .unwrap_or_default();
         simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+    }
+
+    #[inline]
+    pub(crate) fn bytes_at(&self, start: u32, end: u32) -> &[u8] {
+        self.bytes
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The namespace name of `id` as bytes (no UTF-8 check: for comparisons).
+    pub(crate) fn ns_bytes(&self, id: u32) -> &[u8] {
+        if id & LOCAL != 0 {
+            match self.nodes.get((id & !LOCAL) as usize) {
+                Some(n) if n.flags & ESCAPED != 0 => {
+                    self.extra.get(n.ns as usize).map_or(b"", |s| s.as_bytes())
+                }
+                Some(n) => self.bytes_at(n.d, n.e),
+                None => b"",
+            }
+        } else {
+            self.ns_str(id).as_bytes()
+        }
     }
 
     pub(crate) fn ns_str(&self, id: u32) -> &str {

@@ -1,0 +1,126 @@
+//! Client core costs: a full login against the in-memory server (with SCRAM's PBKDF2 and
+//! without, via PLAIN), and steady-state stanza throughput through an online `Client`
+//! compared with the bare `StreamReader` over the same ~10 MB corpus.
+
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use harness::{config, Pair, Script};
+use xmpp_sansio::client::sasl::Mechanism;
+use xmpp_sansio::client::{Action, Event};
+use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
+
+const CHUNK: usize = 4096;
+
+fn login(mechanism: Mechanism) {
+    let mut c = config();
+    c.sasl.allowed = vec![mechanism];
+    let script = Script {
+        mechanisms: vec![mechanism.name()],
+        ..Script::default()
+    };
+    let pair = Pair::online(c, script);
+    black_box(pair.client.jid());
+}
+
+/// An online client fed the corpus' stanzas in 4 KiB reads; returns the events seen.
+fn through_client(pair: &mut Pair, stanzas: &[u8]) -> usize {
+    let mut events = 0;
+    for chunk in stanzas.chunks(CHUNK) {
+        pair.client.handle_input(pair.now, chunk);
+        while let Some(action) = pair.client.poll_action() {
+            match action {
+                Action::Event(Event::Disconnected { reason }) => panic!("{reason}"),
+                Action::Event(e) => {
+                    events += 1;
+                    black_box(e);
+                }
+                Action::Send(b) => {
+                    black_box(b);
+                }
+                _ => {}
+            }
+        }
+    }
+    events
+}
+
+fn through_reader(header: &[u8], stanzas: &[u8]) -> usize {
+    let mut r = StreamReader::new(Limits::default());
+    r.feed(header);
+    let mut n = 0;
+    for chunk in stanzas.chunks(CHUNK) {
+        r.feed(chunk);
+        while let Some(ev) = r.next_event().unwrap() {
+            if let StreamEvent::Element(el) = ev {
+                n += 1;
+                black_box(el);
+            }
+        }
+    }
+    n
+}
+
+fn online_pair() -> Pair {
+    let mut c = config();
+    c.sasl.allowed = vec![Mechanism::Plain];
+    // No timers firing during the measurement.
+    c.timeouts.keepalive = None;
+    c.timeouts.ping_after = None;
+    let script = Script {
+        mechanisms: vec!["PLAIN"],
+        ..Script::default()
+    };
+    Pair::online(c, script)
+}
+
+fn main() {
+    let corpus = common::generate(10_000_000, 0x584D_5050_2024_0001);
+    let (header, stanzas) = corpus.bytes.split_at(corpus.header_len);
+
+    // A single pass of each, with figures the README quotes.
+    let t = Instant::now();
+    let n = through_reader(header, stanzas);
+    let reader_time = t.elapsed();
+    let mut pair = online_pair();
+    let t = Instant::now();
+    let events = through_client(&mut pair, stanzas);
+    let client_time = t.elapsed();
+    eprintln!(
+        "stanzas: reader {n} elements in {reader_time:?}; client {events} events in {client_time:?} ({:.2}x)",
+        client_time.as_secs_f64() / reader_time.as_secs_f64()
+    );
+
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+
+    let mut g = c.benchmark_group("login");
+    g.bench_function("scram-sha-256", |b| {
+        b.iter(|| login(Mechanism::ScramSha256))
+    });
+    g.bench_function("scram-sha-1", |b| b.iter(|| login(Mechanism::ScramSha1)));
+    g.bench_function("plain (no PBKDF2)", |b| b.iter(|| login(Mechanism::Plain)));
+    g.finish();
+
+    let mut g = c.benchmark_group("stanzas");
+    g.throughput(Throughput::Bytes(stanzas.len() as u64));
+    g.bench_function("reader", |b| b.iter(|| through_reader(header, stanzas)));
+    g.bench_function("client", |b| {
+        b.iter_batched(
+            online_pair,
+            |mut pair| through_client(&mut pair, stanzas),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+    c.final_summary();
+}

@@ -1,0 +1,128 @@
+//! The whole client core driven by arbitrary server bytes, in every phase.
+//!
+//! Byte 0 picks the phase the arbitrary bytes start in (a scripted server brings the client
+//! there first: 0 = before the stream header, 1 = expecting features before TLS, 2 = after
+//! TLS with PLAIN offered, 3 = online); bytes 1..=8 are read sizes (cycled) and also drive the
+//! clock. Checks: no panic, every drain of `poll_action` ends, nothing is sent after
+//! `Action::Close`, a closed client stays silent, and `Online` comes at most once.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use xmpp_sansio::client::{Action, Client, Config, Event, TlsInfo};
+use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
+
+const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' from='example.com' version='1.0' id='x'>";
+
+struct Driver {
+    client: Client,
+    now: Instant,
+    closed: bool,
+    online: usize,
+    /// Parses what the client sends, to answer bind with the right id.
+    reader: StreamReader,
+    last_iq_id: Option<String>,
+}
+
+impl Driver {
+    fn drain(&mut self) {
+        let mut n = 0;
+        while let Some(action) = self.client.poll_action() {
+            n += 1;
+            assert!(n < 100_000, "poll_action does not end");
+            match action {
+                Action::Send(bytes) => {
+                    assert!(!self.closed, "Send after Close");
+                    if bytes.starts_with(b"<?xml") {
+                        // A stream restart.
+                        self.reader = StreamReader::new(Limits::default());
+                    }
+                    self.reader.feed(&bytes);
+                    while let Ok(Some(ev)) = self.reader.next_event() {
+                        if let StreamEvent::Element(el) = ev {
+                            if el.name() == "iq" {
+                                self.last_iq_id = el.attr("id").map(|s| s.into_owned());
+                            }
+                        }
+                    }
+                }
+                Action::StartTls { .. } => {
+                    self.reader = StreamReader::new(Limits::default());
+                    self.client.handle_tls_established(self.now, TlsInfo::new());
+                }
+                Action::Event(Event::Online { .. }) => self.online += 1,
+                Action::Event(_) => {}
+                Action::Close => self.closed = true,
+            }
+        }
+        assert!(self.online <= 1, "Online twice");
+    }
+
+    fn input(&mut self, bytes: &[u8]) {
+        self.client.handle_input(self.now, bytes);
+        self.drain();
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    if input.len() < 9 {
+        return;
+    }
+    let stage = input[0] % 4;
+    let sizes = &input[1..9];
+    let data = &input[9..];
+    let mut config = Config::new("juliet@example.com/balcony".parse().unwrap(), "pw");
+    config.sasl.allowed = vec![xmpp_sansio::client::sasl::Mechanism::Plain];
+    let now = Instant::now();
+    let mut d = Driver {
+        client: Client::new(config, now),
+        now,
+        closed: false,
+        online: 0,
+        reader: StreamReader::new(Limits::default()),
+        last_iq_id: None,
+    };
+    d.drain();
+    if stage >= 1 {
+        d.input(HEADER.as_bytes());
+    }
+    if stage >= 2 {
+        d.input(b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+        d.input(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        d.input(HEADER.as_bytes());
+    }
+    if stage >= 3 {
+        d.input(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+        d.input(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+        d.input(HEADER.as_bytes());
+        d.input(b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>");
+        let id = d.last_iq_id.clone().unwrap_or_default();
+        let result = format!("<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/balcony</jid></bind></iq>");
+        d.input(result.as_bytes());
+        assert!(d.client.is_online());
+    } else if stage == 2 {
+        d.input(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    }
+    let mut pos = 0;
+    let mut i = 0;
+    while pos < data.len() {
+        let size = usize::from(sizes[i % sizes.len()]).max(1);
+        i += 1;
+        let n = size.min(data.len() - pos);
+        let was_closed = d.client.is_closed();
+        d.input(&data[pos..pos + n]);
+        if was_closed {
+            assert!(d.client.poll_action().is_none(), "a closed client acted");
+        }
+        pos += n;
+        // Time moves too: sometimes a little, sometimes past every timer.
+        d.now += Duration::from_secs(u64::from(sizes[i % sizes.len()]));
+        d.client.handle_timeout(d.now);
+        d.drain();
+    }
+    d.client.handle_eof(d.now);
+    d.drain();
+    assert!(d.client.is_closed());
+});
