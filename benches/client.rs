@@ -84,6 +84,19 @@ fn main() {
     let corpus = common::generate(10_000_000, 0x584D_5050_2024_0001);
     let (header, stanzas) = corpus.bytes.split_at(corpus.header_len);
 
+    // `CLIENT_BENCH_ONE_PASS=reader|client`: one pass and exit, for instruction counting
+    // (`valgrind --tool=callgrind`), which is immune to the noise of a shared machine.
+    if let Ok(which) = std::env::var("CLIENT_BENCH_ONE_PASS") {
+        let mut pair = online_pair();
+        let n = match which.as_str() {
+            "reader" => through_reader(header, stanzas),
+            "none" => 0,
+            _ => through_client(&mut pair, stanzas),
+        };
+        eprintln!("{which}: {n}");
+        return;
+    }
+
     // A single pass of each, with figures the README quotes.
     let t = Instant::now();
     let n = through_reader(header, stanzas);
