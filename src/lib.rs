@@ -1,6 +1,6 @@
 //! A sans-IO XMPP client core: bytes and time in, actions out.
 //!
-//! The crate never touches a socket, a clock or a thread. Today it provides the foundation:
+//! The crate never touches a socket, a clock or a thread. It has three layers:
 //!
 //! - [`xml`]: an incremental reader of RFC 6120 restricted XML ([`xml::StreamReader`]) that
 //!   yields the stream header, zero-copy top-level [`xml::Element`]s and the stream end, and a
