@@ -1,16 +1,15 @@
 //! A sans-IO XMPP client core: bytes and time in, actions out.
 //!
-//! The crate never touches a socket, a clock or a thread. It has three layers:
+//! The crate never touches a socket, a clock or a thread. Its parts:
 //!
+//! - [`client`]: the sans-IO client: STARTTLS, SASL (SCRAM-SHA-256/1, -PLUS, PLAIN), resource
+//!   binding, IQ tracking, keepalive and ping, over the XML layer;
 //! - [`xml`]: an incremental reader of RFC 6120 restricted XML ([`xml::StreamReader`]) that
 //!   yields the stream header, zero-copy top-level [`xml::Element`]s and the stream end, and a
 //!   [`xml::Builder`] for outbound elements;
 //! - [`jid`]: RFC 7622 addresses;
 //! - [`StreamErrorCondition`]: the RFC 6120 stream error conditions that every refusal of the
 //!   XML layer maps to.
-//!
-//! - [`client`]: the sans-IO client: STARTTLS, SASL (SCRAM-SHA-256/1, -PLUS, PLAIN), resource
-//!   binding, IQ tracking, keepalive and ping, over the XML layer.
 //!
 //! # A complete run loop over a blocking socket
 //!

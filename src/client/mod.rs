@@ -6,7 +6,7 @@
 //! and [`Client::poll_timeout`]. The only rule for the driver: after any input or command,
 //! drain `poll_action` before blocking on IO, and call `handle_timeout` at `poll_timeout`.
 //!
-//! One file per phase: [`starttls`](self) (`starttls.rs`), SASL (`auth.rs`, with the mechanism
+//! One file per phase: STARTTLS (`starttls.rs`), SASL (`auth.rs`, with the mechanism
 //! guards in [`sasl`]), resource binding (`bind.rs`), and the online session (`session.rs`).
 
 mod auth;
