@@ -202,8 +202,11 @@ impl Client {
         self.last_recv = now;
         self.session.ping_sent = None;
         if matches!(self.phase, Phase::ExpectTls) {
-            // Nothing may be read in plaintext between <proceed/> and the handshake.
-            self.fail(now, DisconnectReason::PlaintextAfterProceed, None);
+            // Nothing may be read in plaintext between <proceed/> and the handshake (white
+            // space aside, which carries nothing, as in `on_starttls_answer`).
+            if !data.iter().all(u8::is_ascii_whitespace) {
+                self.fail(now, DisconnectReason::PlaintextAfterProceed, None);
+            }
             return;
         }
         self.reader.feed(data);
