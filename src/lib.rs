@@ -57,7 +57,7 @@
 //!                     let tcp = transport.take().unwrap();
 //!                     let (tls, info) = start_tls(tcp, &server_name)?;
 //!                     transport = Some(tls);
-//!                     client.handle_tls_established(Instant::now(), info);
+//!                     client.handle_tls_established(Instant::now(), info)?;
 //!                 }
 //!                 Action::Event(Event::Online { jid, .. }) => println!("online as {jid}"),
 //!                 Action::Event(Event::Message(m)) => println!("{:?}: {:?}", m.from, m.body()),

@@ -149,6 +149,22 @@ fn plaintext_is_possible_only_by_explicit_opt_in() {
     };
     let mut c = config();
     c.tls = TlsPolicy::DangerousPlaintextAllowed;
+    // Without TLS, only SCRAM unless PLAIN in clear is allowed too: stripping STARTTLS must
+    // not make the client send its password.
+    let mut pair = Pair::new(c.clone(), script.clone());
+    pair.drive();
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Auth(AuthError::NoMechanism { .. }))
+    ));
+    assert!(!pair.sent().contains("<auth"));
+    let scram = Script {
+        starttls: false,
+        ..Script::default()
+    };
+    let pair = Pair::online(c.clone(), scram);
+    assert_eq!(pair.client.mechanism(), Some(Mechanism::ScramSha256));
+    c.dangerous_plain_without_tls = true;
     let pair = Pair::online(c, script);
     assert!(!pair.client.is_secure());
     assert_eq!(pair.client.mechanism(), Some(Mechanism::Plain));
@@ -781,7 +797,9 @@ fn close_in_every_phase() {
                     xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
                     xmpp_sansio::client::Action::StartTls { .. } => {
                         pair.server.start_tls();
-                        pair.client.handle_tls_established(pair.now, TlsInfo::new());
+                        pair.client
+                            .handle_tls_established(pair.now, TlsInfo::new())
+                            .unwrap();
                     }
                     _ => {}
                 }
@@ -908,4 +926,268 @@ fn wrong_content_namespace_or_version() {
     );
     pair.drive();
     assert!(pair.sent().contains("<unsupported-version"));
+}
+
+#[test]
+fn starttls_refused() {
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            refuse_tls: true,
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    assert_eq!(pair.disconnect_reason(), Some(DisconnectReason::TlsRefused));
+    assert!(!pair.sent().contains("<auth"));
+}
+
+#[test]
+fn failing_while_tls_starts_sends_nothing_more_in_plaintext() {
+    let mut pair = Pair::new(config(), Script::default());
+    // Drive until StartTls is asked for, and then do not complete the handshake.
+    let mut asked = false;
+    for _ in 0..10 {
+        while let Some(a) = pair.client.poll_action() {
+            match a {
+                xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
+                xmpp_sansio::client::Action::StartTls { .. } => asked = true,
+                _ => {}
+            }
+        }
+        if asked {
+            break;
+        }
+        let out = std::mem::take(&mut pair.server.out);
+        pair.client.handle_input(pair.now, &out);
+    }
+    assert!(asked);
+    pair.now += Duration::from_secs(30);
+    pair.client.handle_timeout(pair.now);
+    let rest: Vec<_> = std::iter::from_fn(|| pair.client.poll_action()).collect();
+    assert!(
+        matches!(
+            rest.as_slice(),
+            [
+                xmpp_sansio::client::Action::Close,
+                xmpp_sansio::client::Action::Event(Event::Disconnected { .. })
+            ]
+        ),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn tls_established_without_being_asked_is_refused() {
+    let mut pair = Pair::new(config(), Script::default());
+    assert!(matches!(
+        pair.client.handle_tls_established(pair.now, TlsInfo::new()),
+        Err(CommandError::Unexpected(_))
+    ));
+    assert!(!pair.client.is_secure());
+    pair.drive();
+    assert!(pair.client.is_online());
+    assert!(pair
+        .client
+        .handle_tls_established(pair.now, TlsInfo::new())
+        .is_err());
+}
+
+#[test]
+fn session_errors_and_missing_bind() {
+    let script = Script {
+        session: Some(false),
+        session_error: Some("forbidden"),
+        ..Script::default()
+    };
+    let mut pair = Pair::new(config(), script);
+    pair.drive();
+    let Some(DisconnectReason::Session(e)) = pair.disconnect_reason() else {
+        panic!("{:?}", pair.disconnect_reason())
+    };
+    assert_eq!(e.condition, StanzaErrorCondition::Forbidden);
+
+    let mut pair = Pair::new(
+        config(),
+        Script {
+            offer_bind: false,
+            ..Script::default()
+        },
+    );
+    pair.drive();
+    assert!(matches!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Protocol(_))
+    ));
+    assert!(pair.sent().contains("<unsupported-feature"));
+}
+
+#[test]
+fn stanzas_overtaking_the_bind_result_are_delivered_once_online() {
+    let script = Script {
+        before_bind_result: Some(
+            "<message from='romeo@example.net/orchard'><body>early</body></message>",
+        ),
+        ..Script::default()
+    };
+    let pair = Pair::online(config(), script);
+    let online = pair
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Online { .. }))
+        .unwrap();
+    assert!(
+        matches!(&pair.events[online + 1], Event::Message(m) if m.body().as_deref() == Some("early"))
+    );
+}
+
+#[test]
+fn stream_errors_and_server_close_during_negotiation() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.server.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>\
+        <stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>other.example.com:5222</see-other-host></stream:error>");
+    pair.client
+        .handle_input(pair.now, &std::mem::take(&mut pair.server.out));
+    let Some(DisconnectReason::StreamError(e)) = pair.client.disconnect_reason().cloned() else {
+        panic!()
+    };
+    assert_eq!(e.see_other_host.as_deref(), Some("other.example.com:5222"));
+
+    let mut pair = Pair::new(config(), Script::default());
+    pair.client.handle_input(pair.now, b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'></stream:stream>");
+    assert_eq!(
+        pair.client.disconnect_reason(),
+        Some(&DisconnectReason::ServerClosed)
+    );
+}
+
+#[test]
+fn sasl_failure_conditions_are_typed() {
+    for (name, condition) in [
+        ("account-disabled", SaslCondition::AccountDisabled),
+        ("credentials-expired", SaslCondition::CredentialsExpired),
+        (
+            "temporary-auth-failure",
+            SaslCondition::TemporaryAuthFailure,
+        ),
+        ("mechanism-too-weak", SaslCondition::MechanismTooWeak),
+    ] {
+        let mut pair = Pair::new(
+            config(),
+            Script {
+                mechanisms: vec!["SCRAM-SHA-1"],
+                ..Script::default()
+            },
+        );
+        // Run until the client sent <auth/>, then answer with the failure.
+        pair.server.script.password = "unused";
+        let mut sent_auth = false;
+        for _ in 0..10 {
+            while let Some(a) = pair.client.poll_action() {
+                match a {
+                    xmpp_sansio::client::Action::Send(b) => {
+                        sent_auth |= b.starts_with(b"<auth");
+                        pair.server.feed(&b);
+                    }
+                    xmpp_sansio::client::Action::StartTls { .. } => {
+                        pair.server.start_tls();
+                        pair.client
+                            .handle_tls_established(pair.now, TlsInfo::new())
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            if sent_auth {
+                break;
+            }
+            let out = std::mem::take(&mut pair.server.out);
+            pair.client.handle_input(pair.now, &out);
+        }
+        pair.server.out.clear();
+        let failure = format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{name}/><text xml:lang='en'>why</text></failure>");
+        pair.client.handle_input(pair.now, failure.as_bytes());
+        assert_eq!(
+            pair.client.disconnect_reason(),
+            Some(&DisconnectReason::Auth(AuthError::Failure {
+                condition,
+                text: Some("why".into())
+            }))
+        );
+    }
+}
+
+#[test]
+fn closing_still_delivers_what_the_server_finishes_sending() {
+    let mut pair = Pair::online(
+        config(),
+        Script {
+            answer_close: false,
+            ..Script::default()
+        },
+    );
+    pair.client.close(pair.now);
+    pair.drive();
+    pair.server_sends(
+        "<message from='romeo@example.net/orchard'><body>parting</body></message></stream:stream>",
+    );
+    let n = pair.events.len();
+    assert!(
+        matches!(&pair.events[n - 2], Event::Message(m) if m.body().as_deref() == Some("parting"))
+    );
+    assert_eq!(pair.disconnect_reason(), Some(DisconnectReason::Closed));
+    // Commands while closing are refused.
+    let mut pair = Pair::online(
+        config(),
+        Script {
+            answer_close: false,
+            ..Script::default()
+        },
+    );
+    pair.client.close(pair.now);
+    let romeo = "romeo@example.net".parse().unwrap();
+    assert!(matches!(
+        pair.client
+            .send_message(pair.now, &romeo, MessageType::Chat, "x"),
+        Err(CommandError::Unexpected(_))
+    ));
+    pair.client.handle_eof(pair.now);
+    assert_eq!(
+        pair.client.disconnect_reason(),
+        Some(&DisconnectReason::Closed)
+    );
+}
+
+#[test]
+fn iq_sets_and_childless_requests_get_errors() {
+    let mut pair = online();
+    pair.server_sends("<iq type='set' id='s1' from='romeo@example.net/orchard'><query xmlns='urn:example:x'/></iq>");
+    assert!(pair.sent().contains("<iq type='error' id='s1' to='romeo@example.net/orchard'><error type='cancel'><service-unavailable"));
+    pair.server_sends("<iq type='get' id='e1' from='romeo@example.net/orchard'/>");
+    assert!(pair.sent().contains(
+        "<iq type='error' id='e1' to='romeo@example.net/orchard'><error type='modify'><bad-request"
+    ));
+}
+
+#[test]
+fn extreme_durations_neither_panic_nor_spin() {
+    let mut c = config();
+    c.timeouts.negotiation = Duration::MAX;
+    c.timeouts.iq = Duration::MAX;
+    c.timeouts.close = Duration::MAX;
+    c.timeouts.keepalive = Some(Duration::ZERO);
+    c.timeouts.ping_after = Some(Duration::MAX);
+    let mut pair = Pair::online(c, Script::default());
+    pair.client
+        .send_iq(pair.now, None, IqType::Get, Builder::new("q", "urn:x"))
+        .unwrap();
+    pair.drive();
+    let sent = pair.sent().len();
+    for _ in 0..100 {
+        pair.client.handle_timeout(pair.now);
+    }
+    pair.drive();
+    assert_eq!(pair.sent().len(), sent, "a zero keepalive must not spin");
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(&pair.sent()[sent..], " ");
 }

@@ -50,7 +50,7 @@ impl Driver {
                 }
                 Action::StartTls { .. } => {
                     self.reader = StreamReader::new(Limits::default());
-                    self.client.handle_tls_established(self.now, TlsInfo::new());
+                    self.client.handle_tls_established(self.now, TlsInfo::new()).expect("asked for");
                 }
                 Action::Event(Event::Online { .. }) => self.online += 1,
                 Action::Event(_) => {}

@@ -22,7 +22,8 @@ impl Client {
             channel_binding_types: features.channel_binding_types.as_deref(),
         };
         let binding = self.tls.as_ref().and_then(|t| t.channel_binding.as_ref());
-        let plaintext_ok = self.config.tls == TlsPolicy::DangerousPlaintextAllowed;
+        let plaintext_ok = self.config.tls == TlsPolicy::DangerousPlaintextAllowed
+            && self.config.dangerous_plain_without_tls;
         let started = sasl::choose(
             &offer,
             &self.config.sasl,
@@ -69,12 +70,8 @@ impl Client {
         let Phase::ExpectSasl(session) = &mut self.phase else {
             return;
         };
-        let payload = match decode(&el.text()) {
-            Ok(p) => p,
-            Err(e) => return self.abort_auth(now, e),
-        };
         match el.name() {
-            "challenge" => match session.challenge(&payload) {
+            "challenge" => match decode(&el.text()).and_then(|p| session.challenge(&p)) {
                 Ok(response) => {
                     let mut r = Builder::new("response", ns::XMPP_SASL);
                     if !response.is_empty() {
@@ -84,7 +81,7 @@ impl Client {
                 }
                 Err(e) => self.abort_auth(now, e),
             },
-            "success" => match session.success(&payload) {
+            "success" => match decode(&el.text()).and_then(|p| session.success(&p)) {
                 Ok(()) => {
                     self.authenticated = true;
                     // RFC 6120 §6.4.6: restart the stream; the bytes after <success/> belong

@@ -14,10 +14,9 @@ impl Client {
     /// Features after authentication: bind a resource.
     pub(super) fn start_bind(&mut self, now: Instant) {
         if !self.features.as_ref().is_some_and(|f| f.bind) {
-            self.protocol_violation(
-                now,
-                "no resource binding offered after authentication".into(),
-            );
+            let what = "no resource binding offered after authentication".to_owned();
+            let condition = Some(crate::StreamErrorCondition::UnsupportedFeature);
+            self.fail(now, DisconnectReason::Protocol(what), condition);
             return;
         }
         let resource = self
@@ -120,5 +119,8 @@ impl Client {
         self.phase = Phase::Online;
         self.last_recv = now;
         self.emit(Event::Online { jid, features });
+        for el in std::mem::take(&mut self.early_stanzas) {
+            self.on_stanza(now, el);
+        }
     }
 }

@@ -16,8 +16,8 @@ pub enum TlsPolicy {
     /// sending any credential. The default.
     #[default]
     Required,
-    /// Use STARTTLS when offered, otherwise authenticate in plaintext, PLAIN included.
-    /// Credentials can then be read by anyone on the path: for tests on loopback only.
+    /// Use STARTTLS when offered, otherwise go on unencrypted (SCRAM only, unless
+    /// [`Config::dangerous_plain_without_tls`] is also set). For tests on loopback only.
     DangerousPlaintextAllowed,
 }
 
@@ -93,6 +93,14 @@ impl Default for Timeouts {
     }
 }
 
+/// Randomness without a dependency: std seeds each `RandomState` from the OS.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x0078_6d70_7073_616e);
+    h.finish()
+}
+
 /// Everything the [`Client`](super::Client) needs to know before it starts.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -114,9 +122,13 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// `xml:lang` of our stream. Default `en`.
     pub lang: String,
-    /// Seed for the stanza ids the client generates, so that runs can be reproduced. Use a
-    /// random value in production (ids are not secrets, but predictable ids help spoofing).
+    /// Seed for the stanza ids the client generates. The default is drawn from the standard
+    /// library's per-process random keys; set a fixed value to reproduce a run exactly.
     pub seed: u64,
+    /// Allow SASL PLAIN on a stream that is not encrypted (only meaningful with
+    /// [`TlsPolicy::DangerousPlaintextAllowed`]): the password then crosses the network in
+    /// clear. Off by default, so that stripping STARTTLS cannot make the client send it.
+    pub dangerous_plain_without_tls: bool,
 }
 
 impl Config {
@@ -131,7 +143,8 @@ impl Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             lang: "en".to_owned(),
-            seed: 0x5eed_5eed_5eed_5eed,
+            seed: random_seed(),
+            dangerous_plain_without_tls: false,
         }
     }
 }

@@ -141,7 +141,7 @@ pub enum DisconnectReason {
 #[non_exhaustive]
 pub enum CommandError {
     /// Stanzas can only be sent once the client is online.
-    #[error("not online yet (still {0})")]
+    #[error("not online yet ({0})")]
     NotOnline(&'static str),
     /// The session is over ([`Client::disconnect_reason`](super::Client::disconnect_reason)
     /// says why).
@@ -153,4 +153,7 @@ pub enum CommandError {
     /// The element is not what the command sends (the text says why).
     #[error("invalid stanza: {0}")]
     InvalidStanza(&'static str),
+    /// The call does not fit the client's state (the text says why).
+    #[error("unexpected call: {0}")]
+    Unexpected(&'static str),
 }

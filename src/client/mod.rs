@@ -112,6 +112,8 @@ pub struct Client {
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
     session: Session,
+    /// Stanzas that arrived before the bind or session result.
+    early_stanzas: Vec<Element>,
     /// When negotiation must be over.
     negotiation_deadline: Instant,
     close_deadline: Option<Instant>,
@@ -125,7 +127,7 @@ impl Client {
         let mut client = Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
-            negotiation_deadline: now + config.timeouts.negotiation,
+            negotiation_deadline: later(now, config.timeouts.negotiation),
             config,
             phase: Phase::ExpectHeader,
             actions: VecDeque::new(),
@@ -137,6 +139,7 @@ impl Client {
             jid: None,
             features: None,
             session: Session::default(),
+            early_stanzas: Vec::new(),
             close_deadline: None,
             last_send: now,
             last_recv: now,
@@ -243,16 +246,23 @@ impl Client {
         }
     }
 
-    /// The driver finished the TLS handshake asked for by [`Action::StartTls`]. Ignored in
-    /// any other state.
-    pub fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) {
+    /// The driver finished the TLS handshake asked for by [`Action::StartTls`]. In any other
+    /// state this is a driver bug: it is refused and changes nothing.
+    pub fn handle_tls_established(
+        &mut self,
+        now: Instant,
+        info: TlsInfo,
+    ) -> Result<(), CommandError> {
         if !matches!(self.phase, Phase::ExpectTls) {
-            return;
+            return Err(CommandError::Unexpected(
+                "TLS established without Action::StartTls",
+            ));
         }
         self.secure = true;
         self.tls = Some(info);
         self.reader = StreamReader::new(self.config.limits);
         self.open_stream(now);
+        Ok(())
     }
 
     /// Time passed. Calling it early, or more often than needed, is harmless.
@@ -291,7 +301,7 @@ impl Client {
             _ => {
                 self.send(now, Bytes::from_static(b"</stream:stream>"));
                 self.phase = Phase::Closing;
-                self.close_deadline = Some(now + self.config.timeouts.close);
+                self.close_deadline = Some(later(now, self.config.timeouts.close));
             }
         }
     }
@@ -361,7 +371,9 @@ impl Client {
         if matches!(self.phase, Phase::Closed(_)) {
             return;
         }
-        if !matches!(self.phase, Phase::Closing) {
+        // While closing our end tag is out; while the TLS handshake is pending no stream is
+        // open (and plaintext must not follow StartTls): only close.
+        if !matches!(self.phase, Phase::Closing | Phase::ExpectTls) {
             if let Some(condition) = condition {
                 let error = StreamError::new(condition);
                 self.send(now, error.to_bytes());
@@ -388,11 +400,8 @@ impl Client {
     }
 
     fn protocol_violation(&mut self, now: Instant, what: String) {
-        self.fail(
-            now,
-            DisconnectReason::Protocol(what),
-            Some(StreamErrorCondition::UnsupportedStanzaType),
-        );
+        let condition = Some(StreamErrorCondition::UndefinedCondition);
+        self.fail(now, DisconnectReason::Protocol(what), condition);
     }
 
     fn on_header(&mut self, now: Instant, header: StreamHeader) {
@@ -454,7 +463,21 @@ impl Client {
                 self.on_bind_answer(now, el)
             }
             Phase::Online => self.on_stanza(now, el),
-            Phase::Closing => {} // Whatever arrives while closing is dropped.
+            // RFC 6120 §4.4: the server may finish sending; what it sends still counts.
+            Phase::Closing if self.jid.is_some() => self.on_stanza(now, el),
+            Phase::Closing => {}
+            // A stanza that overtakes the bind or session result is delivered once online.
+            Phase::ExpectBind(_) | Phase::ExpectSession(_)
+                if el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "message" | "presence") =>
+            {
+                if self.early_stanzas.len() >= MAX_EARLY_STANZAS {
+                    let what = "too many stanzas before the session was established".to_owned();
+                    let condition = Some(StreamErrorCondition::PolicyViolation);
+                    self.fail(now, DisconnectReason::Protocol(what), condition);
+                } else {
+                    self.early_stanzas.push(el);
+                }
+            }
             _ => {
                 let what = format!(
                     "unexpected <{}/> ({}) while {}",
@@ -462,7 +485,8 @@ impl Client {
                     el.ns(),
                     self.phase.describe()
                 );
-                self.protocol_violation(now, what);
+                let condition = Some(StreamErrorCondition::UnsupportedStanzaType);
+                self.fail(now, DisconnectReason::Protocol(what), condition);
             }
         }
     }
@@ -487,9 +511,22 @@ impl Client {
         match &self.phase {
             Phase::Online => Ok(()),
             Phase::Closed(_) => Err(CommandError::Disconnected),
+            Phase::Closing => Err(CommandError::Unexpected("the stream is closing")),
             other => Err(CommandError::NotOnline(other.describe())),
         }
     }
+}
+
+/// Stanzas kept while binding; a server has no reason to send more than a few.
+const MAX_EARLY_STANZAS: usize = 64;
+
+/// `t + d`, saturating far in the future instead of overflowing (durations come from the
+/// configuration and may be `Duration::MAX`).
+pub(crate) fn later(t: Instant, d: std::time::Duration) -> Instant {
+    const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+    t.checked_add(d)
+        .or_else(|| t.checked_add(YEAR))
+        .unwrap_or(t)
 }
 
 #[allow(unused)]

@@ -9,7 +9,7 @@ use super::stanza::{
     error_reply, ErrorType, Iq, IqType, JidCache, Message, MessageType, Presence, StanzaError,
     StanzaErrorCondition,
 };
-use super::{Client, CommandError, DisconnectReason, Event};
+use super::{later, Client, CommandError, DisconnectReason, Event};
 use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, Element};
@@ -100,7 +100,7 @@ impl Client {
             iq = iq.attr("to", to.to_string());
         }
         self.send_checked(now, &iq.child(payload))?;
-        let deadline = now + self.config.timeouts.iq;
+        let deadline = super::later(now, self.config.timeouts.iq);
         self.session.pending.insert(
             id.clone(),
             Pending {
@@ -193,7 +193,13 @@ impl Client {
     fn on_iq(&mut self, now: Instant, iq: Iq) {
         match iq.kind {
             IqType::Get | IqType::Set => {
-                let payload_ns = iq.payload().map(|p| p.ns().to_owned()).unwrap_or_default();
+                let Some(payload_ns) = iq.payload().map(|p| p.ns().to_owned()) else {
+                    // RFC 6120 §8.2.3: a get or set has exactly one child.
+                    let error =
+                        StanzaError::new(ErrorType::Modify, StanzaErrorCondition::BadRequest);
+                    self.send_element_internal(now, &error_reply(&iq, &error));
+                    return;
+                };
                 if self.session.handled.contains(&payload_ns) {
                     self.emit(Event::IqRequest(iq));
                 } else if iq.kind == IqType::Get
@@ -250,50 +256,50 @@ impl Client {
 
     // ---- time ----
 
-    pub(super) fn session_deadline(&self) -> Option<Instant> {
+    /// Keepalive and ping intervals, at least a second so that a zero in the configuration
+    /// cannot make the client spin.
+    fn intervals(&self) -> (Option<Instant>, Option<Instant>) {
         let t = &self.config.timeouts;
-        let mut next = self.session.pending.values().map(|p| p.deadline).min();
-        let mut consider = |d: Option<Instant>| {
-            if let Some(d) = d {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
+        let floor = |d: std::time::Duration| d.max(std::time::Duration::from_secs(1));
+        let keepalive = t.keepalive.map(|k| later(self.last_send, floor(k)));
+        let ping = match self.session.ping_sent {
+            Some(sent) => Some(later(sent, floor(t.ping_timeout))),
+            None => t.ping_after.map(|p| later(self.last_recv, floor(p))),
         };
-        consider(t.keepalive.map(|k| self.last_send + k));
-        match self.session.ping_sent {
-            Some(sent) => consider(Some(sent + t.ping_timeout)),
-            None => consider(t.ping_after.map(|p| self.last_recv + p)),
-        }
-        next
+        (keepalive, ping)
+    }
+
+    pub(super) fn session_deadline(&self) -> Option<Instant> {
+        let (keepalive, ping) = self.intervals();
+        let pending = self.session.pending.values().map(|p| p.deadline);
+        pending.chain(keepalive).chain(ping).min()
     }
 
     pub(super) fn session_timeout(&mut self, now: Instant) {
-        let t = self.config.timeouts;
-        if let Some(sent) = self.session.ping_sent {
-            if now >= sent + t.ping_timeout {
-                self.fail(
-                    now,
-                    DisconnectReason::PingTimeout,
-                    Some(crate::StreamErrorCondition::ConnectionTimeout),
-                );
+        let (keepalive, ping) = self.intervals();
+        if ping.is_some_and(|p| now >= p) {
+            if self.session.ping_sent.is_some() {
+                let condition = Some(crate::StreamErrorCondition::ConnectionTimeout);
+                self.fail(now, DisconnectReason::PingTimeout, condition);
                 return;
             }
-        } else if t.ping_after.is_some_and(|p| now >= self.last_recv + p) {
+            // XEP-0199 §4.2: ping our server when it has been silent.
             let id = self.ids.next_id();
+            let domain = self.config.jid.domain_jid();
             let ping = Builder::new("iq", ns::JABBER_CLIENT)
                 .attr("type", "get")
                 .attr("id", id.clone())
+                .attr("to", domain.to_string())
                 .child(Builder::new("ping", NS_PING));
             self.send_element_internal(now, &ping);
             self.session.ping_sent = Some(now);
-            let deadline = now + t.ping_timeout;
-            self.session.pending.insert(
-                id,
-                Pending {
-                    to: None,
-                    deadline,
-                    internal: true,
-                },
-            );
+            let deadline = later(now, self.config.timeouts.ping_timeout);
+            let pending = Pending {
+                to: Some(domain),
+                deadline,
+                internal: true,
+            };
+            self.session.pending.insert(id, pending);
         }
         let mut expired: Vec<(String, bool)> = self
             .session
@@ -309,7 +315,7 @@ impl Client {
                 self.emit(Event::IqTimeout { id });
             }
         }
-        if t.keepalive.is_some_and(|k| now >= self.last_send + k) {
+        if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.
             self.send(now, Bytes::from_static(b" "));
         }

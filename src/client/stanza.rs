@@ -284,13 +284,18 @@ impl std::hash::Hasher for FxHasher {
 
 impl JidCache {
     /// Entries kept; the cache is emptied when full (simple, and bounded).
-    const CAPACITY: usize = 4096;
+    const CAPACITY: usize = 1024;
+    /// Longer JIDs (rare, and a way to make the cache hold megabytes) are not cached.
+    const LONGEST: usize = 256;
 
     pub(crate) fn parse(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
         if let Some(jid) = self.map.get(s) {
             return Ok(jid.clone());
         }
         let jid = Jid::parse(s)?;
+        if s.len() > Self::LONGEST {
+            return Ok(jid);
+        }
         if self.map.len() >= Self::CAPACITY {
             self.map.clear();
         }

@@ -48,7 +48,9 @@ impl Client {
                 self.fail(now, DisconnectReason::PlaintextAfterProceed, None);
                 return;
             }
-            let server_name = self.config.jid.domain().to_owned();
+            // Certificates and SNI use the ASCII (A-label) form of the domain (RFC 6125).
+            let domain = self.config.jid.domain();
+            let server_name = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
             self.actions.push_back(Action::StartTls { server_name });
             self.phase = Phase::ExpectTls;
         } else if el.is("failure", ns::XMPP_TLS) {

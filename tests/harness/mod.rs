@@ -121,6 +121,14 @@ pub struct Script {
     pub after_proceed: Option<&'static str>,
     /// Answer the client's `</stream:stream>`.
     pub answer_close: bool,
+    /// Answer `<starttls/>` with `<failure/>`.
+    pub refuse_tls: bool,
+    /// Answer the legacy session request with this stanza error condition.
+    pub session_error: Option<&'static str>,
+    /// Sent just before the bind result.
+    pub before_bind_result: Option<&'static str>,
+    /// Offer resource binding after authentication.
+    pub offer_bind: bool,
 }
 
 impl Default for Script {
@@ -137,6 +145,10 @@ impl Default for Script {
             bind: BindReply::Ok,
             after_proceed: None,
             answer_close: true,
+            refuse_tls: false,
+            session_error: None,
+            before_bind_result: None,
+            offer_bind: true,
         }
     }
 }
@@ -256,7 +268,9 @@ impl Server {
                 f.push_str("</sasl-channel-binding>");
             }
         } else {
-            f.push_str("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+            if self.script.offer_bind {
+                f.push_str("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+            }
             match self.script.session {
                 Some(true) => f.push_str(
                     "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
@@ -273,6 +287,9 @@ impl Server {
     fn on_element(&mut self, el: Element) {
         const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
         match (el.ns(), el.name()) {
+            ("urn:ietf:params:xml:ns:xmpp-tls", "starttls") if self.script.refuse_tls => {
+                self.send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+            }
             ("urn:ietf:params:xml:ns:xmpp-tls", "starttls") => {
                 self.send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
                 if let Some(extra) = self.script.after_proceed {
@@ -404,6 +421,9 @@ impl Server {
             let resource = bind
                 .get_child("resource", "urn:ietf:params:xml:ns:xmpp-bind")
                 .map_or_else(|| "generated".to_owned(), |r| r.text().into_owned());
+            if let Some(early) = self.script.before_bind_result {
+                self.send(early);
+            }
             match &self.script.bind {
                 BindReply::Ok => self.send(&format!(
                     "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{USER}@{DOMAIN}/{resource}</jid></bind></iq>"
@@ -421,7 +441,12 @@ impl Server {
             .get_child("session", "urn:ietf:params:xml:ns:xmpp-session")
             .is_some()
         {
-            self.send(&format!("<iq type='result' id='{id}'/>"));
+            match self.script.session_error {
+                Some(cond) => self.send(&format!(
+                    "<iq type='error' id='{id}'><error type='auth'><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                )),
+                None => self.send(&format!("<iq type='result' id='{id}'/>")),
+            }
             return;
         }
         let to_server = el.attr("to").is_none_or(|t| t == DOMAIN);
@@ -505,8 +530,11 @@ impl Pair {
                     Action::StartTls { server_name } => {
                         self.seen.push(Seen::StartTls(server_name));
                         self.server.start_tls();
-                        self.client
+                        let r = self
+                            .client
                             .handle_tls_established(self.now, self.tls_info.clone());
+                        // Refused only when the client gave up in the meantime.
+                        assert!(r.is_ok() || self.client.is_closed(), "{r:?}");
                     }
                     Action::Event(e) => {
                         self.seen.push(Seen::Event(summarize(&e)));
