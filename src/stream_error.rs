@@ -94,6 +94,17 @@ const NAMES: [(StreamErrorCondition, &str); 25] = {
 };
 
 impl StreamErrorCondition {
+    /// Every condition RFC 6120 defines.
+    pub const ALL: [StreamErrorCondition; 25] = {
+        let mut all = [StreamErrorCondition::BadFormat; 25];
+        let mut i = 0;
+        while i < 25 {
+            all[i] = NAMES[i].0;
+            i += 1;
+        }
+        all
+    };
+
     /// The element name of the condition, as sent on the wire.
     pub fn name(self) -> &'static str {
         NAMES

@@ -192,23 +192,7 @@ fn plaintext_after_proceed_is_an_attack() {
 #[test]
 fn plaintext_arriving_while_tls_starts_is_an_attack() {
     let mut pair = Pair::new(config(), Script::default());
-    // Drive by hand up to StartTls.
-    let mut got_starttls = false;
-    for _ in 0..10 {
-        while let Some(a) = pair.client.poll_action() {
-            match a {
-                xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
-                xmpp_sansio::client::Action::StartTls { .. } => got_starttls = true,
-                _ => {}
-            }
-        }
-        if got_starttls {
-            break;
-        }
-        let out = std::mem::take(&mut pair.server.out);
-        pair.client.handle_input(pair.now, &out);
-    }
-    assert!(got_starttls);
+    pair.step_until(false, |(asked_tls, _)| asked_tls);
     pair.client.handle_input(pair.now, b"<injected/>");
     assert_eq!(
         pair.client.disconnect_reason(),
@@ -792,20 +776,7 @@ fn close_in_every_phase() {
     for steps in 0..12 {
         let mut pair = Pair::new(config(), Script::default());
         for _ in 0..steps {
-            while let Some(a) = pair.client.poll_action() {
-                match a {
-                    xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
-                    xmpp_sansio::client::Action::StartTls { .. } => {
-                        pair.server.start_tls();
-                        pair.client
-                            .handle_tls_established(pair.now, TlsInfo::new())
-                            .unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            let out = std::mem::take(&mut pair.server.out);
-            pair.client.handle_input(pair.now, &out);
+            pair.step(true);
         }
         pair.client.close(pair.now);
         pair.drive();
@@ -945,23 +916,8 @@ fn starttls_refused() {
 #[test]
 fn failing_while_tls_starts_sends_nothing_more_in_plaintext() {
     let mut pair = Pair::new(config(), Script::default());
-    // Drive until StartTls is asked for, and then do not complete the handshake.
-    let mut asked = false;
-    for _ in 0..10 {
-        while let Some(a) = pair.client.poll_action() {
-            match a {
-                xmpp_sansio::client::Action::Send(b) => pair.server.feed(&b),
-                xmpp_sansio::client::Action::StartTls { .. } => asked = true,
-                _ => {}
-            }
-        }
-        if asked {
-            break;
-        }
-        let out = std::mem::take(&mut pair.server.out);
-        pair.client.handle_input(pair.now, &out);
-    }
-    assert!(asked);
+    // Up to StartTls, and then the handshake never completes.
+    pair.step_until(false, |(asked_tls, _)| asked_tls);
     pair.now += Duration::from_secs(30);
     pair.client.handle_timeout(pair.now);
     let rest: Vec<_> = std::iter::from_fn(|| pair.client.poll_action()).collect();
@@ -1081,29 +1037,7 @@ fn sasl_failure_conditions_are_typed() {
         );
         // Run until the client sent <auth/>, then answer with the failure.
         pair.server.script.password = "unused";
-        let mut sent_auth = false;
-        for _ in 0..10 {
-            while let Some(a) = pair.client.poll_action() {
-                match a {
-                    xmpp_sansio::client::Action::Send(b) => {
-                        sent_auth |= b.starts_with(b"<auth");
-                        pair.server.feed(&b);
-                    }
-                    xmpp_sansio::client::Action::StartTls { .. } => {
-                        pair.server.start_tls();
-                        pair.client
-                            .handle_tls_established(pair.now, TlsInfo::new())
-                            .unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            if sent_auth {
-                break;
-            }
-            let out = std::mem::take(&mut pair.server.out);
-            pair.client.handle_input(pair.now, &out);
-        }
+        pair.step_until(true, |(_, sent_auth)| sent_auth);
         pair.server.out.clear();
         let failure = format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{name}/><text xml:lang='en'>why</text></failure>");
         pair.client.handle_input(pair.now, failure.as_bytes());

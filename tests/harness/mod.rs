@@ -569,6 +569,45 @@ impl Pair {
         panic!("the pair did not settle");
     }
 
+    /// One exchange by hand: the server's pending output goes to the client, then the
+    /// client's queued actions go to the server (a `StartTls` is completed only with
+    /// `complete_tls`). Returns whether `StartTls` was asked for and whether `<auth` was sent.
+    pub fn step(&mut self, complete_tls: bool) -> (bool, bool) {
+        let out = std::mem::take(&mut self.server.out);
+        if !out.is_empty() {
+            self.client.handle_input(self.now, &out);
+        }
+        let (mut asked_tls, mut sent_auth) = (false, false);
+        while let Some(action) = self.client.poll_action() {
+            match action {
+                Action::Send(b) => {
+                    sent_auth |= b.starts_with(b"<auth");
+                    self.server.feed(&b);
+                }
+                Action::StartTls { .. } => {
+                    asked_tls = true;
+                    if complete_tls {
+                        self.server.start_tls();
+                        let r = self.client.handle_tls_established(self.now, TlsInfo::new());
+                        assert!(r.is_ok(), "{r:?}");
+                    }
+                }
+                _ => {}
+            }
+        }
+        (asked_tls, sent_auth)
+    }
+
+    /// Steps until `until` holds for what a step returned; panics after 20 steps.
+    pub fn step_until(&mut self, complete_tls: bool, until: impl Fn((bool, bool)) -> bool) {
+        for _ in 0..20 {
+            if until(self.step(complete_tls)) {
+                return;
+            }
+        }
+        panic!("never reached: {:#?}", self.seen);
+    }
+
     /// Creates the pair and drives it to the end of negotiation.
     pub fn online(config: Config, script: Script) -> Self {
         let mut pair = Self::new(config, script);
