@@ -107,8 +107,6 @@ pub struct Client {
     tls: Option<TlsInfo>,
     authenticated: bool,
     mechanism: Option<Mechanism>,
-    /// Mechanisms offered before authentication (reported for downgrade pinning).
-    offered_mechanisms: Vec<String>,
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
     session: Session,
@@ -135,7 +133,6 @@ impl Client {
             tls: None,
             authenticated: false,
             mechanism: None,
-            offered_mechanisms: Vec::new(),
             jid: None,
             features: None,
             session: Session::default(),
@@ -494,9 +491,6 @@ impl Client {
     /// Features arrived: the next negotiation step follows from what we have so far.
     fn on_features(&mut self, now: Instant, el: Element) {
         let features = StreamFeatures::parse(el);
-        if !self.authenticated && !features.mechanisms.is_empty() {
-            self.offered_mechanisms.clone_from(&features.mechanisms);
-        }
         self.features = Some(features);
         if self.authenticated {
             self.start_bind(now);
