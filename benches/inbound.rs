@@ -251,6 +251,24 @@ fn main() {
         gen_time.as_secs_f64() * 1e3
     );
     eprint!("{}", corpus.summary());
+    // `INBOUND_ONE_PASS=whole|chunked|none`: one pass and exit, for instruction counting with
+    // `valgrind --tool=callgrind` (immune to the noise of a shared machine).
+    if let Ok(which) = std::env::var("INBOUND_ONE_PASS") {
+        let lens = common::chunk_lengths(bytes.len(), CHUNK_MIN, CHUNK_MAX, CHUNK_SEED);
+        let mut chunks = Vec::new();
+        let mut pos = 0;
+        for len in lens {
+            chunks.push(&bytes[pos..pos + len]);
+            pos += len;
+        }
+        let n = match which.as_str() {
+            "whole" => reader_whole(bytes),
+            "chunked" => reader_chunked(&chunks),
+            _ => 0,
+        };
+        eprintln!("{which}: {n}");
+        return;
+    }
     if let Some(path) = std::env::var_os("INBOUND_DUMP_CORPUS") {
         std::fs::write(&path, bytes).expect("writing INBOUND_DUMP_CORPUS");
         eprintln!("corpus written to {}", path.to_string_lossy());
