@@ -1100,3 +1100,17 @@ fn extreme_durations_neither_panic_nor_spin() {
     pair.advance(Duration::from_secs(1));
     assert_eq!(&pair.sent()[sent..], " ");
 }
+
+#[test]
+fn an_unwritable_language_is_left_out_of_the_header() {
+    let mut c = config();
+    c.lang = "en\u{0}".into();
+    let mut pair = Pair::new(c, Script::default());
+    let Some(xmpp_sansio::client::Action::Send(header)) = pair.client.poll_action() else {
+        panic!()
+    };
+    let header = String::from_utf8(header.to_vec()).unwrap();
+    assert!(!header.contains("xml:lang"), "{header}");
+    pair.server.feed(header.as_bytes());
+    assert!(pair.server.errors.is_empty(), "{:?}", pair.server.errors);
+}

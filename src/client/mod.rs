@@ -329,10 +329,19 @@ impl Client {
             header.extend_from_slice(b"' from='");
             let _ = crate::xml::escape_attr_value(&mut header, self.config.jid.bare().as_str());
         }
-        header.extend_from_slice(b"' version='1.0' xml:lang='");
-        let _ = crate::xml::escape_attr_value(&mut header, &self.config.lang);
+        header.extend_from_slice(b"' version='1.0'");
+        // JIDs cannot hold characters XML cannot carry; a configured language might. A
+        // language tag that cannot be written is left out rather than corrupting the header.
+        let mut lang = Vec::with_capacity(self.config.lang.len());
+        if !self.config.lang.is_empty()
+            && crate::xml::escape_attr_value(&mut lang, &self.config.lang).is_ok()
+        {
+            header.extend_from_slice(b" xml:lang='");
+            header.extend_from_slice(&lang);
+            header.push(b'\'');
+        }
         header.extend_from_slice(
-            b"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+            b" xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
         );
         self.send(now, header.into());
         self.phase = Phase::ExpectHeader;
