@@ -8,8 +8,6 @@ use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, Element};
 
-const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-
 impl Client {
     /// Features after authentication: bind a resource.
     pub(super) fn start_bind(&mut self, now: Instant) {
@@ -103,7 +101,7 @@ impl Client {
                 let iq = Builder::new("iq", ns::JABBER_CLIENT)
                     .attr("type", "set")
                     .attr("id", id.clone())
-                    .child(Builder::new("session", NS_SESSION));
+                    .child(Builder::new("session", ns::XMPP_SESSION));
                 self.send_element_internal(now, &iq);
                 self.phase = Phase::ExpectSession(id);
                 return;

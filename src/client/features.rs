@@ -3,15 +3,6 @@
 use crate::ns;
 use crate::xml::Element;
 
-const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
-const NS_SM3: &str = "urn:xmpp:sm:3";
-const NS_CSI: &str = "urn:xmpp:csi:0";
-const NS_ROSTERVER: &str = "urn:xmpp:features:rosterver";
-const NS_PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
-const NS_CAPS: &str = "http://jabber.org/protocol/caps";
-const NS_REGISTER: &str = "http://jabber.org/features/iq-register";
-
 /// What a `<stream:features/>` offered. Unknown features are kept in `element`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -70,28 +61,28 @@ impl StreamFeatures {
                         .map(|m| m.text().trim().to_owned())
                         .collect();
                 }
-                (NS_SASL_CB, "sasl-channel-binding") => {
+                (ns::SASL_CB, "sasl-channel-binding") => {
                     let types = child
                         .children()
-                        .filter(|c| c.is("channel-binding", NS_SASL_CB))
+                        .filter(|c| c.is("channel-binding", ns::SASL_CB))
                         .filter_map(|c| c.attr("type").map(|t| t.into_owned()))
                         .collect();
                     f.channel_binding_types = Some(types);
                 }
                 (ns::XMPP_BIND, "bind") => f.bind = true,
-                (NS_SESSION, "session") => {
-                    f.session = Some(child.has_child("optional", NS_SESSION))
+                (ns::XMPP_SESSION, "session") => {
+                    f.session = Some(child.has_child("optional", ns::XMPP_SESSION))
                 }
-                (NS_SM3, "sm") => f.stream_management = true,
-                (NS_CSI, "csi") => f.csi = true,
-                (NS_ROSTERVER, "ver") => f.roster_versioning = true,
-                (NS_PRE_APPROVAL, "sub") => f.pre_approval = true,
-                (NS_CAPS, "c") => {
+                (ns::SM3, "sm") => f.stream_management = true,
+                (ns::CSI, "csi") => f.csi = true,
+                (ns::ROSTERVER, "ver") => f.roster_versioning = true,
+                (ns::PRE_APPROVAL, "sub") => f.pre_approval = true,
+                (ns::CAPS, "c") => {
                     if let (Some(node), Some(ver)) = (child.attr("node"), child.attr("ver")) {
                         f.caps = Some((node.into_owned(), ver.into_owned()));
                     }
                 }
-                (NS_REGISTER, "register") => f.register = true,
+                (ns::REGISTER_FEATURE, "register") => f.register = true,
                 _ => {}
             }
         }

@@ -14,8 +14,6 @@ use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, Element};
 
-const NS_PING: &str = "urn:xmpp:ping";
-
 /// An IQ request waiting for its response.
 #[derive(Debug)]
 struct Pending {
@@ -203,7 +201,7 @@ impl Client {
                 if self.session.handled.contains(&payload_ns) {
                     self.emit(Event::IqRequest(iq));
                 } else if iq.kind == IqType::Get
-                    && iq.payload().is_some_and(|p| p.is("ping", NS_PING))
+                    && iq.payload().is_some_and(|p| p.is("ping", ns::PING))
                 {
                     // XEP-0199 §4: answer pings.
                     let mut pong = Builder::new("iq", ns::JABBER_CLIENT)
@@ -290,7 +288,7 @@ impl Client {
                 .attr("type", "get")
                 .attr("id", id.clone())
                 .attr("to", domain.to_string())
-                .child(Builder::new("ping", NS_PING));
+                .child(Builder::new("ping", ns::PING));
             self.send_element_internal(now, &ping);
             self.session.ping_sent = Some(now);
             let deadline = later(now, self.config.timeouts.ping_timeout);
