@@ -80,12 +80,7 @@ fn recorded_session_traffic_is_handled_online() {
             "17-stream-management",
         ] {
             let t = common::load(&format!("{server}-{phase}.xml"));
-            let bytes: Vec<u8> = t
-                .chunks
-                .iter()
-                .filter(|c| c.from_server)
-                .flat_map(|c| c.data.clone())
-                .collect();
+            let bytes = t.all_server_bytes();
             let mut whole = None;
             for size in [usize::MAX, 1, 5, 100] {
                 let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
@@ -123,12 +118,7 @@ fn recorded_session_traffic_is_handled_online() {
 fn recorded_stream_errors_end_the_session_typed() {
     for server in ["prosody", "ejabberd"] {
         let t = common::load(&format!("{server}-20-stream-error-not-well-formed.xml"));
-        let bytes: Vec<u8> = t
-            .chunks
-            .iter()
-            .filter(|c| c.from_server)
-            .flat_map(|c| c.data.clone())
-            .collect();
+        let bytes = t.all_server_bytes();
         let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
         let now = pair.now;
         let got = run(&mut pair.client, now, &bytes, usize::MAX);

@@ -90,6 +90,15 @@ pub fn all_names() -> Vec<String> {
 }
 
 impl Transcript {
+    /// Everything the server sent, concatenated, whatever the transport phase.
+    pub fn all_server_bytes(&self) -> Vec<u8> {
+        self.chunks
+            .iter()
+            .filter(|c| c.from_server)
+            .flat_map(|c| c.data.clone())
+            .collect()
+    }
+
     /// What the server sent, as one byte string per transport phase (plaintext, then TLS).
     pub fn server_bytes(&self) -> Vec<Vec<u8>> {
         let mut phases: Vec<(bool, Vec<u8>)> = Vec::new();
