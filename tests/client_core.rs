@@ -1114,3 +1114,43 @@ fn an_unwritable_language_is_left_out_of_the_header() {
     pair.server.feed(header.as_bytes());
     assert!(pair.server.errors.is_empty(), "{:?}", pair.server.errors);
 }
+
+#[test]
+fn direct_tls_skips_starttls_and_says_who_we_are_at_once() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.client = xmpp_sansio::client::Client::new_over_tls(config(), pair.now, TlsInfo::new());
+    pair.server.tls = true;
+    pair.drive();
+    assert!(pair.client.is_online(), "{:#?}", pair.seen);
+    assert!(pair.client.is_secure());
+    assert!(!pair.sent().contains("<starttls"), "{}", pair.sent());
+    assert!(!pair.seen.iter().any(|s| matches!(s, Seen::StartTls(_))));
+    let Seen::Send(first) = &pair.seen[0] else {
+        panic!("{:#?}", pair.seen)
+    };
+    assert!(
+        first.contains(&format!("from='{USER}@{DOMAIN}'")),
+        "{first}"
+    );
+}
+
+#[test]
+fn a_transport_error_ends_the_session_and_nothing_more_is_sent() {
+    let mut pair = online();
+    let sent_before = pair.seen.len();
+    pair.client
+        .handle_transport_error(pair.now, &"connection reset by peer");
+    pair.drive();
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::Transport(
+            "connection reset by peer".into()
+        ))
+    );
+    assert!(!pair.seen[sent_before..]
+        .iter()
+        .any(|s| matches!(s, Seen::Send(_))));
+    // Once over, a second report changes nothing.
+    pair.client.handle_transport_error(pair.now, &"again");
+    assert!(pair.client.poll_action().is_none());
+}

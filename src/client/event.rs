@@ -101,6 +101,9 @@ pub enum DisconnectReason {
     /// The transport ended without the stream being closed.
     #[error("the connection was lost (end of file without closing the stream)")]
     ConnectionLost,
+    /// The transport failed (the text says how): a read or write error, a TLS alert.
+    #[error("the connection failed: {0}")]
+    Transport(String),
     /// The server sent a stream error.
     #[error("stream error from the server: {0}")]
     StreamError(StreamError),

@@ -122,7 +122,13 @@ pub struct Client {
 impl Client {
     /// A client for a transport that just connected; the stream header is queued.
     pub fn new(config: Config, now: Instant) -> Self {
-        let mut client = Self {
+        let mut client = Self::new_unopened(config, now);
+        client.open_stream(now);
+        client
+    }
+
+    fn new_unopened(config: Config, now: Instant) -> Self {
+        Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
             negotiation_deadline: later(now, config.timeouts.negotiation),
@@ -140,7 +146,15 @@ impl Client {
             close_deadline: None,
             last_send: now,
             last_recv: now,
-        };
+        }
+    }
+
+    /// A client for a transport that is already encrypted: direct TLS (XEP-0368), where the
+    /// TLS handshake happened before any XMPP byte. STARTTLS is skipped even if offered.
+    pub fn new_over_tls(config: Config, now: Instant, info: TlsInfo) -> Self {
+        let mut client = Self::new_unopened(config, now);
+        client.secure = true;
+        client.tls = Some(info);
         client.open_stream(now);
         client
     }
@@ -238,6 +252,14 @@ impl Client {
             Phase::Closed(_) => {}
             Phase::Closing => self.finish(DisconnectReason::Closed),
             _ => self.finish(DisconnectReason::ConnectionLost),
+        }
+    }
+
+    /// The transport failed (a read or write error, a TLS alert): the session is over, with
+    /// [`DisconnectReason::Transport`] carrying `error`'s text. Nothing more is sent.
+    pub fn handle_transport_error(&mut self, _now: Instant, error: &dyn std::fmt::Display) {
+        if !matches!(self.phase, Phase::Closed(_)) {
+            self.finish(DisconnectReason::Transport(error.to_string()));
         }
     }
 
