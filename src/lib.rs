@@ -8,6 +8,8 @@
 //!   yields the stream header, zero-copy top-level [`xml::Element`]s and the stream end, and a
 //!   [`xml::Builder`] for outbound elements;
 //! - [`jid`]: RFC 7622 addresses;
+//! - `net` (features `tokio` and `blocking`): adapters that drive the client over TCP and
+//!   rustls, with DNS SRV, direct TLS and certificate verification;
 //! - [`StreamErrorCondition`]: the RFC 6120 stream error conditions that every refusal of the
 //!   XML layer maps to.
 //!
@@ -89,6 +91,8 @@
 
 pub mod client;
 pub mod jid;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod ns;
 pub mod stream_error;
 pub mod xml;

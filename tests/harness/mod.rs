@@ -199,6 +199,11 @@ impl Server {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// `<proceed/>` was sent: the next bytes are a TLS handshake.
+    pub fn tls_pending(&self) -> bool {
+        self.pending_tls
+    }
+
     /// The client started TLS: both sides now speak through the (virtual) TLS layer.
     pub fn start_tls(&mut self) {
         assert!(self.pending_tls, "StartTls without <proceed/>");
@@ -314,7 +319,15 @@ impl Server {
                     password: self.script.password.to_owned(),
                     iterations: self.script.iterations,
                 };
-                let cb = CrateBinding::TlsUnique(self.script.server_binding.clone());
+                // gs2 flag `y` ("I could bind, you offered no -PLUS") is fine unless we
+                // offered -PLUS (then it is a downgrade). The `sasl` server accepts `y` only
+                // when configured without binding, so configure it that way for that case.
+                let offers_plus = self.script.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
+                let cb = if payload.starts_with(b"y,") && !offers_plus {
+                    CrateBinding::None
+                } else {
+                    CrateBinding::TlsUnique(self.script.server_binding.clone())
+                };
                 let mut m: Box<dyn ServerMechanism> = if mech.starts_with("SCRAM-SHA-1") {
                     Box::new(ServerScram::<Sha1, _>::new(account, cb))
                 } else {

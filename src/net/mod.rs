@@ -1,0 +1,310 @@
+//! Adapters that drive a [`Client`](crate::client::Client) over real sockets: [`tokio`]
+//! (feature `tokio`) and [`blocking`] (feature `blocking`), both over rustls.
+//!
+//! They hold no protocol logic: each is a loop that moves bytes between a socket and the
+//! core, upgrades to TLS when asked, reports TLS details back and sleeps until the core's
+//! next deadline. What they share lives here: where to connect ([`ConnectOptions`]), which
+//! certificates to trust ([`Trust`]) and what can go wrong ([`Error`]).
+//!
+//! Connecting follows RFC 6120 §3.2 and XEP-0368: the `_xmpps-client._tcp` (direct TLS) and
+//! `_xmpp-client._tcp` (STARTTLS) SRV records of the JID's domain are merged by priority and
+//! weight; without records the domain itself is tried on port 5222. Each address gets
+//! [`ConnectOptions::connect_timeout`]; the first that answers is used. Direct TLS offers ALPN
+//! `xmpp-client`. A `see-other-host` stream error during negotiation is followed, at most
+//! [`ConnectOptions::max_redirects`] times, and the certificate is still checked against the
+//! JID's domain.
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
+mod srv;
+mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::client::sasl::AuthError;
+use crate::client::stanza::StreamError;
+use crate::client::{CommandError, DisconnectReason};
+use crate::StreamErrorCondition;
+
+pub use srv::Endpoint;
+
+/// Where to connect and how to check the server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Where the server is. Default: [`Server::Dns`].
+    pub server: Server,
+    /// Which certificates to trust. Default: [`Trust::WebPkiRoots`].
+    pub trust: Trust,
+    /// How long one TCP connection attempt may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How many `see-other-host` redirects to follow while negotiating. Default 3.
+    pub max_redirects: u8,
+    /// DNS servers to ask for SRV and address records; empty means the system's
+    /// (`/etc/resolv.conf`). Default empty.
+    pub dns_servers: Vec<SocketAddr>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            server: Server::Dns,
+            trust: Trust::WebPkiRoots,
+            connect_timeout: Duration::from_secs(10),
+            max_redirects: 3,
+            dns_servers: Vec::new(),
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Defaults: DNS SRV, webpki roots, 10 s connect timeout, 3 redirects.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Skip DNS SRV: connect to `host:port` and use STARTTLS.
+    pub fn host(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.server = Server::Host(Endpoint::new(host, port, false));
+        self
+    }
+
+    /// Skip DNS SRV: connect to `host:port` and start TLS at once (XEP-0368 direct TLS).
+    pub fn direct_tls(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.server = Server::Host(Endpoint::new(host, port, true));
+        self
+    }
+
+    /// Which certificates to trust.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// How long one TCP connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// Where the server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Server {
+    /// Look up the JID domain's SRV records (direct TLS and STARTTLS, XEP-0368), falling
+    /// back to the domain on port 5222.
+    Dns,
+    /// This host and port, without DNS SRV.
+    Host(Endpoint),
+}
+
+/// Which server certificates to accept. The name checked is always the JID's domain.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Trust {
+    /// The Mozilla root certificates (the `webpki-roots` crate). The default.
+    WebPkiRoots,
+    /// Only these certificates: a private CA, or a server's self-signed certificate.
+    Certificates(Vec<CertificateDer<'static>>),
+    /// The webpki roots and these certificates.
+    WebPkiRootsAnd(Vec<CertificateDer<'static>>),
+    /// **Accept any certificate, for any name.** Anyone on the path can read and change the
+    /// session, password included. Meant for tests against throwaway servers only.
+    DangerousAcceptAnyCertificateForTesting,
+}
+
+impl Trust {
+    /// Only the certificates in this PEM file (a CA, or a self-signed server certificate).
+    pub fn pem_file(path: impl AsRef<Path>) -> Result<Trust, Error> {
+        tls::certificates_from_pem_file(path.as_ref()).map(Trust::Certificates)
+    }
+}
+
+impl fmt::Debug for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trust::WebPkiRoots => f.write_str("WebPkiRoots"),
+            Trust::Certificates(c) => write!(f, "Certificates({} certificates)", c.len()),
+            Trust::WebPkiRootsAnd(c) => write!(f, "WebPkiRootsAnd({} certificates)", c.len()),
+            Trust::DangerousAcceptAnyCertificateForTesting => {
+                f.write_str("DangerousAcceptAnyCertificateForTesting")
+            }
+        }
+    }
+}
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The DNS lookup failed (not "no records": that falls back to the domain).
+    #[error("DNS lookup of {name} failed: {message}")]
+    Dns {
+        /// The name looked up.
+        name: String,
+        /// The resolver's message.
+        message: String,
+    },
+    /// The domain's SRV record says it offers no XMPP service (target `.`, RFC 2782).
+    #[error("{0} says it offers no XMPP client service (SRV target \".\")")]
+    NoService(String),
+    /// No address of any endpoint accepted a TCP connection (the last failure is kept).
+    #[error("could not connect to {endpoint}: {source}")]
+    Connect {
+        /// The endpoint (`host:port`) of the last attempt.
+        endpoint: String,
+        /// Why the last attempt failed (`TimedOut` after the connect timeout).
+        source: io::Error,
+    },
+    /// The TLS handshake failed: a certificate that does not verify, a protocol error.
+    #[error("TLS with {server_name} failed: {source}")]
+    Tls {
+        /// The name the certificate was checked against.
+        server_name: String,
+        /// What rustls (or the socket) said.
+        source: io::Error,
+    },
+    /// The TLS configuration cannot be used (an unreadable CA file, an invalid name).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    /// The server refused our credentials.
+    #[error("authentication failed: {0}")]
+    Auth(AuthError),
+    /// The server ended the stream with an error while negotiating.
+    #[error("the server sent a stream error: {0}")]
+    Stream(Box<StreamError>),
+    /// Negotiation failed otherwise (the reason says how: no STARTTLS, bind refused, ...).
+    #[error("negotiation failed: {0}")]
+    Negotiation(Box<DisconnectReason>),
+    /// More `see-other-host` redirects than [`ConnectOptions::max_redirects`].
+    #[error("redirected by see-other-host more than {0} times")]
+    TooManyRedirects(u8),
+    /// Reading or writing the connection failed.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+    /// The command was refused by the client (the session may be over).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl Error {
+    /// The error for a session that ended before it was online.
+    fn from_disconnect(reason: &DisconnectReason) -> Error {
+        match reason {
+            DisconnectReason::Auth(e) => Error::Auth(e.clone()),
+            DisconnectReason::StreamError(e) => Error::Stream(Box::new(e.clone())),
+            other => Error::Negotiation(Box::new(other.clone())),
+        }
+    }
+}
+
+/// Where a `see-other-host` stream error sends us, if that is what `reason` is.
+fn redirect_target(reason: &DisconnectReason) -> Option<Endpoint> {
+    match reason {
+        DisconnectReason::StreamError(e) if e.condition == StreamErrorCondition::SeeOtherHost => {
+            parse_see_other_host(e.see_other_host.as_deref()?)
+        }
+        _ => None,
+    }
+}
+
+/// RFC 6120 §4.9.3.19: a domain, an IPv4 address, or a bracketed IPv6 address, each with an
+/// optional port (default 5222).
+fn parse_see_other_host(text: &str) -> Option<Endpoint> {
+    let text = text.trim();
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        match after {
+            "" => (host, 5222),
+            _ => (host, after.strip_prefix(':')?.parse().ok()?),
+        }
+    } else {
+        match text.split_once(':') {
+            None => (text, 5222),
+            Some((host, port)) => (host, port.parse().ok()?),
+        }
+    };
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some(Endpoint::new(host, port, false))
+}
+
+/// The endpoints to try for `domain`, in order.
+async fn endpoints(domain: &str, options: &ConnectOptions) -> Result<Vec<Endpoint>, Error> {
+    match &options.server {
+        Server::Host(endpoint) => Ok(vec![endpoint.clone()]),
+        Server::Dns => srv::lookup(domain, &options.dns_servers).await,
+    }
+}
+
+/// The TLS name of the JID's domain (its A-label, RFC 6125).
+fn tls_server_name(domain: &str) -> String {
+    idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn see_other_host_forms() {
+        let e = |h: &str, p| Some(Endpoint::new(h, p, false));
+        assert_eq!(parse_see_other_host("example.net"), e("example.net", 5222));
+        assert_eq!(
+            parse_see_other_host("example.net:5223"),
+            e("example.net", 5223)
+        );
+        assert_eq!(parse_see_other_host("192.0.2.1:5222"), e("192.0.2.1", 5222));
+        assert_eq!(
+            parse_see_other_host("[2001:db8::1]"),
+            e("2001:db8::1", 5222)
+        );
+        assert_eq!(
+            parse_see_other_host("[2001:db8::1]:9999"),
+            e("2001:db8::1", 9999)
+        );
+        for bad in [
+            "", ":5222", "host:", "host:x", "host:0", "[::1", "[::1]x", "a:1:2",
+        ] {
+            assert_eq!(parse_see_other_host(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_see_other_host_with_an_address_redirects() {
+        let mut e = StreamError::new(StreamErrorCondition::SeeOtherHost);
+        assert_eq!(
+            redirect_target(&DisconnectReason::StreamError(e.clone())),
+            None
+        );
+        e.see_other_host = Some("other.example:5999".into());
+        assert_eq!(
+            redirect_target(&DisconnectReason::StreamError(e)),
+            Some(Endpoint::new("other.example", 5999, false))
+        );
+        let conflict = StreamError::new(StreamErrorCondition::Conflict);
+        assert_eq!(
+            redirect_target(&DisconnectReason::StreamError(conflict)),
+            None
+        );
+    }
+
+    #[test]
+    fn negotiation_failures_keep_their_kind() {
+        let e = Error::from_disconnect(&DisconnectReason::TlsNotOffered);
+        assert!(matches!(e, Error::Negotiation(r) if *r == DisconnectReason::TlsNotOffered));
+        let stream = StreamError::new(StreamErrorCondition::HostUnknown);
+        let e = Error::from_disconnect(&DisconnectReason::StreamError(stream));
+        assert!(matches!(e, Error::Stream(s) if s.condition == StreamErrorCondition::HostUnknown));
+    }
+}

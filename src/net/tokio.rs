@@ -1,0 +1,489 @@
+//! The tokio adapter: [`connect`] negotiates, then a task drives the [`Client`]; the
+//! application keeps a [`Handle`] (send, close) and [`Events`] (what arrives).
+//!
+//! ```no_run
+//! use xmpp_sansio::client::{Config, Event};
+//! use xmpp_sansio::client::stanza::MessageType;
+//! use xmpp_sansio::net::{tokio::connect, ConnectOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::new("juliet@example.com".parse()?, "secret");
+//! let (handle, mut events) = connect(config, &ConnectOptions::new()).await?;
+//! handle.send_message(&"romeo@example.net".parse()?, MessageType::Chat, "hi").await?;
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         Event::Message(m) => println!("{:?}: {:?}", m.from, m.body()),
+//!         Event::Disconnected { reason } => println!("over: {reason}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Both [`Events::next`] and the [`Handle`] methods are cancel-safe: the socket is written
+//! only by the driver task, never inside the caller's future, so dropping a future in a
+//! `select!` loses nothing (a command already handed over still runs).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::time::Instant;
+
+use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ::tokio::net::TcpStream;
+use ::tokio::sync::{mpsc, oneshot};
+use ::tokio::time::{sleep_until, timeout, timeout_at};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::tls::{self, TlsConfigs};
+use super::{endpoints, redirect_target, tls_server_name, ConnectOptions, Endpoint, Error};
+use crate::client::stanza::{IqType, MessageType};
+use crate::client::{Action, Client, CommandError, Config, Event, TlsInfo};
+use crate::jid::Jid;
+use crate::xml::Builder;
+
+/// Events the driver holds for the application before it stops reading the socket.
+const MAX_PENDING_EVENTS: usize = 256;
+/// Bytes asked of the socket per read.
+const READ_SIZE: usize = 64 * 1024;
+
+type Command = Box<dyn FnOnce(&mut Client, Instant) + Send>;
+
+/// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and starts the driver task.
+/// Returns once online; the first event is [`Event::Online`].
+pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle, Events), Error> {
+    let tls = TlsConfigs::new(&options.trust)?;
+    let domain = config.jid.domain().to_owned();
+    let mut targets = endpoints(&domain, options).await?;
+    let mut redirects = 0;
+    loop {
+        let mut driver = Driver::connect(&config, &targets, options, &tls).await?;
+        match driver.negotiate().await {
+            Ok(()) => return Ok(driver.spawn()),
+            Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
+                redirects += 1;
+                targets = vec![to];
+            }
+            Err(Failure::Redirect(_)) => {
+                return Err(Error::TooManyRedirects(options.max_redirects))
+            }
+            Err(Failure::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Sends stanzas and closes the session. Cheap to clone; when every handle is dropped the
+/// session is closed.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    jid: Jid,
+}
+
+impl Handle {
+    /// The full JID the server bound.
+    pub fn jid(&self) -> &Jid {
+        &self.jid
+    }
+
+    /// Runs `f` on the client inside the driver task (any command of [`Client`]), and
+    /// returns its result once done; what it queued is written right after.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client, Instant) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, rx) = oneshot::channel();
+        let command: Command = Box::new(move |client, now| {
+            let _ = tx.send(f(client, now));
+        });
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Disconnected)?;
+        rx.await
+            .map_err(|_| Error::Command(CommandError::Disconnected))
+    }
+
+    /// Sends a message with a body; returns its id.
+    pub async fn send_message(
+        &self,
+        to: &Jid,
+        kind: MessageType,
+        body: &str,
+    ) -> Result<String, Error> {
+        let (to, body) = (to.clone(), body.to_owned());
+        Ok(self
+            .call(move |c, now| c.send_message(now, &to, kind, &body))
+            .await??)
+    }
+
+    /// Sends a presence stanza.
+    pub async fn send_presence(&self, presence: Builder) -> Result<(), Error> {
+        Ok(self
+            .call(move |c, now| c.send_presence(now, &presence))
+            .await??)
+    }
+
+    /// Sends an IQ request; returns its id. The answer arrives as [`Event::IqResponse`] (or
+    /// [`Event::IqTimeout`]).
+    pub async fn send_iq(
+        &self,
+        to: Option<Jid>,
+        kind: IqType,
+        payload: Builder,
+    ) -> Result<String, Error> {
+        Ok(self
+            .call(move |c, now| c.send_iq(now, to.as_ref(), kind, payload))
+            .await??)
+    }
+
+    /// Sends any element (a stanza the other helpers do not cover).
+    pub async fn send_element(&self, element: Builder) -> Result<(), Error> {
+        Ok(self
+            .call(move |c, now| c.send_element(now, &element))
+            .await??)
+    }
+
+    /// Closes the stream; [`Events`] then ends with [`Event::Disconnected`].
+    pub async fn close(&self) -> Result<(), Error> {
+        self.call(|c, now| c.close(now)).await
+    }
+}
+
+/// What arrives, in order; ends after [`Event::Disconnected`].
+#[derive(Debug)]
+pub struct Events {
+    events: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` once the session is over and every event was delivered.
+    /// Cancel-safe.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+}
+
+/// Why negotiation stopped.
+enum Failure {
+    Redirect(Endpoint),
+    Error(Error),
+}
+
+enum Transport {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl Transport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => s.read(buf).await,
+            Transport::Tls(s) => s.read(buf).await,
+            Transport::Gone => Ok(0),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.write_all(data).await,
+            Transport::Tls(s) => s.write_all(data).await,
+            Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.flush().await,
+            Transport::Tls(s) => s.flush().await,
+            Transport::Gone => Ok(()),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        // Best effort: the peer may be gone already.
+        let _ = match self {
+            Transport::Tcp(s) => s.shutdown().await,
+            Transport::Tls(s) => s.shutdown().await,
+            Transport::Gone => Ok(()),
+        };
+        *self = Transport::Gone;
+    }
+}
+
+struct Driver {
+    client: Client,
+    transport: Transport,
+    tls: TlsConfigs,
+    buf: Box<[u8]>,
+    /// Events not yet handed to the application.
+    events: VecDeque<Event>,
+    /// The first transport failure, kept to report it as such while negotiating.
+    failure: Option<Error>,
+}
+
+impl Driver {
+    /// Tries the endpoints in order; the first that connects (and, for direct TLS,
+    /// completes the handshake) gets the client.
+    async fn connect(
+        config: &Config,
+        targets: &[Endpoint],
+        options: &ConnectOptions,
+        tls: &TlsConfigs,
+    ) -> Result<Driver, Error> {
+        let server_name = tls_server_name(config.jid.domain());
+        let mut last = None;
+        for target in targets {
+            let tcp = match connect_tcp(target, options).await {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let (transport, client) = if target.direct_tls {
+                let deadline = ::tokio::time::Instant::now() + config.timeouts.negotiation;
+                match handshake(&tls.direct, &server_name, tcp, deadline).await {
+                    Ok((stream, info)) => (
+                        Transport::Tls(Box::new(stream)),
+                        Client::new_over_tls(config.clone(), Instant::now(), info),
+                    ),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            } else {
+                (
+                    Transport::Tcp(tcp),
+                    Client::new(config.clone(), Instant::now()),
+                )
+            };
+            return Ok(Driver {
+                client,
+                transport,
+                tls: tls.clone(),
+                buf: vec![0; READ_SIZE].into_boxed_slice(),
+                events: VecDeque::new(),
+                failure: None,
+            });
+        }
+        Err(last.unwrap_or_else(|| Error::Connect {
+            endpoint: "(none)".into(),
+            source: io::ErrorKind::NotFound.into(),
+        }))
+    }
+
+    /// Drives the client until it is online or has failed.
+    async fn negotiate(&mut self) -> Result<(), Failure> {
+        loop {
+            self.flush().await;
+            if self.client.is_online() {
+                return Ok(());
+            }
+            if let Some(reason) = self.client.disconnect_reason() {
+                if let Some(e) = self.failure.take() {
+                    return Err(Failure::Error(e));
+                }
+                return Err(match redirect_target(reason) {
+                    Some(to) => Failure::Redirect(to),
+                    None => Failure::Error(Error::from_disconnect(reason)),
+                });
+            }
+            let deadline = self.client.poll_timeout();
+            let read = self.transport.read(&mut self.buf);
+            let result = match deadline {
+                Some(d) => timeout_at(d.into(), read).await.ok(),
+                None => Some(read.await),
+            };
+            let now = Instant::now();
+            match result {
+                Some(read) => on_read(&mut self.client, &self.buf, now, read),
+                None => self.client.handle_timeout(now),
+            }
+        }
+    }
+
+    fn spawn(self) -> (Handle, Events) {
+        let (command_tx, command_rx) = mpsc::channel(64);
+        let (event_tx, event_rx) = mpsc::channel(64);
+        let jid = self
+            .client
+            .jid()
+            .cloned()
+            .expect("online clients have a JID");
+        ::tokio::spawn(self.run(command_rx, event_tx));
+        let handle = Handle {
+            commands: command_tx,
+            jid,
+        };
+        (handle, Events { events: event_rx })
+    }
+
+    /// The session loop. Writes happen only here, outside `select!`, so no write is ever
+    /// cancelled half-way.
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<Event>) {
+        let mut commands_open = true;
+        loop {
+            self.flush().await;
+            if events.is_closed() {
+                // Nobody listens: drop what arrives; close once the handles are gone too.
+                self.events.clear();
+                if !commands_open {
+                    self.client.close(Instant::now());
+                    self.flush().await;
+                }
+            }
+            if self.client.is_closed() && self.events.is_empty() {
+                return;
+            }
+            let deadline = self.client.poll_timeout();
+            let reading = !self.client.is_closed() && self.events.len() < MAX_PENDING_EVENTS;
+            let sleep = sleep_until(deadline.map_or_else(far_future, Into::into));
+            ::tokio::select! {
+                permit = events.reserve(), if !self.events.is_empty() => {
+                    if let (Ok(permit), Some(event)) = (permit, self.events.pop_front()) {
+                        permit.send(event);
+                    }
+                }
+                command = commands.recv(), if commands_open => match command {
+                    Some(command) => command(&mut self.client, Instant::now()),
+                    None => {
+                        commands_open = false;
+                        self.client.close(Instant::now());
+                    }
+                },
+                read = self.transport.read(&mut self.buf), if reading => {
+                    on_read(&mut self.client, &self.buf, Instant::now(), read);
+                }
+                () = sleep, if deadline.is_some() && !self.client.is_closed() => {
+                    self.client.handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Carries out what the client asked, in order.
+    async fn flush(&mut self) {
+        let mut wrote = false;
+        while let Some(action) = self.client.poll_action() {
+            match action {
+                Action::Send(bytes) => {
+                    wrote = true;
+                    if let Err(e) = self.transport.write_all(&bytes).await {
+                        self.transport_failed(Error::Io(e));
+                    }
+                }
+                Action::StartTls { server_name } => self.start_tls(&server_name).await,
+                Action::Event(event) => self.events.push_back(event),
+                Action::Close => {
+                    if wrote {
+                        let _ = self.transport.flush().await;
+                        wrote = false;
+                    }
+                    self.transport.shutdown().await;
+                }
+            }
+        }
+        if wrote {
+            if let Err(e) = self.transport.flush().await {
+                self.transport_failed(Error::Io(e));
+            }
+        }
+    }
+
+    async fn start_tls(&mut self, server_name: &str) {
+        let Transport::Tcp(tcp) = std::mem::replace(&mut self.transport, Transport::Gone) else {
+            let e = io::Error::other("StartTls on a transport that is not plain TCP");
+            return self.transport_failed(tls::handshake_error(server_name, e));
+        };
+        let deadline = self
+            .client
+            .poll_timeout()
+            .map_or_else(far_future, Into::into);
+        match handshake(&self.tls.starttls, server_name, tcp, deadline).await {
+            Ok((stream, info)) => {
+                self.transport = Transport::Tls(Box::new(stream));
+                // Refused only if the client is no longer waiting for TLS: nothing to do.
+                let _ = self.client.handle_tls_established(Instant::now(), info);
+            }
+            Err(e) => self.transport_failed(e),
+        }
+    }
+
+    fn transport_failed(&mut self, error: Error) {
+        self.client.handle_transport_error(Instant::now(), &error);
+        self.failure.get_or_insert(error);
+    }
+}
+
+fn on_read(client: &mut Client, buf: &[u8], now: Instant, read: io::Result<usize>) {
+    match read {
+        Ok(0) => client.handle_eof(now),
+        Ok(n) => client.handle_input(now, &buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => client.handle_eof(now),
+        Err(e) => client.handle_transport_error(now, &e),
+    }
+}
+
+/// Connects to each address of `target` in turn, each within the connect timeout.
+async fn connect_tcp(target: &Endpoint, options: &ConnectOptions) -> Result<TcpStream, Error> {
+    let endpoint = target.to_string();
+    let fail = |source| Error::Connect {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let addrs = with_timeout(
+        options,
+        ::tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await
+    .map_err(fail)?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
+    for addr in addrs {
+        match with_timeout(options, TcpStream::connect(addr)).await {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(fail(last))
+}
+
+async fn with_timeout<T>(
+    options: &ConnectOptions,
+    f: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match timeout(options.connect_timeout, f).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+    }
+}
+
+async fn handshake(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    server_name: &str,
+    tcp: TcpStream,
+    deadline: ::tokio::time::Instant,
+) -> Result<(TlsStream<TcpStream>, TlsInfo), Error> {
+    let name = tls::server_name(server_name)?;
+    let connecting = TlsConnector::from(config.clone()).connect(name, tcp);
+    let stream = match timeout_at(deadline, connecting).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(tls::handshake_error(server_name, e)),
+        Err(_) => {
+            let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+            return Err(tls::handshake_error(server_name, e));
+        }
+    };
+    let info = tls::tls_info(stream.get_ref().1);
+    Ok((stream, info))
+}
+
+fn far_future() -> ::tokio::time::Instant {
+    ::tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600)
+}
