@@ -1,0 +1,371 @@
+//! The interop scenarios; see `tests/interop.rs`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::servers::{Kind, Server};
+use xmpp_sansio::client::sasl::{AuthError, Mechanism, SaslCondition};
+use xmpp_sansio::client::stanza::{IqType, MessageType, PresenceType};
+use xmpp_sansio::client::{Config, DisconnectReason, Event};
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::net::blocking::Connection;
+use xmpp_sansio::net::{tokio as xtokio, ConnectOptions, Error, Trust};
+use xmpp_sansio::xml::Builder;
+use xmpp_sansio::StreamErrorCondition;
+
+const WAIT: Duration = Duration::from_secs(15);
+const PASSWORD: &str = "interop-secret-1";
+
+fn start(kind: Kind) -> Server {
+    if !Server::installed(kind) {
+        panic!(
+            "{} is not installed, so the interop suite cannot run. Install the servers with \
+             `apt-get install prosody ejabberd lua-sec lua-unbound` (Debian 12), or run \
+             `scripts/test.sh`, which does that and then runs every test.",
+            kind.name()
+        );
+    }
+    Server::start(kind).unwrap_or_else(|e| panic!("starting {}: {e}", kind.name()))
+}
+
+/// A new account on `server`, unique within this test process.
+fn account(server: &Server, name: &str) -> Jid {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let user = format!("{name}{}", N.fetch_add(1, Ordering::SeqCst));
+    server
+        .add_user(&user, PASSWORD)
+        .unwrap_or_else(|e| panic!("creating {user}: {e}\n{}", server.log_tail()));
+    format!("{user}@{}", server.domain()).parse().unwrap()
+}
+
+fn config(jid: &Jid, resource: &str) -> Config {
+    let mut config = Config::new(jid.clone(), PASSWORD);
+    config.resource = Some(resource.to_owned());
+    config
+}
+
+fn starttls(server: &Server) -> ConnectOptions {
+    ConnectOptions::new()
+        .host("127.0.0.1", server.starttls_port())
+        .trust(Trust::pem_file(server.ca_pem_path()).unwrap())
+}
+
+fn direct_tls(server: &Server) -> ConnectOptions {
+    starttls(server).direct_tls("127.0.0.1", server.direct_tls_port())
+}
+
+/// The strongest SCRAM we support among what each server offers by default.
+fn strongest_scram(kind: Kind) -> Mechanism {
+    match kind {
+        Kind::Prosody => Mechanism::ScramSha1,
+        Kind::Ejabberd => Mechanism::ScramSha256,
+    }
+}
+
+fn disco_info() -> Builder {
+    Builder::new("query", "http://jabber.org/protocol/disco#info")
+}
+
+fn ping() -> Builder {
+    Builder::new("ping", "urn:xmpp:ping")
+}
+
+fn is_server_identity(event: &Event, id: &str) -> bool {
+    let Event::IqResponse(iq) = event else {
+        return false;
+    };
+    iq.id == id
+        && iq.kind == IqType::Result
+        && iq.payload().is_some_and(|q| {
+            q.children()
+                .any(|c| c.name() == "identity" && c.attr("category").as_deref() == Some("server"))
+        })
+}
+
+fn is_result(event: &Event, id: &str) -> bool {
+    matches!(event, Event::IqResponse(iq) if iq.id == id && iq.kind == IqType::Result)
+}
+
+fn is_body(event: &Event, from: &Jid, body: &str) -> bool {
+    matches!(event, Event::Message(m)
+        if m.from.as_ref() == Some(from) && m.body().as_deref() == Some(body))
+}
+
+fn is_presence_from(event: &Event, from: &Jid) -> bool {
+    matches!(event, Event::Presence(p)
+        if p.from.as_ref() == Some(from) && p.kind == PresenceType::Available)
+}
+
+// ---- blocking ----
+
+fn wait_blocking(conn: &mut Connection, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let until = Instant::now() + WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match conn.next_event(Some(left)) {
+            Ok(Some(e)) if pred(&e) => return e,
+            Ok(Some(Event::Disconnected { reason })) => {
+                panic!("disconnected waiting for {what}: {reason}")
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("timed out waiting for {what}"),
+            Err(e) => panic!("error waiting for {what}: {e}"),
+        }
+    }
+}
+
+fn session_blocking(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    let mut a = Connection::connect(config(&alice, "a"), &starttls(&server))
+        .unwrap_or_else(|e| panic!("alice: {e}\n{}", server.log_tail()));
+    let mut b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
+    for conn in [&a, &b] {
+        assert!(conn.client().is_secure());
+        assert_eq!(conn.client().mechanism(), Some(strongest_scram(kind)));
+    }
+    let (a_jid, b_jid) = (a.jid().clone(), b.jid().clone());
+    assert_eq!(a_jid.as_str(), format!("{alice}/a"));
+
+    // Presence: the server reflects our own initial presence; directed presence reaches bob.
+    a.send_presence(&Builder::new("presence", "jabber:client"))
+        .unwrap();
+    wait_blocking(&mut a, "own presence", |e| is_presence_from(e, &a_jid));
+    b.send_presence(&Builder::new("presence", "jabber:client"))
+        .unwrap();
+    let directed = Builder::new("presence", "jabber:client").attr("to", b_jid.as_str().to_owned());
+    a.send_presence(&directed).unwrap();
+    wait_blocking(&mut b, "alice's directed presence", |e| {
+        is_presence_from(e, &a_jid)
+    });
+
+    // Messages both ways.
+    a.send_message(&b_jid, MessageType::Chat, "hello bob")
+        .unwrap();
+    wait_blocking(&mut b, "alice's message", |e| {
+        is_body(e, &a_jid, "hello bob")
+    });
+    b.send_message(&a_jid, MessageType::Chat, "hi alice")
+        .unwrap();
+    wait_blocking(&mut a, "bob's message", |e| is_body(e, &b_jid, "hi alice"));
+
+    // IQ round trips with the server: disco#info and ping.
+    let domain = a_jid.domain_jid();
+    let id = a.send_iq(Some(&domain), IqType::Get, disco_info()).unwrap();
+    wait_blocking(&mut a, "disco#info", |e| is_server_identity(e, &id));
+    let id = a.send_iq(Some(&domain), IqType::Get, ping()).unwrap();
+    wait_blocking(&mut a, "ping result", |e| is_result(e, &id));
+
+    for mut conn in [a, b] {
+        conn.close().unwrap();
+        assert_eq!(
+            conn.client().disconnect_reason(),
+            Some(&DisconnectReason::Closed)
+        );
+    }
+}
+
+// ---- tokio ----
+
+async fn wait_tokio(
+    events: &mut xtokio::Events,
+    what: &str,
+    pred: impl Fn(&Event) -> bool,
+) -> Event {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.next().await {
+                Some(e) if pred(&e) => return e,
+                Some(Event::Disconnected { reason }) => {
+                    panic!("disconnected waiting for {what}: {reason}")
+                }
+                Some(_) => {}
+                None => panic!("events ended waiting for {what}"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Waits for the session to end; returns why.
+async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
+    let end = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.next().await {
+                Some(Event::Disconnected { reason }) => return reason,
+                Some(_) => {}
+                None => panic!("events ended without Disconnected"),
+            }
+        }
+    });
+    end.await.expect("the session did not end in time")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn session_tokio(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    runtime().block_on(async {
+        let (a, mut a_events) = xtokio::connect(config(&alice, "a"), &starttls(&server))
+            .await
+            .unwrap_or_else(|e| panic!("alice: {e}\n{}", server.log_tail()));
+        let (b, mut b_events) = xtokio::connect(config(&bob, "b"), &starttls(&server))
+            .await
+            .unwrap();
+        for handle in [&a, &b] {
+            let (secure, mechanism) = handle
+                .call(|c, _| (c.is_secure(), c.mechanism()))
+                .await
+                .unwrap();
+            assert!(secure);
+            assert_eq!(mechanism, Some(strongest_scram(kind)));
+        }
+        let (a_jid, b_jid) = (a.jid().clone(), b.jid().clone());
+
+        a.send_presence(Builder::new("presence", "jabber:client"))
+            .await
+            .unwrap();
+        wait_tokio(&mut a_events, "own presence", |e| {
+            is_presence_from(e, &a_jid)
+        })
+        .await;
+        b.send_presence(Builder::new("presence", "jabber:client"))
+            .await
+            .unwrap();
+        let directed =
+            Builder::new("presence", "jabber:client").attr("to", b_jid.as_str().to_owned());
+        a.send_presence(directed).await.unwrap();
+        wait_tokio(&mut b_events, "alice's directed presence", |e| {
+            is_presence_from(e, &a_jid)
+        })
+        .await;
+
+        a.send_message(&b_jid, MessageType::Chat, "hello bob")
+            .await
+            .unwrap();
+        wait_tokio(&mut b_events, "alice's message", |e| {
+            is_body(e, &a_jid, "hello bob")
+        })
+        .await;
+        b.send_message(&a_jid, MessageType::Chat, "hi alice")
+            .await
+            .unwrap();
+        wait_tokio(&mut a_events, "bob's message", |e| {
+            is_body(e, &b_jid, "hi alice")
+        })
+        .await;
+
+        let domain = a_jid.domain_jid();
+        let id = a
+            .send_iq(Some(domain.clone()), IqType::Get, disco_info())
+            .await
+            .unwrap();
+        wait_tokio(&mut a_events, "disco#info", |e| is_server_identity(e, &id)).await;
+        let id = a.send_iq(Some(domain), IqType::Get, ping()).await.unwrap();
+        wait_tokio(&mut a_events, "ping result", |e| is_result(e, &id)).await;
+
+        for (handle, mut events) in [(a, a_events), (b, b_events)] {
+            handle.close().await.unwrap();
+            assert_eq!(end_tokio(&mut events).await, DisconnectReason::Closed);
+        }
+    });
+}
+
+// ---- both adapters: direct TLS, wrong password, a server that goes away ----
+
+fn direct_tls_both(kind: Kind) {
+    let server = start(kind);
+    let alice = account(&server, "alice");
+    let mut conn = Connection::connect(config(&alice, "d1"), &direct_tls(&server))
+        .unwrap_or_else(|e| panic!("blocking direct TLS: {e}\n{}", server.log_tail()));
+    assert!(conn.client().is_secure());
+    conn.close().unwrap();
+    runtime().block_on(async {
+        let (handle, _events) = xtokio::connect(config(&alice, "d2"), &direct_tls(&server))
+            .await
+            .unwrap_or_else(|e| panic!("tokio direct TLS: {e}\n{}", server.log_tail()));
+        handle.close().await.unwrap();
+    });
+}
+
+fn wrong_password_both(kind: Kind) {
+    let server = start(kind);
+    let alice = account(&server, "alice");
+    let mut config = Config::new(alice, "not the password");
+    config.resource = Some("w".into());
+    let blocking = Connection::connect(config.clone(), &starttls(&server)).map(drop);
+    let tokio = runtime()
+        .block_on(xtokio::connect(config, &starttls(&server)))
+        .map(drop);
+    for result in [blocking, tokio] {
+        assert!(
+            matches!(
+                &result,
+                Err(Error::Auth(AuthError::Failure {
+                    condition: SaslCondition::NotAuthorized,
+                    ..
+                }))
+            ),
+            "{result:?}"
+        );
+    }
+}
+
+fn stopped_mid_session_both(kind: Kind) {
+    let mut server = start(kind);
+    let alice = account(&server, "alice");
+    let mut conn = Connection::connect(config(&alice, "s1"), &starttls(&server)).unwrap();
+    let rt = runtime();
+    let (_handle, mut events) = rt
+        .block_on(xtokio::connect(config(&alice, "s2"), &starttls(&server)))
+        .unwrap();
+    server.stop();
+    let typed = |reason: &DisconnectReason| match reason {
+        DisconnectReason::StreamError(e) => e.condition == StreamErrorCondition::SystemShutdown,
+        DisconnectReason::ServerClosed
+        | DisconnectReason::ConnectionLost
+        | DisconnectReason::Transport(_) => true,
+        _ => false,
+    };
+    let until = Instant::now() + WAIT;
+    let reason = loop {
+        match conn.next_event(Some(until.saturating_duration_since(Instant::now()))) {
+            Ok(Some(Event::Disconnected { reason })) => break reason,
+            Ok(Some(_)) => {}
+            other => panic!("blocking: no disconnect after the server stopped: {other:?}"),
+        }
+    };
+    assert!(typed(&reason), "blocking: {reason:?}");
+    let reason = rt.block_on(end_tokio(&mut events));
+    assert!(typed(&reason), "tokio: {reason:?}");
+}
+
+macro_rules! interop {
+    ($($name:ident => $f:ident($kind:expr);)*) => {$(
+        #[test]
+        #[ignore = "interop: needs Prosody and ejabberd; run scripts/test.sh, or `cargo test --all-features --test interop -- --include-ignored`"]
+        fn $name() {
+            $f($kind)
+        }
+    )*};
+}
+
+interop! {
+    prosody_blocking_session => session_blocking(Kind::Prosody);
+    prosody_tokio_session => session_tokio(Kind::Prosody);
+    prosody_direct_tls => direct_tls_both(Kind::Prosody);
+    prosody_wrong_password => wrong_password_both(Kind::Prosody);
+    prosody_stopped_mid_session => stopped_mid_session_both(Kind::Prosody);
+    ejabberd_blocking_session => session_blocking(Kind::Ejabberd);
+    ejabberd_tokio_session => session_tokio(Kind::Ejabberd);
+    ejabberd_direct_tls => direct_tls_both(Kind::Ejabberd);
+    ejabberd_wrong_password => wrong_password_both(Kind::Ejabberd);
+    ejabberd_stopped_mid_session => stopped_mid_session_both(Kind::Ejabberd);
+}
