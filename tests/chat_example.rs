@@ -1,0 +1,137 @@
+//! The `chat` example as a user runs it: exit status 2 on bad usage, 1 with the reason on
+//! failure, 0 after a clean close; `--json` prints one object per line. Against the scripted
+//! server over loopback TLS (the same runs against real servers are in `scripts/demo.sh`).
+#![cfg(all(feature = "tokio", feature = "blocking"))]
+
+mod harness;
+mod loopback;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use harness::{Script, PASSWORD};
+use loopback::{identity, FakeServer, Reaction};
+
+/// `target/<profile>/examples/chat`, built by `cargo test` along with the examples.
+fn chat() -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let chat = deps.parent()?.join("examples").join("chat");
+    chat.exists().then_some(chat)
+}
+
+fn run(args: &[&str]) -> Output {
+    let Some(chat) = chat() else {
+        panic!("the chat example is not built: run `cargo test --all-features`");
+    };
+    Command::new(chat)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ca_file() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("xmpp-sansio-chat-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, &identity().cert_pem).unwrap();
+    path
+}
+
+#[test]
+fn bad_usage_exits_2_and_says_why() {
+    for (args, says) in [
+        (
+            &["--password", "x"][..],
+            "--jid and --password are required",
+        ),
+        (
+            &["--jid", "a@b", "--password", "x", "--port", "many"][..],
+            "is not a port",
+        ),
+        (&["--jid", "not a jid@@", "--password", "x"][..], "--jid"),
+        (
+            &["--jid", "a@b", "--password", "x", "--frobnicate"][..],
+            "unknown option",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_clean_session_exits_0_with_json_events() {
+    let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
+    let (port, ca) = (server.port().to_string(), ca_file());
+    let out = run(&[
+        "--jid",
+        "juliet@example.com/balcony",
+        "--password",
+        PASSWORD,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "online");
+    assert_eq!(events[0]["jid"], "juliet@example.com/balcony");
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["clean"].as_bool()),
+        (Some("disconnected"), Some(true))
+    );
+    assert!(server.finish().client_closed);
+}
+
+#[test]
+fn failures_exit_1_and_say_which() {
+    // Wrong password.
+    let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
+    let (port, ca) = (server.port().to_string(), ca_file());
+    let out = run(&[
+        "--jid",
+        "juliet@example.com",
+        "--password",
+        "wrong",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+    // The certificate is not trusted without --ca-file.
+    let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
+    let port = server.port().to_string();
+    let out = run(&[
+        "--jid",
+        "juliet@example.com",
+        "--password",
+        PASSWORD,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TLS with example.com failed"), "{stderr}");
+}
