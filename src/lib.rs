@@ -99,7 +99,7 @@ pub mod xml;
 
 pub use stream_error::StreamErrorCondition;
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests (they use both adapters).
+#[cfg(all(doctest, feature = "tokio", feature = "blocking"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
