@@ -47,6 +47,11 @@ fn responder(flood: usize) -> impl FnMut(&str, &mut Server) -> Reaction + Send +
         if el.starts_with("<message") && el.contains("<body>crash</body>") {
             return Reaction::Drop;
         }
+        if el.starts_with("<message") && el.contains("<body>stall</body>") {
+            // Stop reading for a while, as a peer that hangs does.
+            std::thread::sleep(Duration::from_secs(20));
+            return Reaction::Drop;
+        }
         Reaction::Continue
     }
 }
@@ -513,4 +518,107 @@ fn tokio_dropping_every_handle_closes_the_session() {
         }
     });
     assert!(server.finish().client_closed);
+}
+
+// ---- robustness ----
+
+#[test]
+fn unbounded_timeouts_are_accepted_by_both_adapters() {
+    let mut config = config();
+    config.timeouts.negotiation = Duration::MAX;
+    config.timeouts.iq = Duration::MAX;
+    for tokio in [false, true] {
+        let server = FakeServer::start(Script::default(), true, responder(0));
+        let opts = options(&server).direct_tls("127.0.0.1", server.port());
+        if tokio {
+            runtime().block_on(async {
+                let (handle, _events) = xtokio::connect(config.clone(), &opts).await.unwrap();
+                handle.close().await.unwrap();
+            });
+        } else {
+            Connection::connect(config.clone(), &opts)
+                .unwrap()
+                .close()
+                .unwrap();
+        }
+        assert!(server.finish().client_closed);
+    }
+}
+
+#[test]
+fn blocking_zero_timeout_polls_still_read() {
+    let server = FakeServer::start(Script::default(), false, responder(0));
+    let mut conn = Connection::connect(config(), &options(&server)).unwrap();
+    conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "ping")
+        .unwrap();
+    // A game loop polling with a zero timeout: the answer must come through.
+    let start = std::time::Instant::now();
+    let mut got = None;
+    while got.is_none() && start.elapsed() < Duration::from_secs(10) {
+        if let Some(event) = conn.next_event(Some(Duration::ZERO)).unwrap() {
+            got = body(&event);
+        }
+    }
+    assert_eq!(got.as_deref(), Some("pong"));
+    conn.close().unwrap();
+}
+
+/// Sends 1 MiB messages to a server that stopped reading, until the session ends.
+const BIG: usize = 1 << 20;
+
+#[test]
+fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
+    let to: xmpp_sansio::jid::Jid = ROMEO.parse().unwrap();
+    let big = "x".repeat(BIG);
+    let is_timeout = |reason: &DisconnectReason| matches!(reason, DisconnectReason::Transport(t) if t.contains("timed out"));
+
+    let server = FakeServer::start(Script::default(), false, responder(0));
+    let mut opts = options(&server);
+    opts.write_timeout = Duration::from_millis(500);
+    let mut conn = Connection::connect(config(), &opts).unwrap();
+    conn.send_message(&to, MessageType::Chat, "stall").unwrap();
+    for _ in 0..256 {
+        if conn.client().is_closed() {
+            break;
+        }
+        let _ = conn.send_message(&to, MessageType::Chat, &big);
+    }
+    let reason = loop {
+        match conn.next_event(Some(Duration::from_secs(5))).unwrap() {
+            Some(Event::Disconnected { reason }) => break reason,
+            Some(_) => {}
+            None => panic!("the write never timed out"),
+        }
+    };
+    assert!(is_timeout(&reason), "{reason:?}");
+
+    let server = FakeServer::start(Script::default(), false, responder(0));
+    let mut opts = options(&server);
+    opts.write_timeout = Duration::from_millis(500);
+    runtime().block_on(async move {
+        let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
+        handle
+            .send_message(&to, MessageType::Chat, "stall")
+            .await
+            .unwrap();
+        for _ in 0..256 {
+            if handle
+                .send_message(&to, MessageType::Chat, &big)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let reason = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(Event::Disconnected { reason }) = events.next().await {
+                    return reason;
+                }
+            }
+        })
+        .await
+        .expect("no disconnect after the write timeout");
+        assert!(is_timeout(&reason), "{reason:?}");
+    });
 }

@@ -19,7 +19,9 @@
 //! ```
 //!
 //! DNS SRV lookups run hickory-resolver on a short-lived single-threaded tokio runtime; the
-//! session itself uses only `std::net`.
+//! session itself uses only `std::net`. So do not call [`Connection::connect`] from inside a
+//! tokio runtime (tokio refuses to block there; use the `tokio` adapter). Host names are
+//! resolved by the system's `getaddrinfo`, which has no timeout of its own.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -30,9 +32,9 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use super::tls::{self, TlsConfigs};
-use super::{endpoints, redirect_target, tls_server_name, ConnectOptions, Endpoint, Error};
+use super::{endpoints, redirect_target, tls_server_name, worse, ConnectOptions, Endpoint, Error};
 use crate::client::stanza::{IqType, MessageType};
-use crate::client::{Action, Client, CommandError, Config, Event, TlsInfo};
+use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
 
@@ -97,11 +99,13 @@ impl Connection {
         &self.client
     }
 
-    /// The next event, waiting at most `timeout` (`None`: until one arrives). `Ok(None)`
+    /// The next event, waiting at most `timeout` (`None`: until one arrives; zero: only
+    /// what is already there, after one read that waits at most a millisecond). `Ok(None)`
     /// means the time ran out. After [`Event::Disconnected`] has been returned, the session
     /// is over and this returns [`CommandError::Disconnected`].
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut waited = false;
         loop {
             self.flush();
             if let Some(event) = self.events.pop_front() {
@@ -115,10 +119,11 @@ impl Connection {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if waited && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             self.wait(wake);
+            waited = true;
         }
     }
 
@@ -187,19 +192,19 @@ impl Connection {
             let tcp = match connect_tcp(target, options) {
                 Ok(tcp) => tcp,
                 Err(e) => {
-                    last = Some(e);
+                    last = worse(last, e);
                     continue;
                 }
             };
             let (transport, client) = if target.direct_tls {
-                let deadline = Instant::now() + config.timeouts.negotiation;
+                let deadline = later(Instant::now(), config.timeouts.negotiation);
                 match handshake(&tls.direct, &server_name, tcp, deadline) {
                     Ok((stream, info)) => (
                         Transport::Tls(Box::new(stream)),
                         Client::new_over_tls(config.clone(), Instant::now(), info),
                     ),
                     Err(e) => {
-                        last = Some(e);
+                        last = worse(last, e);
                         continue;
                     }
                 }
@@ -244,15 +249,19 @@ impl Connection {
         }
     }
 
-    /// One read, or `handle_timeout` once `wake` has passed.
+    /// `handle_timeout` if the client's deadline has passed; otherwise one read that waits
+    /// until `wake` at most.
     fn wait(&mut self, wake: Option<Instant>) {
         let now = Instant::now();
-        if wake.is_some_and(|w| now >= w) {
+        if self.client.poll_timeout().is_some_and(|t| now >= t) {
             self.client.handle_timeout(now);
             return;
         }
-        // A zero timeout means "block forever" to std; wake at least a millisecond later.
-        let timeout = wake.map(|w| (w - now).max(Duration::from_millis(1)));
+        // A zero timeout means "block forever" to std; wait at least a millisecond.
+        let timeout = wake.map(|w| {
+            w.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        });
         if let Err(e) = self.transport.set_read_timeout(timeout) {
             return self.transport_failed(Error::Io(e));
         }
@@ -271,7 +280,7 @@ impl Connection {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.client.handle_eof(now),
-            Err(e) => self.client.handle_transport_error(now, &e),
+            Err(e) => self.transport_failed(Error::Io(e)),
         }
     }
 
@@ -281,6 +290,14 @@ impl Connection {
             match action {
                 Action::Send(bytes) => {
                     if let Err(e) = self.transport.write_all(&bytes) {
+                        // The socket's write timeout reads as WouldBlock on Unix.
+                        let e = match e.kind() {
+                            io::ErrorKind::WouldBlock => io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "write timed out (the peer is not reading)",
+                            ),
+                            _ => e,
+                        };
                         self.transport_failed(Error::Io(e));
                     }
                 }
@@ -310,9 +327,13 @@ impl Connection {
         }
     }
 
+    /// Ends the session on a transport failure; while negotiating, the failure is what
+    /// `connect` reports (unless the session had already ended for a reason of its own).
     fn transport_failed(&mut self, error: Error) {
-        self.client.handle_transport_error(Instant::now(), &error);
-        self.failure.get_or_insert(error);
+        if !self.client.is_closed() {
+            self.client.handle_transport_error(Instant::now(), &error);
+            self.failure.get_or_insert(error);
+        }
     }
 }
 
@@ -348,7 +369,7 @@ impl Transport {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.write_all(data),
-            Transport::Tls(s) => s.write_all(data).and_then(|()| s.flush()),
+            Transport::Tls(s) => write_tls_all(&mut s.conn, &mut s.sock, data),
             Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -361,12 +382,36 @@ impl Transport {
             }
             Transport::Tls(s) => {
                 s.conn.send_close_notify();
-                let _ = s.flush();
+                let _ = write_tls_all(&mut s.conn, &mut s.sock, &[]);
                 let _ = s.sock.shutdown(std::net::Shutdown::Both);
             }
             Transport::Gone => {}
         }
         *self = Transport::Gone;
+    }
+}
+
+/// Encrypts `data` and writes it all, only writing: rustls's `Stream` would also read while a
+/// write is blocked, and so wait for the read timeout rather than the write timeout.
+fn write_tls_all(conn: &mut ClientConnection, sock: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+    let mut pos = 0;
+    loop {
+        while conn.wants_write() {
+            match conn.write_tls(sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if pos == data.len() {
+            return Ok(());
+        }
+        // rustls takes as much plaintext as its buffer allows.
+        match conn.writer().write(&data[pos..])? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => pos += n,
+        }
     }
 }
 
@@ -395,6 +440,9 @@ fn connect_tcp(target: &Endpoint, options: &ConnectOptions) -> Result<TcpStream,
         match TcpStream::connect_timeout(&addr, options.connect_timeout) {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
+                // A peer that stops reading must not block a write forever.
+                let write_timeout = Some(options.write_timeout).filter(|t| !t.is_zero());
+                tcp.set_write_timeout(write_timeout).map_err(fail)?;
                 return Ok(tcp);
             }
             Err(e) => last = e,
@@ -409,7 +457,16 @@ fn handshake(
     mut tcp: TcpStream,
     deadline: Instant,
 ) -> Result<(StreamOwned<ClientConnection, TcpStream>, TlsInfo), Error> {
-    let fail = |e| tls::handshake_error(server_name, e);
+    let fail = |e: io::Error| {
+        // A socket timeout reads as WouldBlock on Unix: say what it is.
+        let e = match e.kind() {
+            io::ErrorKind::WouldBlock => {
+                io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+            }
+            _ => e,
+        };
+        tls::handshake_error(server_name, e)
+    };
     let name = tls::server_name(server_name)?;
     let mut conn = ClientConnection::new(config.clone(), name)
         .map_err(|e| fail(io::Error::new(io::ErrorKind::InvalidData, e)))?;
@@ -422,10 +479,8 @@ fn handshake(
             )));
         }
         tcp.set_read_timeout(Some(left)).map_err(fail)?;
-        tcp.set_write_timeout(Some(left)).map_err(fail)?;
         conn.complete_io(&mut tcp).map_err(fail)?;
     }
-    tcp.set_write_timeout(None).map_err(fail)?;
     let info = tls::tls_info(&conn);
     Ok((StreamOwned::new(conn, tcp), info))
 }

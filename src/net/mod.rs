@@ -48,9 +48,12 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// How many `see-other-host` redirects to follow while negotiating. Default 3.
     pub max_redirects: u8,
-    /// DNS servers to ask for SRV and address records; empty means the system's
-    /// (`/etc/resolv.conf`). Default empty.
+    /// DNS servers to ask for the SRV records; empty means the system's
+    /// (`/etc/resolv.conf`). Host names are resolved by the system either way. Default empty.
     pub dns_servers: Vec<SocketAddr>,
+    /// A write that has not finished after this long ends the session with a transport
+    /// error (a peer that stopped reading would otherwise stall the driver). Default 60 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -61,6 +64,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             max_redirects: 3,
             dns_servers: Vec::new(),
+            write_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -243,13 +247,26 @@ fn parse_see_other_host(text: &str) -> Option<Endpoint> {
 async fn endpoints(domain: &str, options: &ConnectOptions) -> Result<Vec<Endpoint>, Error> {
     match &options.server {
         Server::Host(endpoint) => Ok(vec![endpoint.clone()]),
-        Server::Dns => srv::lookup(domain, &options.dns_servers).await,
+        Server::Dns => srv::lookup(&tls_server_name(domain), &options.dns_servers).await,
     }
 }
 
-/// The TLS name of the JID's domain (its A-label, RFC 6125).
+/// The TLS name of the JID's domain: its A-label (RFC 6125), or an IP literal without the
+/// brackets a JID puts around IPv6 addresses.
 fn tls_server_name(domain: &str) -> String {
+    if let Some(ip) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        return ip.to_owned();
+    }
     idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned())
+}
+
+/// Keeps the most telling of two connection failures: a TLS failure (for example a
+/// certificate that does not verify) over a later endpoint's connection failure.
+fn worse(kept: Option<Error>, new: Error) -> Option<Error> {
+    match kept {
+        Some(e @ Error::Tls { .. }) => Some(e),
+        _ => Some(new),
+    }
 }
 
 #[cfg(test)]

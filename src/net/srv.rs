@@ -92,21 +92,26 @@ pub(crate) fn order(mut records: Vec<SrvRecord>, mut random: impl FnMut() -> u32
     out
 }
 
-/// What the records say, before falling back.
+/// What the records say: `xmpps` (direct TLS) and `xmpp` (STARTTLS) records of `domain`.
 fn plan(
     domain: &str,
-    records: Vec<SrvRecord>,
+    xmpps: Vec<SrvRecord>,
+    xmpp: Vec<SrvRecord>,
     random: impl FnMut() -> u32,
 ) -> Result<Vec<Endpoint>, Error> {
-    // RFC 2782 / RFC 6120 §3.2.1: a single record with target "." means "no service here".
-    if records.len() == 1 && records[0].endpoint.host == "." {
-        return Err(Error::NoService(domain.to_owned()));
-    }
-    let records: Vec<SrvRecord> = records
+    // RFC 2782: a service whose only record has target "." is decidedly not offered. That
+    // is judged per service: declining direct TLS says nothing about STARTTLS.
+    let declined = |records: &[SrvRecord]| records.len() == 1 && records[0].endpoint.host == ".";
+    let no_starttls = declined(&xmpp);
+    let records: Vec<SrvRecord> = xmpps
         .into_iter()
+        .chain(xmpp)
         .filter(|r| r.endpoint.host != ".")
         .collect();
     if records.is_empty() {
+        if no_starttls {
+            return Err(Error::NoService(domain.to_owned()));
+        }
         // RFC 6120 §3.2.2: no SRV records, the domain itself on the default port.
         return Ok(vec![Endpoint::new(domain, 5222, false)]);
     }
@@ -119,19 +124,23 @@ pub(crate) async fn lookup(
     domain: &str,
     dns_servers: &[SocketAddr],
 ) -> Result<Vec<Endpoint>, Error> {
-    // A literal address needs no DNS.
-    if domain.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(vec![Endpoint::new(domain, 5222, false)]);
+    // A literal address needs no DNS (a JID writes IPv6 in brackets).
+    let literal = domain.trim_start_matches('[').trim_end_matches(']');
+    if literal.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(vec![Endpoint::new(literal, 5222, false)]);
     }
     let resolver = resolver(dns_servers).map_err(|message| Error::Dns {
         name: domain.to_owned(),
         message,
     })?;
-    let mut records = Vec::new();
-    for (service, direct_tls) in [("_xmpps-client._tcp", true), ("_xmpp-client._tcp", false)] {
+    let mut found = [Vec::new(), Vec::new()];
+    for (i, (service, direct_tls)) in [("_xmpps-client._tcp", true), ("_xmpp-client._tcp", false)]
+        .into_iter()
+        .enumerate()
+    {
         let name = format!("{service}.{domain}.");
         match resolver.srv_lookup(name.as_str()).await {
-            Ok(lookup) => records.extend(lookup.iter().map(|srv| SrvRecord {
+            Ok(lookup) => found[i].extend(lookup.iter().map(|srv| SrvRecord {
                 priority: srv.priority(),
                 weight: srv.weight(),
                 endpoint: Endpoint::new(
@@ -141,6 +150,8 @@ pub(crate) async fn lookup(
                 ),
             })),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => {}
+            // Direct TLS records are optional (XEP-0368): a failed lookup counts as none.
+            Err(_) if direct_tls => {}
             Err(e) => {
                 return Err(Error::Dns {
                     name,
@@ -149,7 +160,8 @@ pub(crate) async fn lookup(
             }
         }
     }
-    plan(domain, records, random_source())
+    let [xmpps, xmpp] = found;
+    plan(domain, xmpps, xmpp, random_source())
 }
 
 /// A record's target without its trailing dot; the root "." (no service) stays ".".
@@ -248,17 +260,18 @@ mod tests {
 
     #[test]
     fn no_records_fall_back_to_the_domain_and_dot_means_no_service() {
-        let out = plan("example.com", vec![], || 0).unwrap();
+        let out = plan("example.com", vec![], vec![], || 0).unwrap();
         assert_eq!(out, [Endpoint::new("example.com", 5222, false)]);
-        let err = plan("example.com", vec![rec(0, 0, ".", false)], || 0).unwrap_err();
+        let dot = |direct| vec![rec(0, 0, ".", direct)];
+        let err = plan("example.com", vec![], dot(false), || 0).unwrap_err();
         assert!(matches!(err, Error::NoService(d) if d == "example.com"));
-        // A "." among real records is skipped.
-        let out = plan(
-            "example.com",
-            vec![rec(0, 0, ".", true), rec(1, 0, "xmpp.example.com", false)],
-            || 0,
-        )
-        .unwrap();
+        let err = plan("example.com", dot(true), dot(false), || 0).unwrap_err();
+        assert!(matches!(err, Error::NoService(_)));
+        // Declining direct TLS alone leaves STARTTLS: the records, or the fallback.
+        let out = plan("example.com", dot(true), vec![], || 0).unwrap();
+        assert_eq!(out, [Endpoint::new("example.com", 5222, false)]);
+        let starttls = vec![rec(1, 0, "xmpp.example.com", false)];
+        let out = plan("example.com", dot(true), starttls, || 0).unwrap();
         assert_eq!(hosts(&out), ["xmpp.example.com"]);
     }
 

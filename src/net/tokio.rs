@@ -37,9 +37,9 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::tls::{self, TlsConfigs};
-use super::{endpoints, redirect_target, tls_server_name, ConnectOptions, Endpoint, Error};
+use super::{endpoints, redirect_target, tls_server_name, worse, ConnectOptions, Endpoint, Error};
 use crate::client::stanza::{IqType, MessageType};
-use crate::client::{Action, Client, CommandError, Config, Event, TlsInfo};
+use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
 
@@ -222,6 +222,7 @@ struct Driver {
     events: VecDeque<Event>,
     /// The first transport failure, kept to report it as such while negotiating.
     failure: Option<Error>,
+    write_timeout: std::time::Duration,
 }
 
 impl Driver {
@@ -239,19 +240,19 @@ impl Driver {
             let tcp = match connect_tcp(target, options).await {
                 Ok(tcp) => tcp,
                 Err(e) => {
-                    last = Some(e);
+                    last = worse(last, e);
                     continue;
                 }
             };
             let (transport, client) = if target.direct_tls {
-                let deadline = ::tokio::time::Instant::now() + config.timeouts.negotiation;
-                match handshake(&tls.direct, &server_name, tcp, deadline).await {
+                let deadline = later(Instant::now(), config.timeouts.negotiation);
+                match handshake(&tls.direct, &server_name, tcp, deadline.into()).await {
                     Ok((stream, info)) => (
                         Transport::Tls(Box::new(stream)),
                         Client::new_over_tls(config.clone(), Instant::now(), info),
                     ),
                     Err(e) => {
-                        last = Some(e);
+                        last = worse(last, e);
                         continue;
                     }
                 }
@@ -268,6 +269,7 @@ impl Driver {
                 buf: vec![0; READ_SIZE].into_boxed_slice(),
                 events: VecDeque::new(),
                 failure: None,
+                write_timeout: options.write_timeout,
             });
         }
         Err(last.unwrap_or_else(|| Error::Connect {
@@ -300,7 +302,7 @@ impl Driver {
             };
             let now = Instant::now();
             match result {
-                Some(read) => on_read(&mut self.client, &self.buf, now, read),
+                Some(read) => self.on_read(now, read),
                 None => self.client.handle_timeout(now),
             }
         }
@@ -356,7 +358,7 @@ impl Driver {
                     }
                 },
                 read = self.transport.read(&mut self.buf), if reading => {
-                    on_read(&mut self.client, &self.buf, Instant::now(), read);
+                    self.on_read(Instant::now(), read);
                 }
                 () = sleep, if deadline.is_some() && !self.client.is_closed() => {
                     self.client.handle_timeout(Instant::now());
@@ -372,23 +374,31 @@ impl Driver {
             match action {
                 Action::Send(bytes) => {
                     wrote = true;
-                    if let Err(e) = self.transport.write_all(&bytes).await {
+                    let written =
+                        timeout(self.write_timeout, self.transport.write_all(&bytes)).await;
+                    if let Err(e) = written.unwrap_or_else(|_| Err(write_timed_out())) {
                         self.transport_failed(Error::Io(e));
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name).await,
                 Action::Event(event) => self.events.push_back(event),
                 Action::Close => {
-                    if wrote {
-                        let _ = self.transport.flush().await;
-                        wrote = false;
-                    }
-                    self.transport.shutdown().await;
+                    // Best effort, bounded: the peer may be gone or not reading.
+                    let closing = async {
+                        if wrote {
+                            let _ = self.transport.flush().await;
+                        }
+                        self.transport.shutdown().await;
+                    };
+                    let _ = timeout(self.write_timeout, closing).await;
+                    self.transport = Transport::Gone;
+                    wrote = false;
                 }
             }
         }
         if wrote {
-            if let Err(e) = self.transport.flush().await {
+            let flushed = timeout(self.write_timeout, self.transport.flush()).await;
+            if let Err(e) = flushed.unwrap_or_else(|_| Err(write_timed_out())) {
                 self.transport_failed(Error::Io(e));
             }
         }
@@ -413,19 +423,30 @@ impl Driver {
         }
     }
 
+    /// Ends the session on a transport failure; while negotiating, the failure is what
+    /// `connect` reports (unless the session had already ended for a reason of its own).
     fn transport_failed(&mut self, error: Error) {
-        self.client.handle_transport_error(Instant::now(), &error);
-        self.failure.get_or_insert(error);
+        if !self.client.is_closed() {
+            self.client.handle_transport_error(Instant::now(), &error);
+            self.failure.get_or_insert(error);
+        }
+    }
+
+    fn on_read(&mut self, now: Instant, read: io::Result<usize>) {
+        match read {
+            Ok(0) => self.client.handle_eof(now),
+            Ok(n) => self.client.handle_input(now, &self.buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.client.handle_eof(now),
+            Err(e) => self.transport_failed(Error::Io(e)),
+        }
     }
 }
 
-fn on_read(client: &mut Client, buf: &[u8], now: Instant, read: io::Result<usize>) {
-    match read {
-        Ok(0) => client.handle_eof(now),
-        Ok(n) => client.handle_input(now, &buf[..n]),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => client.handle_eof(now),
-        Err(e) => client.handle_transport_error(now, &e),
-    }
+fn write_timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "write timed out (the peer is not reading)",
+    )
 }
 
 /// Connects to each address of `target` in turn, each within the connect timeout.
