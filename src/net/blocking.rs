@@ -32,7 +32,10 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use super::tls::{self, TlsConfigs};
-use super::{endpoints, redirect_target, tls_server_name, worse, ConnectOptions, Endpoint, Error};
+use super::{
+    deliver_read, endpoints, negotiation_outcome, tls_server_name, worse, ConnectOptions, Endpoint,
+    Error, Failure,
+};
 use crate::client::stanza::{IqType, MessageType};
 use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
 use crate::jid::Jid;
@@ -233,17 +236,8 @@ impl Connection {
     fn negotiate(&mut self) -> Result<(), Failure> {
         loop {
             self.flush();
-            if self.client.is_online() {
-                return Ok(());
-            }
-            if let Some(reason) = self.client.disconnect_reason() {
-                if let Some(e) = self.failure.take() {
-                    return Err(Failure::Error(e));
-                }
-                return Err(match redirect_target(reason) {
-                    Some(to) => Failure::Redirect(to),
-                    None => Failure::Error(Error::from_disconnect(reason)),
-                });
+            if let Some(outcome) = negotiation_outcome(&self.client, &mut self.failure) {
+                return outcome;
             }
             self.wait(self.client.poll_timeout());
         }
@@ -268,8 +262,7 @@ impl Connection {
         let read = self.transport.read(&mut self.buf);
         let now = Instant::now();
         match read {
-            Ok(0) => self.client.handle_eof(now),
-            Ok(n) => self.client.handle_input(now, &self.buf[..n]),
+            // The read timeout: the deadline (ours or the caller's) has come.
             Err(e)
                 if matches!(
                     e.kind(),
@@ -279,8 +272,11 @@ impl Connection {
                 self.client.handle_timeout(now)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.client.handle_eof(now),
-            Err(e) => self.transport_failed(Error::Io(e)),
+            read => {
+                if let Some(e) = deliver_read(&mut self.client, now, &self.buf, read) {
+                    self.transport_failed(Error::Io(e));
+                }
+            }
         }
     }
 
@@ -335,12 +331,6 @@ impl Connection {
             self.failure.get_or_insert(error);
         }
     }
-}
-
-/// Why negotiation stopped.
-enum Failure {
-    Redirect(Endpoint),
-    Error(Error),
 }
 
 enum Transport {

@@ -25,13 +25,13 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 
 use crate::client::sasl::AuthError;
 use crate::client::stanza::StreamError;
-use crate::client::{CommandError, DisconnectReason};
+use crate::client::{Client, CommandError, DisconnectReason};
 use crate::StreamErrorCondition;
 
 pub use srv::Endpoint;
@@ -209,6 +209,47 @@ impl Error {
             other => Error::Negotiation(Box::new(other.clone())),
         }
     }
+}
+
+/// Why negotiation stopped short of online.
+enum Failure {
+    /// `see-other-host`: connect there instead.
+    Redirect(Endpoint),
+    Error(Error),
+}
+
+/// Where negotiation stands once the client's actions are carried out: `None` while it goes
+/// on. A transport failure the driver recorded (`failure`) is reported as such.
+fn negotiation_outcome(
+    client: &Client,
+    failure: &mut Option<Error>,
+) -> Option<Result<(), Failure>> {
+    if client.is_online() {
+        return Some(Ok(()));
+    }
+    let reason = client.disconnect_reason()?;
+    Some(Err(match (failure.take(), redirect_target(reason)) {
+        (Some(e), _) => Failure::Error(e),
+        (None, Some(to)) => Failure::Redirect(to),
+        (None, None) => Failure::Error(Error::from_disconnect(reason)),
+    }))
+}
+
+/// Hands the outcome of a read to the client; an I/O error is returned for the driver to
+/// record (end of file, even an unclean one, is just the end).
+fn deliver_read(
+    client: &mut Client,
+    now: Instant,
+    buf: &[u8],
+    read: io::Result<usize>,
+) -> Option<io::Error> {
+    match read {
+        Ok(0) => client.handle_eof(now),
+        Ok(n) => client.handle_input(now, &buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => client.handle_eof(now),
+        Err(e) => return Some(e),
+    }
+    None
 }
 
 /// Where a `see-other-host` stream error sends us, if that is what `reason` is.

@@ -37,7 +37,10 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::tls::{self, TlsConfigs};
-use super::{endpoints, redirect_target, tls_server_name, worse, ConnectOptions, Endpoint, Error};
+use super::{
+    deliver_read, endpoints, negotiation_outcome, tls_server_name, worse, ConnectOptions, Endpoint,
+    Error, Failure,
+};
 use crate::client::stanza::{IqType, MessageType};
 use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
 use crate::jid::Jid;
@@ -165,12 +168,6 @@ impl Events {
     }
 }
 
-/// Why negotiation stopped.
-enum Failure {
-    Redirect(Endpoint),
-    Error(Error),
-}
-
 enum Transport {
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -282,17 +279,8 @@ impl Driver {
     async fn negotiate(&mut self) -> Result<(), Failure> {
         loop {
             self.flush().await;
-            if self.client.is_online() {
-                return Ok(());
-            }
-            if let Some(reason) = self.client.disconnect_reason() {
-                if let Some(e) = self.failure.take() {
-                    return Err(Failure::Error(e));
-                }
-                return Err(match redirect_target(reason) {
-                    Some(to) => Failure::Redirect(to),
-                    None => Failure::Error(Error::from_disconnect(reason)),
-                });
+            if let Some(outcome) = negotiation_outcome(&self.client, &mut self.failure) {
+                return outcome;
             }
             let deadline = self.client.poll_timeout();
             let read = self.transport.read(&mut self.buf);
@@ -433,11 +421,8 @@ impl Driver {
     }
 
     fn on_read(&mut self, now: Instant, read: io::Result<usize>) {
-        match read {
-            Ok(0) => self.client.handle_eof(now),
-            Ok(n) => self.client.handle_input(now, &self.buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.client.handle_eof(now),
-            Err(e) => self.transport_failed(Error::Io(e)),
+        if let Some(e) = deliver_read(&mut self.client, now, &self.buf, read) {
+            self.transport_failed(Error::Io(e));
         }
     }
 }
