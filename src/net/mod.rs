@@ -1,4 +1,4 @@
-//! Adapters that drive a [`Client`](crate::client::Client) over real sockets: [`tokio`]
+//! Adapters that drive a [`Client`] over real sockets: [`tokio`]
 //! (feature `tokio`) and [`blocking`] (feature `blocking`), both over rustls.
 //!
 //! They hold no protocol logic: each is a loop that moves bytes between a socket and the
