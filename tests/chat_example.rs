@@ -30,10 +30,26 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ca_file() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("xmpp-sansio-chat-ca-{}.pem", std::process::id()));
-    std::fs::write(&path, &identity().cert_pem).unwrap();
-    path
+/// The server's certificate in a PEM file, removed when dropped.
+struct CaFile(PathBuf);
+
+impl CaFile {
+    fn new(test: &str) -> CaFile {
+        let name = format!("xmpp-sansio-{test}-{}.pem", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, &identity().cert_pem).unwrap();
+        CaFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 #[test]
@@ -63,7 +79,7 @@ fn bad_usage_exits_2_and_says_why() {
 #[test]
 fn a_clean_session_exits_0_with_json_events() {
     let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
-    let (port, ca) = (server.port().to_string(), ca_file());
+    let (port, ca) = (server.port().to_string(), CaFile::new("chat-clean"));
     let out = run(&[
         "--jid",
         "juliet@example.com/balcony",
@@ -74,7 +90,7 @@ fn a_clean_session_exits_0_with_json_events() {
         "--port",
         &port,
         "--ca-file",
-        ca.to_str().unwrap(),
+        ca.path(),
         "--json",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -102,7 +118,7 @@ fn a_clean_session_exits_0_with_json_events() {
 fn failures_exit_1_and_say_which() {
     // Wrong password.
     let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
-    let (port, ca) = (server.port().to_string(), ca_file());
+    let (port, ca) = (server.port().to_string(), CaFile::new("chat-fail"));
     let out = run(&[
         "--jid",
         "juliet@example.com",
@@ -113,7 +129,7 @@ fn failures_exit_1_and_say_which() {
         "--port",
         &port,
         "--ca-file",
-        ca.to_str().unwrap(),
+        ca.path(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
