@@ -63,6 +63,31 @@ fn body(event: &Event) -> Option<String> {
     }
 }
 
+/// Reads events until `Disconnected` (10 s at most) and returns why.
+fn end_blocking(conn: &mut Connection) -> DisconnectReason {
+    loop {
+        match conn.next_event(Some(Duration::from_secs(10))).unwrap() {
+            Some(Event::Disconnected { reason }) => return reason,
+            Some(_) => {}
+            None => panic!("no Disconnected within 10 s"),
+        }
+    }
+}
+
+/// Takes events until `Disconnected` (10 s at most) and returns why.
+async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.next().await {
+                Some(Event::Disconnected { reason }) => return reason,
+                Some(_) => {}
+                None => panic!("events ended without Disconnected"),
+            }
+        }
+    });
+    end.await.expect("no Disconnected within 10 s")
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -379,13 +404,7 @@ fn a_server_that_dies_mid_session_is_a_typed_disconnect_not_a_hang() {
     let mut conn = Connection::connect(config(), &options(&server)).unwrap();
     conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "crash")
         .unwrap();
-    let reason = loop {
-        match conn.next_event(Some(Duration::from_secs(10))).unwrap() {
-            Some(Event::Disconnected { reason }) => break reason,
-            Some(_) => {}
-            None => panic!("no disconnect after the server died"),
-        }
-    };
+    let reason = end_blocking(&mut conn);
     assert!(
         matches!(
             reason,
@@ -403,17 +422,7 @@ fn a_server_that_dies_mid_session_is_a_typed_disconnect_not_a_hang() {
             .send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "crash")
             .await
             .unwrap();
-        let reason = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match events.next().await {
-                    Some(Event::Disconnected { reason }) => return reason,
-                    Some(_) => {}
-                    None => panic!("events ended without Disconnected"),
-                }
-            }
-        })
-        .await
-        .expect("no disconnect after the server died");
+        let reason = end_tokio(&mut events).await;
         assert!(
             matches!(
                 reason,
@@ -506,16 +515,7 @@ fn tokio_dropping_every_handle_closes_the_session() {
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         drop(handle);
-        loop {
-            match events.next().await {
-                Some(Event::Disconnected { reason }) => {
-                    assert_eq!(reason, DisconnectReason::Closed);
-                    break;
-                }
-                Some(_) => {}
-                None => panic!("ended without Disconnected"),
-            }
-        }
+        assert_eq!(end_tokio(&mut events).await, DisconnectReason::Closed);
     });
     assert!(server.finish().client_closed);
 }
@@ -583,13 +583,7 @@ fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
         }
         let _ = conn.send_message(&to, MessageType::Chat, &big);
     }
-    let reason = loop {
-        match conn.next_event(Some(Duration::from_secs(5))).unwrap() {
-            Some(Event::Disconnected { reason }) => break reason,
-            Some(_) => {}
-            None => panic!("the write never timed out"),
-        }
-    };
+    let reason = end_blocking(&mut conn);
     assert!(is_timeout(&reason), "{reason:?}");
 
     let server = FakeServer::start(Script::default(), false, responder(0));
@@ -610,15 +604,7 @@ fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
                 break;
             }
         }
-        let reason = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(Event::Disconnected { reason }) = events.next().await {
-                    return reason;
-                }
-            }
-        })
-        .await
-        .expect("no disconnect after the write timeout");
+        let reason = end_tokio(&mut events).await;
         assert!(is_timeout(&reason), "{reason:?}");
     });
 }

@@ -76,23 +76,29 @@ fn bad_usage_exits_2_and_says_why() {
     }
 }
 
+/// The arguments that point the client at `server` as `jid`, trusting `ca` if given.
+fn login(jid: &str, password: &str, server: &FakeServer, ca: Option<&CaFile>) -> Vec<String> {
+    let mut args: Vec<String> = ["--jid", jid, "--password", password, "--host", "127.0.0.1"]
+        .map(String::from)
+        .into();
+    args.extend(["--port".to_owned(), server.port().to_string()]);
+    if let Some(ca) = ca {
+        args.extend(["--ca-file".to_owned(), ca.path().to_owned()]);
+    }
+    args
+}
+
+fn run_owned(args: &[String]) -> Output {
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 #[test]
 fn a_clean_session_exits_0_with_json_events() {
     let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
-    let (port, ca) = (server.port().to_string(), CaFile::new("chat-clean"));
-    let out = run(&[
-        "--jid",
-        "juliet@example.com/balcony",
-        "--password",
-        PASSWORD,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--ca-file",
-        ca.path(),
-        "--json",
-    ]);
+    let ca = CaFile::new("chat-clean");
+    let mut args = login("juliet@example.com/balcony", PASSWORD, &server, Some(&ca));
+    args.push("--json".to_owned());
+    let out = run_owned(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -118,35 +124,14 @@ fn a_clean_session_exits_0_with_json_events() {
 fn failures_exit_1_and_say_which() {
     // Wrong password.
     let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
-    let (port, ca) = (server.port().to_string(), CaFile::new("chat-fail"));
-    let out = run(&[
-        "--jid",
-        "juliet@example.com",
-        "--password",
-        "wrong",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--ca-file",
-        ca.path(),
-    ]);
+    let ca = CaFile::new("chat-fail");
+    let out = run_owned(&login("juliet@example.com", "wrong", &server, Some(&ca)));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("authentication failed"), "{stderr}");
     // The certificate is not trusted without --ca-file.
     let server = FakeServer::start(Script::default(), false, |_, _| Reaction::Continue);
-    let port = server.port().to_string();
-    let out = run(&[
-        "--jid",
-        "juliet@example.com",
-        "--password",
-        PASSWORD,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-    ]);
+    let out = run_owned(&login("juliet@example.com", PASSWORD, &server, None));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TLS with example.com failed"), "{stderr}");
