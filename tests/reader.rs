@@ -629,3 +629,58 @@ fn every_size_limit_around_every_construct_is_safe() {
         }
     }
 }
+
+/// Runs the reader over `data` after the fuzz target's stream header, fed in the pieces that
+/// `cuts` (ascending offsets into `data`) mark; the events, then the error if any.
+fn outcome_with_cuts(data: &[u8], cuts: &[usize], limits: Limits) -> Vec<String> {
+    const FUZZ_HEADER: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en'>";
+    let mut r = StreamReader::new(limits);
+    r.feed(FUZZ_HEADER);
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &to in cuts.iter().chain([&data.len()]) {
+        r.feed(&data[from..to]);
+        from = to;
+        loop {
+            match r.next_event() {
+                Ok(Some(ev)) => out.push(format!("{ev:?}")),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(format!("error {e:?}"));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fuzz_finding_markup_at_the_size_limit_gives_one_error_in_every_chunking() {
+    // `stream_reader` fuzz input (byte 0: header and small limits; 1..=8: chunk sizes): a
+    // `<![CDAVA[` starting one byte before the 256-byte limit was refused as malformed when the
+    // bytes after the limit had arrived and as too large when they had not.
+    let input = include_bytes!("fuzz-regressions/stream_reader-chunking-861ef377");
+    let data = &input[9..];
+    let mut limits = Limits::default();
+    limits.max_element_size = 256;
+    limits.max_depth = 4;
+    limits.max_attributes = 8;
+    let whole = outcome_with_cuts(data, &[], limits);
+    assert!(
+        whole
+            .last()
+            .is_some_and(|e| e.contains("ElementTooLarge { limit: 256 }, offset: 134")),
+        "{whole:?}"
+    );
+    let bytewise: Vec<usize> = (1..data.len()).collect();
+    assert_eq!(outcome_with_cuts(data, &bytewise, limits), whole);
+    for cut in 1..data.len() {
+        assert_eq!(
+            outcome_with_cuts(data, &[cut], limits),
+            whole,
+            "cut at {cut}"
+        );
+    }
+}

@@ -184,7 +184,10 @@ impl Framer {
                     self.state = State::Lt;
                 }
                 State::Lt => {
-                    let Some(&b) = buf.get(self.pos) else {
+                    // Like every look at the input, bounded by the size window: a decision
+                    // taken on bytes past it would depend on whether they had arrived yet.
+                    let window = self.window(buf, max_size);
+                    let Some(&b) = buf[..window].get(self.pos) else {
                         return self.incomplete(buf, max_size);
                     };
                     let may_declare = std::mem::replace(&mut self.at_stream_start, false);
@@ -312,7 +315,8 @@ impl Framer {
                 State::Bang => {
                     const CDATA: &[u8] = b"<![CDATA[";
                     const DOCTYPE: &[u8] = b"<!DOCTYPE";
-                    let have = &buf[self.lt..buf.len().min(self.lt + CDATA.len())];
+                    let window = self.window(buf, max_size);
+                    let have = &buf[self.lt..window.min(self.lt + CDATA.len())];
                     if have.len() >= 4 && have.starts_with(b"<!--") {
                         return Err((XmlErrorKind::Comment, self.lt));
                     }
@@ -459,6 +463,31 @@ mod tests {
                 .iter()
                 .any(|f| matches!(f, Err(XmlErrorKind::ElementTooLarge { .. })));
             assert_eq!(too_large, max < 32, "max {max}: {whole:?}");
+        }
+    }
+
+    #[test]
+    fn markup_cut_by_the_size_limit_is_judged_on_the_window_alone() {
+        // Found by fuzzing: `<!` or `<?` right at the limit was refused as malformed when the
+        // bytes after it had arrived, and as too large when they had not.
+        let header = b"<s:stream xmlns:s='http://etherx.jabber.org/streams'>";
+        for tail in [
+            "<![CDAVA[",
+            "<?pi?>",
+            "<!-- c -->",
+            "<!DOCTYPE x>",
+            "<![CDATA[x]]></a>",
+        ] {
+            for pad in 0..12 {
+                let body = format!("<a>{}{tail}", "x".repeat(pad));
+                let input = [&header[..], body.as_bytes()].concat();
+                for max in 0..body.len() + 2 {
+                    let whole = frames(&input, input.len(), max);
+                    for chunk in [1, 2, 3, 7] {
+                        assert_eq!(frames(&input, chunk, max), whole, "{body} max {max}");
+                    }
+                }
+            }
         }
     }
 
