@@ -65,14 +65,14 @@ fn tokio_burst(rt: &tokio::runtime::Runtime) -> Duration {
 
 fn blocking_burst() -> Duration {
     let (server, options) = flood_server();
-    let mut conn = Connection::connect(config(), &options).unwrap();
+    let conn = Connection::connect(config(), &options).unwrap();
     let romeo = "romeo@example.net".parse().unwrap();
     let start = Instant::now();
     conn.send_message(&romeo, MessageType::Chat, "flood")
         .unwrap();
     let mut got = 0;
     while got < N {
-        if let Some(Event::Message(_)) = conn.next_event(None).unwrap() {
+        if let Some(Event::Message(_)) = conn.next_event() {
             got += 1;
         }
     }

@@ -11,21 +11,21 @@ mod common;
 use std::process::exit;
 use std::time::{Duration, Instant};
 
-use xmpp_sansio::client::stanza::MessageType;
+use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence};
 use xmpp_sansio::client::Event;
-use xmpp_sansio::net::blocking::Connection;
-use xmpp_sansio::xml::Builder;
+use xmpp_sansio::net::blocking::{Connection, Elapsed};
 
 fn main() {
+    common::init_logging();
     let usage = format!(
         "usage: blocking_client --jid JID --password PASSWORD [--to JID --message TEXT] [--wait SECONDS]\n\noptions:\n{}",
         common::COMMON_USAGE
     );
     let args = common::parse(&usage, &["--to", "--message", "--wait"]);
     let options = args.options().unwrap_or_else(|e| fail(&e));
-    let mut conn = Connection::connect(args.config(), &options).unwrap_or_else(|e| fail(&e));
+    let conn = Connection::connect(args.config(), &options).unwrap_or_else(|e| fail(&e));
     println!("online as {}", conn.jid());
-    conn.send_presence(&Builder::new("presence", "jabber:client"))
+    conn.send_presence(OutgoingPresence::available())
         .unwrap_or_else(|e| fail(&e));
     if let (Some(to), Some(text)) = (&args.to, &args.message) {
         conn.send_message(to, MessageType::Chat, text)
@@ -35,23 +35,20 @@ fn main() {
     let until = Instant::now() + Duration::from_secs(args.wait.unwrap_or(3));
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        match conn.next_event(Some(left)) {
-            Ok(None) => break,
+        match conn.next_event_timeout(left) {
+            Err(Elapsed) => break,
+            Ok(None) => exit(1),
             Ok(Some(Event::Message(m))) => {
                 let from = m.from.as_ref().map_or("", |j| j.as_str()).to_owned();
                 println!("{from}: {}", m.body().unwrap_or_default());
             }
             Ok(Some(Event::Presence(p))) => {
                 let from = p.from.as_ref().map_or("", |j| j.as_str()).to_owned();
-                let kind = match p.kind.name() {
-                    "" => "available",
-                    other => other,
-                };
+                let kind = p.kind.name().unwrap_or("available");
                 println!("presence: {from} is {kind}");
             }
             Ok(Some(Event::Disconnected { reason })) => fail(&reason),
             Ok(Some(_)) => {}
-            Err(e) => fail(&e),
         }
     }
     conn.close().unwrap_or_else(|e| fail(&e));

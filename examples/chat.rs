@@ -15,9 +15,10 @@ use std::process::exit;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use xmpp_sansio::client::stanza::{IqType, MessageType};
+use xmpp_sansio::client::stanza::{Iq, IqType, MessageType, OutgoingPresence};
 use xmpp_sansio::client::{DisconnectReason, Event};
 use xmpp_sansio::net::tokio::{connect, Handle};
+use xmpp_sansio::ns;
 use xmpp_sansio::xml::Builder;
 
 const USAGE: &str = "usage: chat --jid JID --password PASSWORD [options]
@@ -57,6 +58,7 @@ impl Out {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    common::init_logging();
     let usage = format!("{USAGE}{}", common::COMMON_USAGE);
     let args = common::parse(&usage, &["--to", "--keepalive", "--json", "--register"]);
     let out = Out { json: args.json };
@@ -71,13 +73,19 @@ async fn main() {
         .await
         .unwrap_or_else(|e| out.fail("connecting", &e));
 
-    // Ask for the roster, then say we are here.
-    let roster_id = handle
-        .send_iq(None, IqType::Get, Builder::new("query", "jabber:iq:roster"))
+    let jid = handle.jid();
+    out.emit(json!({"event": "online", "jid": jid.as_str()}), || {
+        format!("online as {jid}")
+    });
+
+    // The roster first (RFC 6121 §2.2), then say we are here.
+    let roster = handle
+        .request(None, IqType::Get, Builder::new("query", ns::ROSTER))
         .await
         .unwrap_or_else(|e| out.fail("asking for the roster", &e));
+    show_roster(&roster, &out);
     handle
-        .send_presence(Builder::new("presence", "jabber:client"))
+        .send_presence(OutgoingPresence::available())
         .await
         .unwrap_or_else(|e| out.fail("sending presence", &e));
 
@@ -95,7 +103,7 @@ async fn main() {
                 Err(e) => out.fail("reading stdin", &e),
             },
             event = events.next() => match event {
-                Some(event) => on_event(event, &roster_id, &out),
+                Some(event) => on_event(event, &out),
                 None => exit(1),
             },
         }
@@ -119,41 +127,38 @@ async fn send_line(handle: &Handle, to: &Option<xmpp_sansio::jid::Jid>, line: &s
     }
 }
 
-fn on_event(event: Event, roster_id: &str, out: &Out) {
-    match event {
-        Event::Online { jid, .. } => out
-            .emit(json!({"event": "online", "jid": jid.as_str()}), || {
-                format!("online as {jid}")
-            }),
-        Event::IqResponse(iq) if iq.id == roster_id => {
-            let items: Vec<_> = iq
-                .payload()
-                .map(|q| {
-                    q.children()
-                        .filter(|c| c.name() == "item")
-                        .map(|c| {
-                            json!({
-                                "jid": c.attr("jid").unwrap_or_default(),
-                                "name": c.attr("name"),
-                                "subscription": c.attr("subscription").unwrap_or("none".into()),
-                            })
-                        })
-                        .collect()
+fn show_roster(iq: &Iq, out: &Out) {
+    let items: Vec<_> = iq
+        .payload()
+        .map(|q| {
+            q.children()
+                .filter(|c| c.name() == "item")
+                .map(|c| {
+                    json!({
+                        "jid": c.attr("jid").unwrap_or_default(),
+                        "name": c.attr("name"),
+                        "subscription": c.attr("subscription").unwrap_or("none".into()),
+                    })
                 })
-                .unwrap_or_default();
-            let human = || {
-                let mut s = format!("roster: {} contact(s)", items.len());
-                for item in &items {
-                    s.push_str(&format!(
-                        "\n  {} ({})",
-                        item["jid"].as_str().unwrap_or_default(),
-                        item["subscription"].as_str().unwrap_or_default()
-                    ));
-                }
-                s
-            };
-            out.emit(json!({"event": "roster", "items": items}), human);
+                .collect()
+        })
+        .unwrap_or_default();
+    let human = || {
+        let mut s = format!("roster: {} contact(s)", items.len());
+        for item in &items {
+            s.push_str(&format!(
+                "\n  {} ({})",
+                item["jid"].as_str().unwrap_or_default(),
+                item["subscription"].as_str().unwrap_or_default()
+            ));
         }
+        s
+    };
+    out.emit(json!({"event": "roster", "items": items}), human);
+}
+
+fn on_event(event: Event, out: &Out) {
+    match event {
         Event::Message(m) => {
             let from = m.from.as_ref().map_or("", |j| j.as_str()).to_owned();
             if let Some(body) = m.body() {
@@ -165,10 +170,7 @@ fn on_event(event: Event, roster_id: &str, out: &Out) {
         }
         Event::Presence(p) => {
             let from = p.from.as_ref().map_or("", |j| j.as_str()).to_owned();
-            let kind = match p.kind.name() {
-                "" => "available",
-                other => other,
-            };
+            let kind = p.kind.name().unwrap_or("available");
             out.emit(
                 json!({"event": "presence", "from": from, "type": kind, "status": p.status}),
                 || format!("presence: {from} is {kind}"),

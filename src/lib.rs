@@ -87,6 +87,7 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+#![warn(unnameable_types)]
 #![forbid(unsafe_code)]
 
 pub mod client;

@@ -38,3 +38,69 @@ pub const CAPS: &str = "http://jabber.org/protocol/caps";
 pub const REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
 /// XEP-0199: XMPP Ping.
 pub const PING: &str = "urn:xmpp:ping";
+/// RFC 6121 §2: the roster.
+pub const ROSTER: &str = "jabber:iq:roster";
+/// XEP-0030: Service Discovery, information about an entity.
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// XEP-0030: Service Discovery, the items of an entity.
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+/// XEP-0390: Entity Capabilities 2.0.
+pub const CAPS2: &str = "urn:xmpp:caps";
+/// XEP-0300: hash functions (the `<hash/>` of caps 2.0 and other XEPs).
+pub const HASHES: &str = "urn:xmpp:hashes:2";
+/// XEP-0004: Data Forms.
+pub const DATA_FORMS: &str = "jabber:x:data";
+/// XEP-0077: In-Band Registration.
+pub const REGISTER: &str = "jabber:iq:register";
+/// XEP-0066: Out of Band Data (the URL of a registration web page, for one).
+pub const OOB: &str = "jabber:x:oob";
+/// XEP-0158: CAPTCHA forms.
+pub const CAPTCHA: &str = "urn:xmpp:captcha";
+/// XEP-0231: Bits of Binary (CAPTCHA images, for one).
+pub const BOB: &str = "urn:xmpp:bob";
+/// XEP-0078: legacy non-SASL authentication.
+pub const LEGACY_AUTH: &str = "jabber:iq:auth";
+/// XEP-0054: vcard-temp.
+pub const VCARD: &str = "vcard-temp";
+/// XEP-0153: the avatar hash in presence.
+pub const VCARD_UPDATE: &str = "vcard-temp:x:update";
+/// XEP-0060: Publish-Subscribe.
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060: Publish-Subscribe event notifications.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// XEP-0060: Publish-Subscribe node configuration and publish options.
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// XEP-0084: User Avatar, the data node.
+pub const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
+/// XEP-0084: User Avatar, the metadata node.
+pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
+/// XEP-0280: Message Carbons.
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297: Stanza Forwarding (the wrapper of carbons and archived messages).
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0334: Message Processing Hints (`<no-copy/>`, `<no-store/>`...).
+pub const HINTS: &str = "urn:xmpp:hints";
+/// XEP-0203: Delayed Delivery.
+pub const DELAY: &str = "urn:xmpp:delay";
+/// XEP-0184: Message Delivery Receipts.
+pub const RECEIPTS: &str = "urn:xmpp:receipts";
+/// XEP-0085: Chat State Notifications.
+pub const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0092: Software Version.
+pub const VERSION: &str = "jabber:iq:version";
+/// XEP-0319: Last User Interaction in Presence (idle).
+pub const IDLE: &str = "urn:xmpp:idle:1";
+/// XEP-0172: User Nickname.
+pub const NICK: &str = "http://jabber.org/protocol/nick";
+/// XEP-0045: Multi-User Chat.
+pub const MUC: &str = "http://jabber.org/protocol/muc";
+/// XEP-0045: Multi-User Chat, the occupant's view.
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// XEP-0313: Message Archive Management.
+pub const MAM: &str = "urn:xmpp:mam:2";
+/// XEP-0191: Blocking Command.
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// XEP-0388: Extensible SASL Profile (SASL2).
+pub const SASL2: &str = "urn:xmpp:sasl:2";
+/// XEP-0484: Fast Authentication Streamlining Tokens.
+pub const FAST: &str = "urn:xmpp:fast:0";

@@ -57,12 +57,13 @@ fn session(mechanisms: Vec<&'static str>, chunks: Vec<usize>) -> Vec<Seen> {
     pair.server_sends(&format!(
         "<iq type='result' id='{id}' from='romeo@example.net/orchard'/>"
     ));
+    // Unanswered: it times out.
     pair.client
         .send_iq(
             pair.now,
-            None,
+            Some(&romeo),
             IqType::Get,
-            Builder::new("query", "jabber:iq:roster"),
+            Builder::new("query", "jabber:iq:last"),
         )
         .unwrap();
     pair.advance(Duration::from_secs(31));

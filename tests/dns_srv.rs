@@ -67,7 +67,7 @@ fn options(dns: SocketAddr) -> ConnectOptions {
 /// Connects with one adapter or the other and closes.
 fn connect(tokio: bool, options: &ConnectOptions) -> Result<(), Error> {
     if !tokio {
-        return Connection::connect(config(), options).map(|mut c| c.close().unwrap());
+        return Connection::connect(config(), options).map(|c| c.close().unwrap());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,7 +75,7 @@ fn connect(tokio: bool, options: &ConnectOptions) -> Result<(), Error> {
         .unwrap();
     rt.block_on(async {
         let (handle, _events) = xtokio::connect(config(), options).await?;
-        handle.close().await
+        Ok(handle.close().await?)
     })
 }
 

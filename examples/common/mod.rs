@@ -10,6 +10,17 @@ use xmpp_sansio::client::Config;
 use xmpp_sansio::jid::Jid;
 use xmpp_sansio::net::{ConnectOptions, Error, Trust};
 
+/// Logs to standard error as `RUST_LOG` says (for example `RUST_LOG=xmpp_sansio=debug`, or
+/// `RUST_LOG=xmpp_sansio::wire=trace` for the wire log, secrets redacted). Off by default.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// The options every example takes.
 pub const COMMON_USAGE: &str = "\
   --jid JID                 the account (required)

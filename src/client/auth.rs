@@ -49,6 +49,14 @@ impl Client {
         match started {
             Ok((session, initial)) => {
                 let mechanism = session.mechanism();
+                tracing::debug!(
+                    mechanism = mechanism.name(),
+                    offered = ?features.mechanisms,
+                    allowed = ?self.config.sasl.allowed,
+                    channel_binding = ?binding.map(|b| b.type_name()),
+                    secure = self.secure,
+                    "SASL: the strongest mechanism both sides allow"
+                );
                 let mut auth =
                     Builder::new("auth", ns::XMPP_SASL).attr("mechanism", mechanism.name());
                 // RFC 6120 §6.4.2: "=" is an empty initial response.
@@ -83,6 +91,9 @@ impl Client {
             },
             "success" => match decode(&el.text()).and_then(|p| session.success(&p)) {
                 Ok(()) => {
+                    tracing::debug!(
+                        "SASL success: server signature verified; restarting the stream"
+                    );
                     self.authenticated = true;
                     // RFC 6120 §6.4.6: restart the stream; the bytes after <success/> belong
                     // to the new stream (so the reader keeps them).

@@ -29,8 +29,9 @@ impl Client {
         let id = self.ids.next_id();
         let iq = Builder::new("iq", ns::JABBER_CLIENT)
             .attr("type", "set")
-            .attr("id", id.clone())
+            .attr("id", &id)
             .child(bind);
+        tracing::debug!("binding a resource");
         self.send_element_internal(now, &iq);
         self.phase = Phase::ExpectBind(id);
     }
@@ -100,7 +101,7 @@ impl Client {
                 let id = self.ids.next_id();
                 let iq = Builder::new("iq", ns::JABBER_CLIENT)
                     .attr("type", "set")
-                    .attr("id", id.clone())
+                    .attr("id", &id)
                     .child(Builder::new("session", ns::XMPP_SESSION));
                 self.send_element_internal(now, &iq);
                 self.phase = Phase::ExpectSession(id);
@@ -114,6 +115,7 @@ impl Client {
         let (Some(jid), Some(features)) = (self.jid.clone(), self.features.clone()) else {
             return;
         };
+        tracing::debug!(%jid, "online");
         self.phase = Phase::Online;
         self.last_recv = now;
         self.emit(Event::Online { jid, features });

@@ -129,6 +129,13 @@ pub struct Config {
     /// [`TlsPolicy::DangerousPlaintextAllowed`]): the password then crosses the network in
     /// clear. Off by default, so that stripping STARTTLS cannot make the client send it.
     pub dangerous_plain_without_tls: bool,
+    /// Namespaces of the IQ requests the application answers itself
+    /// ([`Event::IqRequest`](super::Event::IqRequest)), from the first stanza on. Requests
+    /// in other namespaces that no service of the client handles are answered
+    /// `service-unavailable` (RFC 6120 §8.4). Empty by default.
+    pub handled_iq_namespaces: Vec<String>,
+    /// How many IQ requests may await their responses at once. Default 1024.
+    pub max_pending_iqs: usize,
 }
 
 impl Config {
@@ -145,6 +152,26 @@ impl Config {
             lang: "en".to_owned(),
             seed: random_seed(),
             dangerous_plain_without_tls: false,
+            handled_iq_namespaces: Vec::new(),
+            max_pending_iqs: 1024,
         }
+    }
+
+    /// Adds a namespace whose IQ requests the application answers (see
+    /// [`Config::handled_iq_namespaces`]).
+    ///
+    /// ```
+    /// use xmpp_sansio::{client::Config, ns};
+    ///
+    /// let config = Config::new("bot@example.com".parse()?, "secret")
+    ///     .handle_iq_namespace(ns::VERSION);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_iq_namespace(mut self, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        if !self.handled_iq_namespaces.contains(&namespace) {
+            self.handled_iq_namespaces.push(namespace);
+        }
+        self
     }
 }

@@ -33,7 +33,8 @@ pub enum Action {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// Negotiation is done: authenticated, bound, ready for stanzas.
+    /// Negotiation is done: authenticated, bound, ready for stanzas. (The adapters return
+    /// from `connect` at this point instead of delivering it.)
     Online {
         /// The full JID the server bound.
         jid: Jid,
@@ -45,16 +46,18 @@ pub enum Event {
     /// A presence stanza.
     Presence(Presence),
     /// An IQ request (`get`/`set`) for a namespace the application handles (see
+    /// [`Config::handled_iq_namespaces`](super::Config::handled_iq_namespaces) and
     /// [`Client::handle_iq_namespace`](super::Client::handle_iq_namespace)); answer it with
     /// [`Client::reply_iq`](super::Client::reply_iq).
     IqRequest(Iq),
-    /// The response (`result` or `error`) to a request sent with
-    /// [`Client::send_iq`](super::Client::send_iq), from the entity it was sent to.
-    IqResponse(Iq),
-    /// No response to this IQ request arrived in time; a late one will be ignored.
-    IqTimeout {
-        /// The request's id.
+    /// The outcome of a request sent with [`Client::send_iq`](super::Client::send_iq):
+    /// exactly one per request. The adapters' `request` hands it to the waiting caller
+    /// instead.
+    IqResponse {
+        /// The request's id, as `send_iq` returned it.
         id: String,
+        /// The `result` from the entity asked, or why there is none.
+        result: Result<Iq, IqError>,
     },
     /// A top-level element that is not a stanza, received while online (for example a
     /// stream-management nonza).
@@ -139,6 +142,34 @@ pub enum DisconnectReason {
     PingTimeout,
 }
 
+/// Why an IQ request got no `result`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IqError {
+    /// The entity asked answered with an error.
+    #[error("the peer answered with an error: {0}")]
+    Stanza(Box<StanzaError>),
+    /// No response arrived within [`Timeouts::iq`](super::Timeouts::iq); a late one is
+    /// ignored.
+    #[error("no response in time")]
+    Timeout,
+    /// The session ended before the response arrived.
+    #[error("the session ended before the response arrived")]
+    Disconnected,
+    /// The request could not be sent (the text says why); nothing was sent.
+    #[error("the request was not sent: {0}")]
+    NotSent(CommandError),
+}
+
+impl From<CommandError> for IqError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Disconnected => IqError::Disconnected,
+            other => IqError::NotSent(other),
+        }
+    }
+}
+
 /// A command the client cannot carry out; nothing was changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -159,4 +190,8 @@ pub enum CommandError {
     /// The call does not fit the client's state (the text says why).
     #[error("unexpected call: {0}")]
     Unexpected(&'static str),
+    /// As many IQ requests as [`Config::max_pending_iqs`](super::Config::max_pending_iqs)
+    /// await their responses; send more once some are answered.
+    #[error("{0} IQ requests are already waiting for their responses")]
+    TooManyPendingIqs(usize),
 }

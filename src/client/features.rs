@@ -1,10 +1,15 @@
 //! Stream features (RFC 6120 §4.3.2) as the client needs them.
 
+use std::fmt;
+
 use crate::ns;
 use crate::xml::Element;
 
 /// What a `<stream:features/>` offered. Unknown features are kept in `element`.
-#[derive(Debug, Clone)]
+///
+/// `Debug` and `Display` list what was offered (not the element's bytes):
+/// `starttls(required) mechanisms=[SCRAM-SHA-1, PLAIN] bind sm rosterver`.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct StreamFeatures {
     /// STARTTLS offered; `Some(true)` when marked `<required/>`.
@@ -93,5 +98,52 @@ impl StreamFeatures {
     /// marked `<optional/>`: RFC 3921 §3, draft-cridland-xmpp-session).
     pub fn session_required(&self) -> bool {
         self.session == Some(false)
+    }
+}
+
+impl fmt::Display for StreamFeatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        match self.starttls {
+            Some(true) => parts.push("starttls(required)".into()),
+            Some(false) => parts.push("starttls".into()),
+            None => {}
+        }
+        if !self.mechanisms.is_empty() {
+            parts.push(format!("mechanisms=[{}]", self.mechanisms.join(", ")));
+        }
+        if let Some(types) = &self.channel_binding_types {
+            parts.push(format!("channel-binding=[{}]", types.join(", ")));
+        }
+        let flags = [
+            (self.bind, "bind"),
+            (self.session == Some(false), "session(required)"),
+            (self.session == Some(true), "session(optional)"),
+            (self.stream_management, "sm"),
+            (self.csi, "csi"),
+            (self.roster_versioning, "rosterver"),
+            (self.pre_approval, "pre-approval"),
+            (self.register, "register"),
+        ];
+        parts.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, n)| n.to_string()),
+        );
+        if let Some((node, ver)) = &self.caps {
+            parts.push(format!("caps={node}#{ver}"));
+        }
+        if parts.is_empty() {
+            f.write_str("(none)")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
+impl fmt::Debug for StreamFeatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StreamFeatures({self})")
     }
 }

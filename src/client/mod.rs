@@ -19,6 +19,7 @@ pub mod sasl;
 mod session;
 pub mod stanza;
 mod starttls;
+mod wire_log;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -26,7 +27,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use config::{Config, Password, Timeouts, TlsPolicy};
-pub use event::{Action, CommandError, DisconnectReason, Event, TlsInfo};
+pub use event::{Action, CommandError, DisconnectReason, Event, IqError, TlsInfo};
 pub use features::StreamFeatures;
 
 use self::ids::IdGenerator;
@@ -128,6 +129,8 @@ impl Client {
     }
 
     fn new_unopened(config: Config, now: Instant) -> Self {
+        tracing::debug!(jid = %config.jid, "new client");
+        let session = Session::new(&config.handled_iq_namespaces);
         Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
@@ -141,7 +144,7 @@ impl Client {
             mechanism: None,
             jid: None,
             features: None,
-            session: Session::default(),
+            session,
             early_stanzas: Vec::new(),
             close_deadline: None,
             last_send: now,
@@ -236,7 +239,10 @@ impl Client {
             };
             match event {
                 StreamEvent::Header(h) => self.on_header(now, h),
-                StreamEvent::Element(el) => self.on_element(now, el),
+                StreamEvent::Element(el) => {
+                    wire_log::received(&el);
+                    self.on_element(now, el)
+                }
                 StreamEvent::End => self.on_stream_end(now),
             }
             if matches!(self.phase, Phase::Closed(_) | Phase::ExpectTls) {
@@ -370,6 +376,7 @@ impl Client {
     }
 
     fn send(&mut self, now: Instant, bytes: Bytes) {
+        wire_log::sent(&bytes);
         self.last_send = now;
         self.actions.push_back(Action::Send(bytes));
     }
@@ -418,7 +425,11 @@ impl Client {
         if !matches!(self.actions.back(), Some(Action::Close)) {
             self.actions.push_back(Action::Close);
         }
-        self.session.clear();
+        tracing::debug!(%reason, "session over");
+        for id in self.session.clear() {
+            let result = Err(IqError::Disconnected);
+            self.emit(Event::IqResponse { id, result });
+        }
         self.emit(Event::Disconnected {
             reason: reason.clone(),
         });
@@ -431,6 +442,13 @@ impl Client {
     }
 
     fn on_header(&mut self, now: Instant, header: StreamHeader) {
+        tracing::trace!(
+            target: wire_log::TARGET,
+            "<- stream header from={:?} id={:?} version={:?}",
+            header.from,
+            header.id,
+            header.version
+        );
         if matches!(self.phase, Phase::Closing) {
             return;
         }
@@ -520,6 +538,7 @@ impl Client {
     /// Features arrived: the next negotiation step follows from what we have so far.
     fn on_features(&mut self, now: Instant, el: Element) {
         let features = StreamFeatures::parse(el);
+        tracing::debug!(%features, secure = self.secure, authenticated = self.authenticated, "stream features");
         self.features = Some(features);
         if self.authenticated {
             self.start_bind(now);

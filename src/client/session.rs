@@ -1,5 +1,6 @@
 //! The online session: stanza routing, IQ tracking, keepalive and ping (XEP-0199).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use super::stanza::{
     error_reply, ErrorType, Iq, IqType, JidCache, Message, MessageType, Presence, StanzaError,
     StanzaErrorCondition,
 };
-use super::{later, Client, CommandError, DisconnectReason, Event};
+use super::{later, Client, CommandError, DisconnectReason, Event, IqError};
 use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, Element};
@@ -20,8 +21,18 @@ struct Pending {
     /// Where it was sent; `None` for our own server or account.
     to: Option<Jid>,
     deadline: Instant,
+    owner: Owner,
+    /// Order of sending, so that outcomes reported together come in that order.
+    seq: u64,
+}
+
+/// Who gets the response of a pending request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The application: [`Event::IqResponse`].
+    Application,
     /// Our own keepalive ping: its answer is not an event.
-    internal: bool,
+    Ping,
 }
 
 #[derive(Debug, Default)]
@@ -32,19 +43,50 @@ pub(super) struct Session {
     /// When our keepalive ping went out, until anything arrives.
     pub(super) ping_sent: Option<Instant>,
     jids: JidCache,
+    /// Requests sent so far.
+    sent: u64,
 }
 
 impl Session {
-    pub(super) fn clear(&mut self) {
-        self.pending.clear();
+    pub(super) fn new(handled: &[String]) -> Self {
+        Session {
+            handled: handled.iter().cloned().collect(),
+            ..Session::default()
+        }
+    }
+
+    /// Forgets what dies with the connection; returns the ids of the application's requests
+    /// that will get no response, oldest first.
+    pub(super) fn clear(&mut self) -> Vec<String> {
         self.ping_sent = None;
+        let mut orphans: Vec<(u64, String)> = self
+            .pending
+            .drain()
+            .filter(|(_, p)| p.owner == Owner::Application)
+            .map(|(id, p)| (p.seq, id))
+            .collect();
+        orphans.sort_unstable();
+        orphans.into_iter().map(|(_, id)| id).collect()
+    }
+
+    fn track(&mut self, id: String, to: Option<Jid>, deadline: Instant, owner: Owner) {
+        self.sent += 1;
+        let seq = self.sent;
+        let pending = Pending {
+            to,
+            deadline,
+            owner,
+            seq,
+        };
+        self.pending.insert(id, pending);
     }
 }
 
 impl Client {
     // ---- commands ----
 
-    /// Sends a message with a body; returns its id.
+    /// Sends a chat (or other) message with a body; returns its id. For messages with more
+    /// than a body, build one and use [`Self::send_element`].
     pub fn send_message(
         &mut self,
         now: Instant,
@@ -55,28 +97,36 @@ impl Client {
         self.require_online()?;
         let id = self.ids.next_id();
         let msg = Builder::new("message", ns::JABBER_CLIENT)
-            .attr("to", to.to_string())
-            .attr("type", kind.name())
-            .attr("id", id.clone())
-            .child(Builder::new("body", ns::JABBER_CLIENT).text(body.to_owned()));
+            .attr("to", to)
+            .attr("type", Cow::Borrowed(kind.name()))
+            .attr("id", &id)
+            .text_child("body", body);
         self.send_checked(now, &msg)?;
         Ok(id)
     }
 
-    /// Sends a `<presence/>` stanza the application built (show, status, caps...).
-    pub fn send_presence(&mut self, now: Instant, presence: &Builder) -> Result<(), CommandError> {
+    /// Sends a presence: an [`OutgoingPresence`](super::stanza::OutgoingPresence) or a
+    /// `<presence/>` built by hand.
+    pub fn send_presence(
+        &mut self,
+        now: Instant,
+        presence: impl Into<Builder>,
+    ) -> Result<(), CommandError> {
         self.require_online()?;
+        let presence = presence.into();
         if presence.name() != "presence" || presence.ns() != ns::JABBER_CLIENT {
             return Err(CommandError::InvalidStanza(
                 "not a <presence/> in jabber:client",
             ));
         }
-        self.send_checked(now, presence)
+        self.send_checked(now, &presence)
     }
 
     /// Sends an IQ request (`get` or `set`) with `payload` to `to` (`None`: our own
-    /// server/account) and tracks it: its response arrives as [`Event::IqResponse`], or
-    /// [`Event::IqTimeout`] after [`Timeouts::iq`](super::Timeouts::iq). Returns its id.
+    /// server/account) and tracks it; returns its id. Its outcome arrives as one
+    /// [`Event::IqResponse`] with that id: the `result`, the peer's error, a timeout after
+    /// [`Timeouts::iq`](super::Timeouts::iq), or the end of the session. A response is
+    /// accepted only from the entity asked (RFC 6120 §8.1.2.1).
     pub fn send_iq(
         &mut self,
         now: Instant,
@@ -90,27 +140,24 @@ impl Client {
                 "requests are get or set; use reply_iq to answer",
             ));
         }
-        let id = self.ids.next_id();
-        let mut iq = Builder::new("iq", ns::JABBER_CLIENT)
-            .attr("type", kind.name())
-            .attr("id", id.clone());
-        if let Some(to) = to {
-            iq = iq.attr("to", to.to_string());
+        if self.session.pending.len() >= self.config.max_pending_iqs {
+            return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }
-        self.send_checked(now, &iq.child(payload))?;
-        let deadline = super::later(now, self.config.timeouts.iq);
-        self.session.pending.insert(
-            id.clone(),
-            Pending {
-                to: to.cloned(),
-                deadline,
-                internal: false,
-            },
-        );
+        let id = self.ids.next_id();
+        let iq = Builder::new("iq", ns::JABBER_CLIENT)
+            .attr("type", Cow::Borrowed(kind.name()))
+            .attr("id", &id)
+            .attr_opt("to", to)
+            .child(payload);
+        self.send_checked(now, &iq)?;
+        let deadline = later(now, self.config.timeouts.iq);
+        self.session
+            .track(id.clone(), to.cloned(), deadline, Owner::Application);
         Ok(id)
     }
 
-    /// Answers an [`Event::IqRequest`]: a `result` with an optional payload, or an error.
+    /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload for a `result`, or a
+    /// stanza error (`Err(StanzaErrorCondition::ItemNotFound.into())`).
     pub fn reply_iq(
         &mut self,
         now: Instant,
@@ -124,31 +171,26 @@ impl Client {
             ));
         }
         let iq = match reply {
-            Ok(payload) => {
-                let mut iq = Builder::new("iq", ns::JABBER_CLIENT)
-                    .attr("type", "result")
-                    .attr("id", request.id.clone());
-                if let Some(from) = &request.from {
-                    iq = iq.attr("to", from.to_string());
-                }
-                match payload {
-                    Some(p) => iq.child(p),
-                    None => iq,
-                }
-            }
+            Ok(payload) => request.result_reply(payload),
             Err(error) => error_reply(request, &error),
         };
         self.send_checked(now, &iq)
     }
 
     /// Sends any element (a stanza the helpers above do not cover, or a nonza) as is.
-    pub fn send_element(&mut self, now: Instant, element: &Builder) -> Result<(), CommandError> {
+    pub fn send_element(
+        &mut self,
+        now: Instant,
+        element: impl Into<Builder>,
+    ) -> Result<(), CommandError> {
         self.require_online()?;
-        self.send_checked(now, element)
+        self.send_checked(now, &element.into())
     }
 
     /// From now on, IQ requests whose payload is in `namespace` are given to the application
-    /// ([`Event::IqRequest`]) instead of being answered `service-unavailable`.
+    /// ([`Event::IqRequest`]) instead of being answered `service-unavailable`. To claim a
+    /// namespace from the first stanza on, use
+    /// [`Config::handled_iq_namespaces`](super::Config::handled_iq_namespaces).
     pub fn handle_iq_namespace(&mut self, namespace: impl Into<String>) {
         self.session.handled.insert(namespace.into());
     }
@@ -204,13 +246,7 @@ impl Client {
                     && iq.payload().is_some_and(|p| p.is("ping", ns::PING))
                 {
                     // XEP-0199 §4: answer pings.
-                    let mut pong = Builder::new("iq", ns::JABBER_CLIENT)
-                        .attr("type", "result")
-                        .attr("id", iq.id.clone());
-                    if let Some(from) = &iq.from {
-                        pong = pong.attr("to", from.to_string());
-                    }
-                    self.send_element_internal(now, &pong);
+                    self.send_element_internal(now, &iq.result_reply(None));
                 } else {
                     // RFC 6120 §8.4: an IQ request nobody handles gets service-unavailable.
                     let error = StanzaError::new(
@@ -226,12 +262,18 @@ impl Client {
                 };
                 if !self.may_answer(pending.to.as_ref(), iq.from.as_ref()) {
                     // A spoofed or misdirected response is not a response (RFC 6120 §8.1.2.1).
+                    tracing::debug!(id = %iq.id, from = ?iq.from, "IQ response from an entity not asked; ignored");
                     return;
                 }
-                let internal = pending.internal;
+                let owner = pending.owner;
                 self.session.pending.remove(&iq.id);
-                if !internal {
-                    self.emit(Event::IqResponse(iq));
+                if owner == Owner::Application {
+                    let id = iq.id.clone();
+                    let result = match iq.error() {
+                        Some(error) => Err(IqError::Stanza(Box::new(error))),
+                        None => Ok(iq),
+                    };
+                    self.emit(Event::IqResponse { id, result });
                 }
             }
         }
@@ -285,32 +327,29 @@ impl Client {
             let id = self.ids.next_id();
             let domain = self.config.jid.domain_jid();
             let ping = Builder::new("iq", ns::JABBER_CLIENT)
-                .attr("type", "get")
-                .attr("id", id.clone())
-                .attr("to", domain.to_string())
+                .attr("type", Cow::Borrowed("get"))
+                .attr("id", &id)
+                .attr("to", &domain)
                 .child(Builder::new("ping", ns::PING));
+            tracing::debug!("the server has been silent: ping");
             self.send_element_internal(now, &ping);
             self.session.ping_sent = Some(now);
             let deadline = later(now, self.config.timeouts.ping_timeout);
-            let pending = Pending {
-                to: Some(domain),
-                deadline,
-                internal: true,
-            };
-            self.session.pending.insert(id, pending);
+            self.session.track(id, Some(domain), deadline, Owner::Ping);
         }
-        let mut expired: Vec<(String, bool)> = self
+        let mut expired: Vec<(Instant, u64, String, Owner)> = self
             .session
             .pending
             .iter()
             .filter(|(_, p)| now >= p.deadline)
-            .map(|(id, p)| (id.clone(), p.internal))
+            .map(|(id, p)| (p.deadline, p.seq, id.clone(), p.owner))
             .collect();
-        expired.sort();
-        for (id, internal) in expired {
+        expired.sort_unstable_by_key(|e| (e.0, e.1));
+        for (_, _, id, owner) in expired {
             self.session.pending.remove(&id);
-            if !internal {
-                self.emit(Event::IqTimeout { id });
+            if owner == Owner::Application {
+                let result = Err(IqError::Timeout);
+                self.emit(Event::IqResponse { id, result });
             }
         }
         if keepalive.is_some_and(|k| now >= k) {

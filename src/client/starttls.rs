@@ -14,6 +14,7 @@ impl Client {
     pub(super) fn negotiate_tls(&mut self, now: Instant) {
         let offered = self.features.as_ref().is_some_and(|f| f.starttls.is_some());
         if offered {
+            tracing::debug!("STARTTLS");
             self.send(
                 now,
                 Bytes::from_static(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
@@ -30,7 +31,10 @@ impl Client {
                     Some(StreamErrorCondition::PolicyViolation),
                 );
             }
-            TlsPolicy::DangerousPlaintextAllowed => self.start_auth(now),
+            TlsPolicy::DangerousPlaintextAllowed => {
+                tracing::warn!("no STARTTLS offered: going on unencrypted, as the policy allows");
+                self.start_auth(now)
+            }
         }
     }
 
@@ -51,6 +55,7 @@ impl Client {
             // Certificates and SNI use the ASCII (A-label) form of the domain (RFC 6125).
             let domain = self.config.jid.domain();
             let server_name = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
+            tracing::debug!(%server_name, "<proceed/>: the driver starts TLS");
             self.actions.push_back(Action::StartTls { server_name });
             self.phase = Phase::ExpectTls;
         } else if el.is("failure", ns::XMPP_TLS) {

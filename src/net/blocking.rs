@@ -1,84 +1,142 @@
-//! The blocking adapter over `std::net` and rustls: a [`Connection`] that sends, and reads
-//! with [`Connection::next_event`], all on the caller's thread.
+//! The blocking adapter over `std::net` and rustls: a [`Connection`] that sends, waits for
+//! responses and reads events on the caller's threads, with no thread of its own.
 //!
 //! ```no_run
-//! use std::time::Duration;
 //! use xmpp_sansio::client::{Config, Event};
+//! use xmpp_sansio::client::stanza::MessageType;
 //! use xmpp_sansio::net::{blocking::Connection, ConnectOptions};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new("juliet@example.com".parse()?, "secret");
-//! let mut conn = Connection::connect(config, &ConnectOptions::new())?;
-//! while let Some(event) = conn.next_event(Some(Duration::from_secs(30)))? {
+//! let conn = Connection::connect(config, &ConnectOptions::new())?;
+//! // Another thread may send while this one waits for events: clones share the session.
+//! let sender = conn.clone();
+//! std::thread::spawn(move || {
+//!     let romeo = "romeo@example.net".parse().unwrap();
+//!     let _ = sender.send_message(&romeo, MessageType::Chat, "hello from another thread");
+//! });
+//! while let Some(event) = conn.next_event() {
 //!     if let Event::Message(m) = event {
 //!         println!("{:?}: {:?}", m.from, m.body());
 //!     }
 //! }
-//! conn.close()?;
 //! # Ok(()) }
 //! ```
+//!
+//! `Connection` is `Clone`, `Send` and `Sync`; every method takes `&self`. The client and
+//! the TLS state sit behind a lock that is never held while waiting for the network: a
+//! thread that needs input (for [`Connection::next_event`] or [`Connection::request`])
+//! becomes the reader if nobody else is reading, and otherwise waits for the reader to hand
+//! over what arrived. Commands never wait for a read. The session closes when the last
+//! clone is dropped.
 //!
 //! DNS SRV lookups run hickory-resolver on a short-lived single-threaded tokio runtime; the
 //! session itself uses only `std::net`. So do not call [`Connection::connect`] from inside a
 //! tokio runtime (tokio refuses to block there; use the `tokio` adapter). Host names are
 //! resolved by the system's `getaddrinfo`, which has no timeout of its own.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConnection, StreamOwned};
+use rustls::ClientConnection;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, negotiation_outcome, tls_server_name, worse, ConnectOptions, Endpoint,
-    Error, Failure,
+    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
+    ConnectOptions, Endpoint, Error, Failure, Probe,
 };
-use crate::client::stanza::{IqType, MessageType};
-use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
+use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
 
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 64 * 1024;
+/// Events held for the application before the reader stops reading the socket.
+const MAX_PENDING_EVENTS: usize = 4096;
 
-/// A session over a blocking socket.
+/// [`Connection::next_event_timeout`] waited the whole time and nothing arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no event arrived in time")]
+pub struct Elapsed;
+
+/// A session over a blocking socket; clones share it.
+#[derive(Clone)]
 pub struct Connection {
-    client: Client,
-    transport: Transport,
-    tls: TlsConfigs,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled whenever the state changed in a way a waiting thread may care about.
+    changed: Condvar,
+    /// The socket's read side: whoever holds it reads, without holding `state`.
+    reader: Mutex<Reader>,
+    /// The full JID the server bound, once online.
+    bound: OnceLock<Jid>,
+    /// The configured JID, until then.
+    account: Jid,
+}
+
+struct Reader {
+    sock: TcpStream,
     buf: Box<[u8]>,
-    /// Events not yet returned by [`Connection::next_event`].
+}
+
+/// Everything but the socket's read side.
+struct State {
+    client: Client,
+    /// The write side (a clone of the reader's socket).
+    sock: TcpStream,
+    /// The TLS session, once there is one.
+    tls: Option<ClientConnection>,
+    configs: TlsConfigs,
+    endpoint: Endpoint,
+    /// Events not yet returned by `next_event`.
     events: VecDeque<Event>,
-    /// The first transport failure, kept to report it as such while negotiating.
-    failure: Option<Error>,
+    /// Requests awaited by [`Connection::request`], by id; filled when their outcome comes.
+    waiters: HashMap<String, Option<Result<Iq, IqError>>>,
     /// [`Event::Disconnected`] was returned: the session is over.
     ended: bool,
+    /// The transport is gone.
+    closed: bool,
+    /// The first transport failure, kept to report it as such while negotiating.
+    failure: Option<Error>,
+    /// The first bytes the server sent.
+    first_bytes: Probe,
+    /// Plaintext out of TLS, fed to the client.
+    plain: Box<[u8]>,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("jid", &self.client.jid())
-            .field("pending_events", &self.events.len())
+            .field("jid", self.jid())
             .finish_non_exhaustive()
     }
 }
 
 impl Connection {
-    /// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and returns once online;
-    /// the first event is [`Event::Online`].
+    /// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and returns once online
+    /// (so [`Event::Online`] is not delivered: this is it).
     pub fn connect(config: Config, options: &ConnectOptions) -> Result<Connection, Error> {
-        let tls = TlsConfigs::new(&options.trust)?;
+        let configs = TlsConfigs::new(&options.trust)?;
         let mut targets = resolve(config.jid.domain(), options)?;
         let mut redirects = 0;
         loop {
-            let mut conn = Connection::open(&config, &targets, options, &tls)?;
-            match conn.negotiate() {
-                Ok(()) => return Ok(conn),
+            let shared = open(&config, &targets, options, &configs)?;
+            match negotiate(&shared) {
+                Ok(jid) => {
+                    let _ = shared.bound.set(jid);
+                    return Ok(Connection {
+                        shared: Arc::new(shared),
+                    });
+                }
                 Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
+                    tracing::info!(to = %to, "see-other-host: following the redirect");
                     redirects += 1;
                     targets = vec![to];
                 }
@@ -92,174 +150,205 @@ impl Connection {
 
     /// The full JID the server bound.
     pub fn jid(&self) -> &Jid {
-        self.client
-            .jid()
-            .expect("a connection is online once created")
+        self.shared.bound.get().unwrap_or(&self.shared.account)
     }
 
-    /// The client, to read its state.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The next event, waiting as long as it takes; `None` once the session is over and
+    /// every event was returned (after [`Event::Disconnected`]). So
+    /// `while let Some(event) = conn.next_event() { .. }` ends when the session does.
+    pub fn next_event(&self) -> Option<Event> {
+        self.shared.wait_for(None, take_event).unwrap_or(None)
     }
 
-    /// The next event, waiting at most `timeout` (`None`: until one arrives; zero: only
-    /// what is already there, after one read that waits at most a millisecond). `Ok(None)`
-    /// means the time ran out. After [`Event::Disconnected`] has been returned, the session
-    /// is over and this returns [`CommandError::Disconnected`].
-    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut waited = false;
-        loop {
-            self.flush();
-            if let Some(event) = self.events.pop_front() {
-                self.ended |= matches!(event, Event::Disconnected { .. });
-                return Ok(Some(event));
-            }
-            if self.ended || self.client.is_closed() {
-                return Err(CommandError::Disconnected.into());
-            }
-            let wake = match (deadline, self.client.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if waited && deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            self.wait(wake);
-            waited = true;
-        }
+    /// As [`Self::next_event`], but waits at most `timeout` ([`Elapsed`] then); a zero
+    /// timeout still reads once what the socket already holds.
+    pub fn next_event_timeout(&self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.shared
+            .wait_for(deadline.or(Some(far_future())), take_event)
     }
 
-    /// Runs `f` on the client (any command of [`Client`]) and writes what it queued.
-    pub fn call<R>(&mut self, f: impl FnOnce(&mut Client, Instant) -> R) -> R {
-        let result = f(&mut self.client, Instant::now());
-        self.flush();
+    /// Runs `f` on the client (any command or getter of [`Client`]) and writes what it
+    /// queued.
+    pub fn call<R>(&self, f: impl FnOnce(&mut Client, Instant) -> R) -> R {
+        let mut state = self.shared.lock();
+        let result = f(&mut state.client, Instant::now());
+        state.flush();
+        drop(state);
+        self.shared.changed.notify_all();
         result
     }
 
-    /// Sends a message with a body; returns its id.
+    /// Sends a chat (or other) message with a body; returns its id.
     pub fn send_message(
-        &mut self,
+        &self,
         to: &Jid,
         kind: MessageType,
         body: &str,
-    ) -> Result<String, Error> {
-        Ok(self.call(|c, now| c.send_message(now, to, kind, body))?)
+    ) -> Result<String, CommandError> {
+        self.call(|c, now| c.send_message(now, to, kind, body))
     }
 
-    /// Sends a presence stanza.
-    pub fn send_presence(&mut self, presence: &Builder) -> Result<(), Error> {
-        Ok(self.call(|c, now| c.send_presence(now, presence))?)
+    /// Sends a presence ([`OutgoingPresence`](crate::client::stanza::OutgoingPresence) or
+    /// a `<presence/>` built by hand).
+    pub fn send_presence(&self, presence: impl Into<Builder>) -> Result<(), CommandError> {
+        self.call(|c, now| c.send_presence(now, presence))
     }
 
-    /// Sends an IQ request; returns its id. The answer arrives as [`Event::IqResponse`] (or
-    /// [`Event::IqTimeout`]).
+    /// Sends an IQ request without waiting; returns its id. Its outcome arrives as
+    /// [`Event::IqResponse`]. To wait for it instead, use [`Self::request`].
     pub fn send_iq(
-        &mut self,
+        &self,
         to: Option<&Jid>,
         kind: IqType,
         payload: Builder,
-    ) -> Result<String, Error> {
-        Ok(self.call(|c, now| c.send_iq(now, to, kind, payload))?)
+    ) -> Result<String, CommandError> {
+        self.call(|c, now| c.send_iq(now, to, kind, payload))
     }
 
-    /// Sends any element.
-    pub fn send_element(&mut self, element: &Builder) -> Result<(), Error> {
-        Ok(self.call(|c, now| c.send_element(now, element))?)
+    /// Sends an IQ request and waits for its response: the `result`, or why there is none
+    /// (the peer's error, a timeout after [`Timeouts::iq`](crate::client::Timeouts::iq),
+    /// the session ending). Other events that arrive meanwhile stay queued, in order, for
+    /// [`Self::next_event`].
+    pub fn request(&self, to: Option<&Jid>, kind: IqType, payload: Builder) -> Result<Iq, IqError> {
+        let id = {
+            let mut state = self.shared.lock();
+            let id = state.client.send_iq(Instant::now(), to, kind, payload)?;
+            state.waiters.insert(id.clone(), None);
+            state.flush();
+            id
+        };
+        self.shared.changed.notify_all();
+        let outcome = |state: &mut State| {
+            let outcome = match state.waiters.get_mut(&id) {
+                Some(slot) => slot.take()?,
+                None => Err(IqError::Disconnected),
+            };
+            state.waiters.remove(&id);
+            Some(outcome)
+        };
+        self.shared
+            .wait_for(None, outcome)
+            .unwrap_or(Err(IqError::Timeout))
     }
 
-    /// Closes the stream and waits (up to the configured close timeout) for the server to
-    /// close its side. Events that arrive meanwhile are dropped; read them first if they
-    /// matter.
-    pub fn close(&mut self) -> Result<(), Error> {
-        self.call(|c, now| c.close(now));
-        while !self.ended {
-            match self.next_event(None) {
-                Ok(_) => {}
-                Err(Error::Command(CommandError::Disconnected)) => break,
-                Err(e) => return Err(e),
-            }
-        }
+    /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.
+    pub fn reply_iq(
+        &self,
+        request: &Iq,
+        reply: Result<Option<Builder>, StanzaError>,
+    ) -> Result<(), CommandError> {
+        self.call(|c, now| c.reply_iq(now, request, reply))
+    }
+
+    /// Sends any element (a stanza the other helpers do not cover, or a nonza).
+    pub fn send_element(&self, element: impl Into<Builder>) -> Result<(), CommandError> {
+        self.call(|c, now| c.send_element(now, element))
+    }
+
+    /// From now on, IQ requests in `namespace` arrive as [`Event::IqRequest`]. (To claim
+    /// one from the first stanza on, use
+    /// [`Config::handled_iq_namespaces`](crate::client::Config::handled_iq_namespaces).)
+    pub fn handle_iq_namespace(&self, namespace: impl Into<String>) -> Result<(), CommandError> {
+        self.call(|c, _| c.handle_iq_namespace(namespace));
         Ok(())
     }
 
-    fn open(
-        config: &Config,
-        targets: &[Endpoint],
-        options: &ConnectOptions,
-        tls: &TlsConfigs,
-    ) -> Result<Connection, Error> {
-        let server_name = tls_server_name(config.jid.domain());
-        let mut last = None;
-        for target in targets {
-            let tcp = match connect_tcp(target, options) {
-                Ok(tcp) => tcp,
-                Err(e) => {
-                    last = worse(last, e);
-                    continue;
-                }
+    /// Closes the stream and waits (up to the configured close timeout) until the session
+    /// is over. Events that arrive meanwhile stay queued for [`Self::next_event`], which then
+    /// ends with [`Event::Disconnected`].
+    pub fn close(&self) -> Result<(), CommandError> {
+        self.call(|c, now| c.close(now));
+        let closed = |state: &mut State| state.client.is_closed().then_some(());
+        let _ = self.shared.wait_for(None, closed);
+        Ok(())
+    }
+}
+
+fn take_event(state: &mut State) -> Option<Option<Event>> {
+    if let Some(event) = state.events.pop_front() {
+        state.ended |= matches!(event, Event::Disconnected { .. });
+        return Some(Some(event));
+    }
+    (state.ended || (state.closed && state.client.is_closed())).then_some(None)
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic in a caller's `call` closure leaves the client usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `take` finds what the caller wants, reading from the socket when nobody
+    /// else is and running the client's timers; [`Elapsed`] at `deadline`.
+    fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut take: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<T, Elapsed> {
+        let mut waited = false;
+        loop {
+            let mut state = self.lock();
+            if let Some(found) = take(&mut state) {
+                return Ok(found);
+            }
+            let now = Instant::now();
+            if waited && deadline.is_some_and(|d| now >= d) {
+                return Err(Elapsed);
+            }
+            if state.client.poll_timeout().is_some_and(|t| now >= t) {
+                state.client.handle_timeout(now);
+                state.flush();
+                drop(state);
+                self.changed.notify_all();
+                continue;
+            }
+            let wake = match (deadline, state.client.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let (transport, client) = if target.direct_tls {
-                let deadline = later(Instant::now(), config.timeouts.negotiation);
-                match handshake(&tls.direct, &server_name, tcp, deadline) {
-                    Ok((stream, info)) => (
-                        Transport::Tls(Box::new(stream)),
-                        Client::new_over_tls(config.clone(), Instant::now(), info),
-                    ),
-                    Err(e) => {
-                        last = worse(last, e);
-                        continue;
-                    }
+            let may_read = !state.closed && state.events.len() < MAX_PENDING_EVENTS;
+            let reader = if may_read {
+                match self.reader.try_lock() {
+                    Ok(reader) => Some(reader),
+                    Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
                 }
             } else {
-                (
-                    Transport::Tcp(tcp),
-                    Client::new(config.clone(), Instant::now()),
-                )
+                None
             };
-            return Ok(Connection {
-                client,
-                transport,
-                tls: tls.clone(),
-                buf: vec![0; READ_SIZE].into_boxed_slice(),
-                events: VecDeque::new(),
-                failure: None,
-                ended: false,
-            });
-        }
-        Err(last.unwrap_or_else(|| Error::Connect {
-            endpoint: "(none)".into(),
-            source: io::ErrorKind::NotFound.into(),
-        }))
-    }
-
-    fn negotiate(&mut self) -> Result<(), Failure> {
-        loop {
-            self.flush();
-            if let Some(outcome) = negotiation_outcome(&self.client, &mut self.failure) {
-                return outcome;
+            match reader {
+                Some(mut reader) => {
+                    drop(state);
+                    self.read(&mut reader, wake);
+                    drop(reader);
+                    waited = true;
+                    self.changed.notify_all();
+                }
+                None => {
+                    // Somebody else reads (or nothing can be read): wait for news.
+                    let wait = wake.map_or(Duration::from_secs(3600), |w| {
+                        w.saturating_duration_since(now)
+                    });
+                    let _ = self
+                        .changed
+                        .wait_timeout(state, wait.max(Duration::from_millis(1)));
+                    waited = true;
+                }
             }
-            self.wait(self.client.poll_timeout());
         }
     }
 
-    /// `handle_timeout` if the client's deadline has passed; otherwise one read that waits
-    /// until `wake` at most.
-    fn wait(&mut self, wake: Option<Instant>) {
-        let now = Instant::now();
-        if self.client.poll_timeout().is_some_and(|t| now >= t) {
-            self.client.handle_timeout(now);
-            return;
-        }
+    /// One read from the socket, waiting until `wake` at most, handed to the client.
+    fn read(&self, reader: &mut Reader, wake: Option<Instant>) {
         // A zero timeout means "block forever" to std; wait at least a millisecond.
         let timeout = wake.map(|w| {
-            w.saturating_duration_since(now)
+            w.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        if let Err(e) = self.transport.set_read_timeout(timeout) {
-            return self.transport_failed(Error::Io(e));
-        }
-        let read = self.transport.read(&mut self.buf);
+        let configured = reader.sock.set_read_timeout(timeout);
+        let read = configured.and_then(|()| reader.sock.read(&mut reader.buf));
+        let mut state = self.lock();
         let now = Instant::now();
         match read {
             // The read timeout: the deadline (ours or the caller's) has come.
@@ -269,23 +358,47 @@ impl Connection {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                self.client.handle_timeout(now)
+                state.client.handle_timeout(now)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) if state.tls.is_some() && n > 0 => state.feed_tls(now, &reader.buf[..n]),
             read => {
-                if let Some(e) = deliver_read(&mut self.client, now, &self.buf, read) {
-                    self.transport_failed(Error::Io(e));
+                if let Ok(n) = &read {
+                    state.first_bytes.record(&reader.buf[..*n]);
+                }
+                if let Some(e) = deliver_read(&mut state.client, now, &reader.buf, read) {
+                    state.transport_failed(Error::Io(e));
                 }
             }
         }
+        state.flush();
     }
+}
 
+impl Drop for Shared {
+    /// The last clone is gone: close the stream, without waiting for the server.
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !state.client.is_closed() {
+            state.client.close(Instant::now());
+            state.flush();
+            state.shutdown();
+        }
+    }
+}
+
+impl State {
     /// Carries out what the client asked, in order.
     fn flush(&mut self) {
         while let Some(action) = self.client.poll_action() {
             match action {
                 Action::Send(bytes) => {
-                    if let Err(e) = self.transport.write_all(&bytes) {
+                    let written = match &mut self.tls {
+                        Some(tls) => write_tls_all(tls, &mut self.sock, &bytes),
+                        None if self.closed => Err(io::ErrorKind::NotConnected.into()),
+                        None => self.sock.write_all(&bytes),
+                    };
+                    if let Err(e) = written {
                         // The socket's write timeout reads as WouldBlock on Unix.
                         let e = match e.kind() {
                             io::ErrorKind::WouldBlock => io::Error::new(
@@ -298,28 +411,78 @@ impl Connection {
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name),
-                Action::Event(event) => self.events.push_back(event),
-                Action::Close => self.transport.shutdown(),
+                Action::Event(event) => self.deliver(event),
+                Action::Close => self.shutdown(),
             }
         }
     }
 
+    /// An event for the caller awaiting it, or for the application.
+    fn deliver(&mut self, event: Event) {
+        match event {
+            Event::IqResponse { id, result } => match self.waiters.get_mut(&id) {
+                Some(slot) => *slot = Some(result),
+                None => self.events.push_back(Event::IqResponse { id, result }),
+            },
+            Event::Disconnected { reason } => {
+                log_session_end(&reason);
+                self.events.push_back(Event::Disconnected { reason });
+            }
+            event => self.events.push_back(event),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        // Best effort: the peer may be gone already.
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+            let _ = write_tls_all(tls, &mut self.sock, &[]);
+        }
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+
     fn start_tls(&mut self, server_name: &str) {
-        let Transport::Tcp(tcp) = std::mem::replace(&mut self.transport, Transport::Gone) else {
+        if self.tls.is_some() || self.closed {
             let e = io::Error::other("StartTls on a transport that is not plain TCP");
-            return self.transport_failed(tls::handshake_error(server_name, e));
-        };
+            return self.transport_failed(tls::handshake_error(server_name, &self.endpoint, e));
+        }
         let deadline = self
             .client
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
-        match handshake(&self.tls.starttls, server_name, tcp, deadline) {
-            Ok((stream, info)) => {
-                self.transport = Transport::Tls(Box::new(stream));
+        let config = self.configs.starttls.clone();
+        match handshake(
+            &config,
+            server_name,
+            &self.endpoint,
+            &mut self.sock,
+            deadline,
+        ) {
+            Ok((conn, info)) => {
+                self.tls = Some(conn);
                 // Refused only if the client is no longer waiting for TLS: nothing to do.
                 let _ = self.client.handle_tls_established(Instant::now(), info);
             }
             Err(e) => self.transport_failed(e),
+        }
+    }
+
+    /// Decrypts what arrived and hands the plaintext to the client.
+    fn feed_tls(&mut self, now: Instant, raw: &[u8]) {
+        let State {
+            tls,
+            sock,
+            client,
+            plain,
+            ..
+        } = self;
+        let Some(tls) = tls else { return };
+        if let Err(e) = decrypt(tls, sock, client, plain, now, raw) {
+            self.transport_failed(Error::Io(e));
         }
     }
 
@@ -333,52 +496,150 @@ impl Connection {
     }
 }
 
-enum Transport {
-    Tcp(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    Gone,
+/// Feeds `raw` to TLS and the plaintext it yields to the client.
+fn decrypt(
+    tls: &mut ClientConnection,
+    sock: &mut TcpStream,
+    client: &mut Client,
+    plain: &mut [u8],
+    now: Instant,
+    mut raw: &[u8],
+) -> io::Result<()> {
+    while !raw.is_empty() {
+        tls.read_tls(&mut raw)?;
+        let state = match tls.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => {
+                // Tell the server why (the alert rustls queued), then give up.
+                let _ = write_tls_all(tls, sock, &[]);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        };
+        let mut left = state.plaintext_bytes_to_read();
+        while left > 0 {
+            let n = left.min(plain.len());
+            tls.reader().read_exact(&mut plain[..n])?;
+            client.handle_input(now, &plain[..n]);
+            left -= n;
+        }
+        if state.peer_has_closed() {
+            client.handle_eof(now);
+            return Ok(());
+        }
+    }
+    // Post-handshake messages (a key update) may call for an answer.
+    if tls.wants_write() {
+        write_tls_all(tls, sock, &[])?;
+    }
+    Ok(())
 }
 
-impl Transport {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_read_timeout(timeout),
-            Transport::Tls(s) => s.sock.set_read_timeout(timeout),
-            Transport::Gone => Ok(()),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
-            Transport::Gone => Ok(0),
-        }
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.write_all(data),
-            Transport::Tls(s) => write_tls_all(&mut s.conn, &mut s.sock, data),
-            Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    fn shutdown(&mut self) {
-        // Best effort: the peer may be gone already.
-        match self {
-            Transport::Tcp(s) => {
-                let _ = s.shutdown(std::net::Shutdown::Both);
+/// Connects to the first endpoint that answers (and, for direct TLS, completes the
+/// handshake) and prepares the client for it.
+fn open(
+    config: &Config,
+    targets: &[Endpoint],
+    options: &ConnectOptions,
+    configs: &TlsConfigs,
+) -> Result<Shared, Error> {
+    let server_name = tls_server_name(config.jid.domain());
+    let mut last = None;
+    for target in targets {
+        let mut sock = match connect_tcp(target, options) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(endpoint = %target, error = %e, "connect attempt failed");
+                last = worse(last, e);
+                continue;
             }
-            Transport::Tls(s) => {
-                s.conn.send_close_notify();
-                let _ = write_tls_all(&mut s.conn, &mut s.sock, &[]);
-                let _ = s.sock.shutdown(std::net::Shutdown::Both);
+        };
+        let (tls, client) = if target.direct_tls {
+            let deadline = later(Instant::now(), config.timeouts.negotiation);
+            match handshake(&configs.direct, &server_name, target, &mut sock, deadline) {
+                Ok((conn, info)) => (
+                    Some(conn),
+                    Client::new_over_tls(config.clone(), Instant::now(), info),
+                ),
+                Err(e) => {
+                    tracing::debug!(endpoint = %target, error = %e, "TLS failed");
+                    last = worse(last, e);
+                    continue;
+                }
             }
-            Transport::Gone => {}
-        }
-        *self = Transport::Gone;
+        } else {
+            (None, Client::new(config.clone(), Instant::now()))
+        };
+        let reader = match sock.try_clone() {
+            Ok(read_side) => Reader {
+                sock: read_side,
+                buf: vec![0; READ_SIZE].into_boxed_slice(),
+            },
+            Err(e) => {
+                last = worse(
+                    last,
+                    Error::Connect {
+                        endpoint: target.to_string(),
+                        source: e,
+                    },
+                );
+                continue;
+            }
+        };
+        let state = State {
+            client,
+            sock,
+            tls,
+            configs: configs.clone(),
+            endpoint: target.clone(),
+            events: VecDeque::new(),
+            waiters: HashMap::new(),
+            ended: false,
+            closed: false,
+            failure: None,
+            first_bytes: Probe::default(),
+            plain: vec![0; READ_SIZE].into_boxed_slice(),
+        };
+        return Ok(Shared {
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+            reader: Mutex::new(reader),
+            bound: OnceLock::new(),
+            account: config.jid.clone(),
+        });
     }
+    Err(last.unwrap_or_else(|| Error::Connect {
+        endpoint: "(none)".into(),
+        source: io::ErrorKind::NotFound.into(),
+    }))
+}
+
+/// Drives the client until it is online (returning the bound JID) or has failed.
+fn negotiate(shared: &Shared) -> Result<Jid, Failure> {
+    let settled = |state: &mut State| {
+        state.flush();
+        let State {
+            client,
+            failure,
+            endpoint,
+            first_bytes,
+            ..
+        } = state;
+        negotiation_outcome(client, failure, endpoint, first_bytes)
+    };
+    let outcome = shared
+        .wait_for(None, settled)
+        .unwrap_or_else(|Elapsed| Err(Failure::Error(Error::Io(io::ErrorKind::TimedOut.into()))));
+    let mut state = shared.lock();
+    outcome?;
+    // Returning from `connect` is the news that the client is online.
+    if let Some(Event::Online { .. }) = state.events.front() {
+        state.events.pop_front();
+    }
+    state
+        .client
+        .jid()
+        .cloned()
+        .ok_or_else(|| Failure::Error(Error::Io(io::ErrorKind::NotConnected.into())))
 }
 
 /// Encrypts `data` and writes it all, only writing: rustls's `Stream` would also read while a
@@ -427,12 +688,14 @@ fn connect_tcp(target: &Endpoint, options: &ConnectOptions) -> Result<TcpStream,
         .map_err(fail)?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
     for addr in addrs {
+        tracing::debug!(endpoint = %target, %addr, "connecting");
         match TcpStream::connect_timeout(&addr, options.connect_timeout) {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
                 // A peer that stops reading must not block a write forever.
                 let write_timeout = Some(options.write_timeout).filter(|t| !t.is_zero());
                 tcp.set_write_timeout(write_timeout).map_err(fail)?;
+                tracing::debug!(endpoint = %target, %addr, "connected");
                 return Ok(tcp);
             }
             Err(e) => last = e,
@@ -441,36 +704,74 @@ fn connect_tcp(target: &Endpoint, options: &ConnectOptions) -> Result<TcpStream,
     Err(fail(last))
 }
 
+/// A socket that remembers the first bytes it read, for [`tls::handshake_failure`].
+struct Watched<'a> {
+    sock: &'a mut TcpStream,
+    probe: Probe,
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.probe.record(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 fn handshake(
     config: &Arc<rustls::ClientConfig>,
     server_name: &str,
-    mut tcp: TcpStream,
+    endpoint: &Endpoint,
+    sock: &mut TcpStream,
     deadline: Instant,
-) -> Result<(StreamOwned<ClientConnection, TcpStream>, TlsInfo), Error> {
-    let fail = |e: io::Error| {
-        // A socket timeout reads as WouldBlock on Unix: say what it is.
-        let e = match e.kind() {
-            io::ErrorKind::WouldBlock => {
-                io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
-            }
-            _ => e,
-        };
-        tls::handshake_error(server_name, e)
-    };
+) -> Result<(ClientConnection, TlsInfo), Error> {
     let name = tls::server_name(server_name)?;
-    let mut conn = ClientConnection::new(config.clone(), name)
-        .map_err(|e| fail(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    let mut watched = Watched {
+        sock,
+        probe: Probe::default(),
+    };
+    let fail = |e: io::Error, probe: &Probe| {
+        // A socket timeout reads as WouldBlock on Unix: say what it is.
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+                tls::handshake_error(server_name, endpoint, e)
+            }
+            _ => tls::handshake_failure(server_name, endpoint, e, probe),
+        }
+    };
+    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| {
+        fail(
+            io::Error::new(io::ErrorKind::InvalidData, e),
+            &watched.probe,
+        )
+    })?;
     while conn.is_handshaking() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(fail(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )));
+            return Err(fail(io::ErrorKind::TimedOut.into(), &watched.probe));
         }
-        tcp.set_read_timeout(Some(left)).map_err(fail)?;
-        conn.complete_io(&mut tcp).map_err(fail)?;
+        if let Err(e) = watched.sock.set_read_timeout(Some(left)) {
+            return Err(fail(e, &watched.probe));
+        }
+        if let Err(e) = conn.complete_io(&mut watched) {
+            return Err(fail(e, &watched.probe));
+        }
     }
     let info = tls::tls_info(&conn);
-    Ok((StreamOwned::new(conn, tcp), info))
+    Ok((conn, info))
+}
+
+fn far_future() -> Instant {
+    later(Instant::now(), Duration::from_secs(365 * 24 * 3600))
 }

@@ -13,6 +13,30 @@
 //! `xmpp-client`. A `see-other-host` stream error during negotiation is followed, at most
 //! [`ConnectOptions::max_redirects`] times, and the certificate is still checked against the
 //! JID's domain.
+//!
+//! # One command set
+//!
+//! The core, the tokio [`Handle`](tokio::Handle) and the blocking
+//! [`Connection`](blocking::Connection) have the same commands with the same arguments; the
+//! core's take `now` first. All fail with [`CommandError`] (nothing is sent) when the session
+//! is not online or is over.
+//!
+//! | command | [`Client`] | tokio `Handle` (`async`) | blocking `Connection` |
+//! |---|---|---|---|
+//! | a message with a body; returns its id | `send_message(now, to, kind, body)` | `send_message(to, kind, body)` | `send_message(to, kind, body)` |
+//! | a presence ([`OutgoingPresence`](crate::client::stanza::OutgoingPresence) or built) | `send_presence(now, presence)` | `send_presence(presence)` | `send_presence(presence)` |
+//! | an IQ request, answered later as [`Event::IqResponse`](crate::client::Event::IqResponse) | `send_iq(now, to, kind, payload)` | `send_iq(to, kind, payload)` | `send_iq(to, kind, payload)` |
+//! | an IQ request, waiting for its response | — (a sans-IO core cannot wait) | `request(to, kind, payload)` | `request(to, kind, payload)` |
+//! | answer an [`Event::IqRequest`](crate::client::Event::IqRequest) | `reply_iq(now, request, reply)` | `reply_iq(request, reply)` | `reply_iq(request, reply)` |
+//! | claim the IQ requests of a namespace | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` |
+//! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
+//! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
+//! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |
+//!
+//! Events: the core queues them among its actions ([`Client::poll_action`]); tokio's
+//! [`Events`](tokio::Events) and the blocking
+//! [`Connection::next_event`](blocking::Connection::next_event) deliver them in order and end
+//! (`None`) after [`Event::Disconnected`](crate::client::Event::Disconnected).
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -169,13 +193,29 @@ pub enum Error {
         /// Why the last attempt failed (`TimedOut` after the connect timeout).
         source: io::Error,
     },
-    /// The TLS handshake failed: a certificate that does not verify, a protocol error.
-    #[error("TLS with {server_name} failed: {source}")]
+    /// The TLS handshake failed: a certificate that does not verify, a protocol error. The
+    /// message says what to do about it.
+    #[error("TLS with {endpoint} for {server_name} failed: {message}")]
     Tls {
         /// The name the certificate was checked against.
         server_name: String,
-        /// What rustls (or the socket) said.
+        /// Where we connected.
+        endpoint: String,
+        /// What went wrong, and what to do about it.
+        message: String,
+        /// What rustls (or the socket) said; a [`rustls::Error`] inside for handshake
+        /// failures.
         source: io::Error,
+    },
+    /// The endpoint speaks the other way of starting TLS: it answered a STARTTLS
+    /// connection with TLS (a direct-TLS port), or a direct TLS handshake with XML (a
+    /// STARTTLS port). The message says which and what to use.
+    #[error("{endpoint}: {message}")]
+    ProtocolMismatch {
+        /// Where we connected.
+        endpoint: String,
+        /// What the endpoint answered, and what to use instead.
+        message: String,
     },
     /// The TLS configuration cannot be used (an unreadable CA file, an invalid name).
     #[error("TLS configuration: {0}")]
@@ -219,20 +259,70 @@ enum Failure {
 }
 
 /// Where negotiation stands once the client's actions are carried out: `None` while it goes
-/// on. A transport failure the driver recorded (`failure`) is reported as such.
+/// on. A transport failure the driver recorded (`failure`) is reported as such; a STARTTLS
+/// connection whose server answered with TLS (`first_bytes`) as the wrong kind of port.
 fn negotiation_outcome(
     client: &Client,
     failure: &mut Option<Error>,
+    endpoint: &Endpoint,
+    first_bytes: &Probe,
 ) -> Option<Result<(), Failure>> {
     if client.is_online() {
+        if let Some(features) = client.features() {
+            tracing::debug!(jid = ?client.jid(), %features, "negotiated");
+        }
         return Some(Ok(()));
     }
     let reason = client.disconnect_reason()?;
+    if !endpoint.direct_tls && first_bytes.looks_like_tls() {
+        return Some(Err(Failure::Error(Error::ProtocolMismatch {
+            endpoint: endpoint.to_string(),
+            message: "the server answered with TLS where XMPP's stream header was expected: \
+                this is a direct-TLS port (XEP-0368); connect with ConnectOptions::direct_tls"
+                .into(),
+        })));
+    }
     Some(Err(match (failure.take(), redirect_target(reason)) {
         (Some(e), _) => Failure::Error(e),
         (None, Some(to)) => Failure::Redirect(to),
         (None, None) => Failure::Error(Error::from_disconnect(reason)),
     }))
+}
+
+/// The first bytes the server sent on a connection, kept to tell a peer that speaks the
+/// other way of starting TLS.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Probe {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Probe {
+    /// Remembers `data` if the first bytes have not all been seen yet.
+    pub(crate) fn record(&mut self, data: &[u8]) {
+        let n = data.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+    }
+
+    /// A TLS record header (RFC 8446 §5.1): content type 20 to 23, then major version 3.
+    pub(crate) fn looks_like_tls(&self) -> bool {
+        matches!(self.bytes[..self.len], [0x14..=0x17, 0x03, ..])
+    }
+
+    /// XML: white space, then `<`.
+    pub(crate) fn looks_like_xml(&self) -> bool {
+        let seen = &self.bytes[..self.len];
+        seen.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    }
+}
+
+/// Says why a session ended, at the level the reason deserves.
+fn log_session_end(reason: &DisconnectReason) {
+    match reason {
+        DisconnectReason::Closed => tracing::debug!(%reason, "session ended"),
+        _ => tracing::info!(%reason, "session ended"),
+    }
 }
 
 /// Hands the outcome of a read to the client; an I/O error is returned for the driver to
@@ -288,7 +378,12 @@ fn parse_see_other_host(text: &str) -> Option<Endpoint> {
 async fn endpoints(domain: &str, options: &ConnectOptions) -> Result<Vec<Endpoint>, Error> {
     match &options.server {
         Server::Host(endpoint) => Ok(vec![endpoint.clone()]),
-        Server::Dns => srv::lookup(&tls_server_name(domain), &options.dns_servers).await,
+        Server::Dns => {
+            let found = srv::lookup(&tls_server_name(domain), &options.dns_servers).await?;
+            let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+            tracing::debug!(domain, endpoints = ?list, "DNS SRV");
+            Ok(found)
+        }
     }
 }
 

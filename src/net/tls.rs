@@ -6,14 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{
-    ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore,
+    SignatureScheme,
 };
 
-use super::{Error, Trust};
+use super::{Endpoint, Error, Probe, Trust};
 use crate::client::sasl::ChannelBinding;
 use crate::client::TlsInfo;
 
@@ -39,9 +42,16 @@ impl TlsConfigs {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
                 .with_no_client_auth(),
-            Trust::WebPkiRoots | Trust::Certificates(_) | Trust::WebPkiRootsAnd(_) => builder
+            Trust::WebPkiRoots => builder
                 .with_root_certificates(roots(trust)?)
                 .with_no_client_auth(),
+            Trust::Certificates(certs) | Trust::WebPkiRootsAnd(certs) => {
+                let verifier = PinningVerifier::new(roots(trust)?, certs.clone(), provider)?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth()
+            }
         };
         let starttls = Arc::new(config.clone());
         config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
@@ -58,13 +68,14 @@ fn roots(trust: &Trust) -> Result<RootCertStore, Error> {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Trust::Certificates(certs) | Trust::WebPkiRootsAnd(certs) = trust {
-        for cert in certs {
-            store
-                .add(cert.clone())
-                .map_err(|e| Error::TlsConfig(format!("unusable trusted certificate: {e}")))?;
-        }
         if certs.is_empty() {
             return Err(Error::TlsConfig("no certificate to trust".into()));
+        }
+        for cert in certs {
+            // A certificate that cannot anchor a chain may still be pinned exactly.
+            if let Err(e) = store.add(cert.clone()) {
+                tracing::debug!(error = %e, "a trusted certificate is pinned only, not a CA");
+            }
         }
     }
     Ok(store)
@@ -94,20 +105,213 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
 /// 1.3: on 1.2 it needs the extended master secret, which rustls does not report.
 /// tls-server-end-point is left out: the SASL library cannot bind with it.
 pub(crate) fn tls_info(conn: &rustls::ClientConnection) -> TlsInfo {
-    if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
-        return TlsInfo::new();
-    }
-    match conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None) {
-        Ok(data) => TlsInfo::with_channel_binding(ChannelBinding::TlsExporter(data.to_vec())),
-        Err(_) => TlsInfo::new(),
+    let binding = if conn.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
+        conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(|data| ChannelBinding::TlsExporter(data.to_vec()))
+    } else {
+        None
+    };
+    tracing::debug!(
+        version = ?conn.protocol_version(),
+        cipher_suite = ?conn.negotiated_cipher_suite().map(|s| s.suite()),
+        alpn = ?conn.alpn_protocol().map(String::from_utf8_lossy),
+        channel_binding = binding.as_ref().map_or("none", |b| b.type_name()),
+        "TLS established"
+    );
+    match binding {
+        Some(binding) => TlsInfo::with_channel_binding(binding),
+        None => TlsInfo::new(),
     }
 }
 
-/// A handshake failure, typed for the application.
-pub(crate) fn handshake_error(server_name: &str, source: io::Error) -> Error {
+/// A TLS failure that is not about what the server sent (a timeout, a socket error).
+pub(crate) fn handshake_error(server_name: &str, endpoint: &Endpoint, source: io::Error) -> Error {
     Error::Tls {
         server_name: server_name.to_owned(),
+        endpoint: endpoint.to_string(),
+        message: source.to_string(),
         source,
+    }
+}
+
+/// A failed handshake, explained: what the certificate was wrong about and what to do, or
+/// that the server does not speak TLS from the first byte (`first_bytes` were XML).
+pub(crate) fn handshake_failure(
+    server_name: &str,
+    endpoint: &Endpoint,
+    source: io::Error,
+    first_bytes: &Probe,
+) -> Error {
+    // On a STARTTLS connection the server's XML came first, legitimately.
+    if endpoint.direct_tls && first_bytes.looks_like_xml() {
+        return Error::ProtocolMismatch {
+            endpoint: endpoint.to_string(),
+            message: "the server answered the TLS handshake with XML: this is a STARTTLS port, \
+                not a direct-TLS one; connect with ConnectOptions::host (STARTTLS)"
+                .into(),
+        };
+    }
+    let rustls_error = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    let message = match rustls_error {
+        Some(rustls::Error::InvalidCertificate(e)) => explain_certificate(server_name, e),
+        _ => source.to_string(),
+    };
+    Error::Tls {
+        server_name: server_name.to_owned(),
+        endpoint: endpoint.to_string(),
+        message,
+        source,
+    }
+}
+
+fn explain_certificate(server_name: &str, e: &CertificateError) -> String {
+    match e {
+        CertificateError::UnknownIssuer => format!(
+            "the certificate of {server_name} is not signed by a CA in the trust store; for a \
+             private CA or a self-signed certificate, trust it with Trust::pem_file"
+        ),
+        CertificateError::NotValidForName => {
+            format!("the certificate is not valid for {server_name}")
+        }
+        CertificateError::NotValidForNameContext { presented, .. } => format!(
+            "the certificate is for {}, not {server_name}: connect to a domain it names, or \
+             give the server a certificate for {server_name}",
+            if presented.is_empty() {
+                "no name at all".to_owned()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            format!("the certificate of {server_name} has expired ({e})")
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            format!("the certificate of {server_name} is not valid yet ({e}); check the clock")
+        }
+        CertificateError::Other(other)
+            if other
+                .0
+                .downcast_ref::<webpki::Error>()
+                .is_some_and(|w| *w == webpki::Error::CaUsedAsEndEntity) =>
+        {
+            format!(
+                "the certificate of {server_name} is a CA certificate (CA:TRUE) used as the \
+                 server's own certificate; trust exactly it with Trust::pem_file (the file \
+                 holding that certificate), which pins it"
+            )
+        }
+        other => format!("the certificate of {server_name} was refused: {other}"),
+    }
+}
+
+/// Verifies chains to the trust anchors as webpki does, and also accepts a certificate that
+/// is exactly one of the trusted ones (a pinned self-signed certificate, even one marked
+/// CA:TRUE as `openssl req -x509` makes them), after checking its name and validity period.
+/// Handshake signatures are always checked, so the server proves it holds the key.
+#[derive(Debug)]
+struct PinningVerifier {
+    chains: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinningVerifier {
+    fn new(
+        roots: RootCertStore,
+        pinned: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, Error> {
+        let chains = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| Error::TlsConfig(format!("no usable trust anchor: {e}")))?;
+        Ok(Self {
+            chains,
+            pinned,
+            provider,
+        })
+    }
+}
+
+/// `now` within the certificate's validity period.
+fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = parsed.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    Ok(())
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return self.chains.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+        }
+        let parsed = ParsedCertificate::try_from(end_entity)?;
+        verify_server_name(&parsed, server_name)?;
+        check_validity(end_entity, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

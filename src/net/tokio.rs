@@ -1,14 +1,19 @@
 //! The tokio adapter: [`connect`] negotiates, then a task drives the [`Client`]; the
-//! application keeps a [`Handle`] (send, close) and [`Events`] (what arrives).
+//! application keeps a [`Handle`] (commands, awaited requests) and [`Events`] (what arrives,
+//! also a [`futures_core::Stream`]).
 //!
 //! ```no_run
 //! use xmpp_sansio::client::{Config, Event};
-//! use xmpp_sansio::client::stanza::MessageType;
+//! use xmpp_sansio::client::stanza::{IqType, MessageType};
 //! use xmpp_sansio::net::{tokio::connect, ConnectOptions};
+//! use xmpp_sansio::{ns, xml::Builder};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new("juliet@example.com".parse()?, "secret");
 //! let (handle, mut events) = connect(config, &ConnectOptions::new()).await?;
+//! // A request is awaited; its response does not come through `events`.
+//! let roster = handle.request(None, IqType::Get, Builder::new("query", ns::ROSTER)).await?;
+//! println!("{} contacts", roster.payload().map_or(0, |q| q.children().count()));
 //! handle.send_message(&"romeo@example.net".parse()?, MessageType::Chat, "hi").await?;
 //! while let Some(event) = events.next().await {
 //!     match event {
@@ -22,27 +27,31 @@
 //!
 //! Both [`Events::next`] and the [`Handle`] methods are cancel-safe: the socket is written
 //! only by the driver task, never inside the caller's future, so dropping a future in a
-//! `select!` loses nothing (a command already handed over still runs).
+//! `select!` loses nothing (a command already handed over still runs; the response to a
+//! dropped [`Handle::request`] is discarded).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
 use ::tokio::sync::{mpsc, oneshot};
 use ::tokio::time::{sleep_until, timeout, timeout_at};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+use tracing::Instrument;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, negotiation_outcome, tls_server_name, worse, ConnectOptions, Endpoint,
-    Error, Failure,
+    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
+    ConnectOptions, Endpoint, Error, Failure, Probe,
 };
-use crate::client::stanza::{IqType, MessageType};
-use crate::client::{later, Action, Client, CommandError, Config, Event, TlsInfo};
+use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
 
@@ -51,10 +60,26 @@ const MAX_PENDING_EVENTS: usize = 256;
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 64 * 1024;
 
-type Command = Box<dyn FnOnce(&mut Client, Instant) + Send>;
+/// A closure run on the client by the driver task.
+type Call = Box<dyn FnOnce(&mut Client, Instant) + Send>;
+
+/// What a [`Handle`] asks of the driver task.
+enum Command {
+    /// Run this on the client.
+    Call(Call),
+    /// Send an IQ request and hand its outcome to `reply`.
+    Request {
+        to: Option<Jid>,
+        kind: IqType,
+        payload: Builder,
+        reply: oneshot::Sender<Result<Iq, IqError>>,
+    },
+    /// Close the stream; `done` fires once the session is over.
+    Close(oneshot::Sender<()>),
+}
 
 /// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and starts the driver task.
-/// Returns once online; the first event is [`Event::Online`].
+/// Returns once online (so [`Event::Online`] is not delivered: this is it).
 pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle, Events), Error> {
     let tls = TlsConfigs::new(&options.trust)?;
     let domain = config.jid.domain().to_owned();
@@ -65,6 +90,7 @@ pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle
         match driver.negotiate().await {
             Ok(()) => return Ok(driver.spawn()),
             Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
+                tracing::info!(to = %to, "see-other-host: following the redirect");
                 redirects += 1;
                 targets = vec![to];
             }
@@ -76,8 +102,9 @@ pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle
     }
 }
 
-/// Sends stanzas and closes the session. Cheap to clone; when every handle is dropped the
-/// session is closed.
+/// Commands for the session. Cheap to clone; when every handle is dropped the session is
+/// closed. The methods are those of [`Client`], without `now`; see the
+/// [table](super#one-command-set).
 #[derive(Clone, Debug)]
 pub struct Handle {
     commands: mpsc::Sender<Command>,
@@ -90,71 +117,131 @@ impl Handle {
         &self.jid
     }
 
-    /// Runs `f` on the client inside the driver task (any command of [`Client`]), and
-    /// returns its result once done; what it queued is written right after.
+    /// Runs `f` on the client inside the driver task (any command or getter of [`Client`]),
+    /// and returns its result once done; what it queued is written right after.
     pub async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Client, Instant) -> R + Send + 'static,
-    ) -> Result<R, Error> {
+    ) -> Result<R, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let command: Command = Box::new(move |client, now| {
+        let command = Command::Call(Box::new(move |client, now| {
             let _ = tx.send(f(client, now));
-        });
+        }));
         self.commands
             .send(command)
             .await
             .map_err(|_| CommandError::Disconnected)?;
-        rx.await
-            .map_err(|_| Error::Command(CommandError::Disconnected))
+        rx.await.map_err(|_| CommandError::Disconnected)
     }
 
-    /// Sends a message with a body; returns its id.
+    /// Sends a chat (or other) message with a body; returns its id.
     pub async fn send_message(
         &self,
         to: &Jid,
         kind: MessageType,
         body: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String, CommandError> {
         let (to, body) = (to.clone(), body.to_owned());
-        Ok(self
-            .call(move |c, now| c.send_message(now, &to, kind, &body))
-            .await??)
+        self.call(move |c, now| c.send_message(now, &to, kind, &body))
+            .await?
     }
 
-    /// Sends a presence stanza.
-    pub async fn send_presence(&self, presence: Builder) -> Result<(), Error> {
-        Ok(self
-            .call(move |c, now| c.send_presence(now, &presence))
-            .await??)
+    /// Sends a presence ([`OutgoingPresence`](crate::client::stanza::OutgoingPresence) or
+    /// a `<presence/>` built by hand).
+    pub async fn send_presence(&self, presence: impl Into<Builder>) -> Result<(), CommandError> {
+        let presence = presence.into();
+        self.call(move |c, now| c.send_presence(now, presence))
+            .await?
     }
 
-    /// Sends an IQ request; returns its id. The answer arrives as [`Event::IqResponse`] (or
-    /// [`Event::IqTimeout`]).
+    /// Sends an IQ request without waiting; returns its id. Its outcome arrives as
+    /// [`Event::IqResponse`]. To wait for it instead, use [`Self::request`].
     pub async fn send_iq(
         &self,
-        to: Option<Jid>,
+        to: Option<&Jid>,
         kind: IqType,
         payload: Builder,
-    ) -> Result<String, Error> {
-        Ok(self
-            .call(move |c, now| c.send_iq(now, to.as_ref(), kind, payload))
-            .await??)
+    ) -> Result<String, CommandError> {
+        let to = to.cloned();
+        self.call(move |c, now| c.send_iq(now, to.as_ref(), kind, payload))
+            .await?
     }
 
-    /// Sends any element (a stanza the other helpers do not cover).
-    pub async fn send_element(&self, element: Builder) -> Result<(), Error> {
-        Ok(self
-            .call(move |c, now| c.send_element(now, &element))
-            .await??)
+    /// Sends an IQ request and waits for its response: the `result`, or why there is none
+    /// (the peer's error, a timeout after [`Timeouts::iq`](crate::client::Timeouts::iq),
+    /// the session ending). The response does not appear in [`Events`]. The future borrows
+    /// nothing (it can be spawned or kept); dropping it is safe: the response is then
+    /// discarded.
+    pub fn request(
+        &self,
+        to: Option<&Jid>,
+        kind: IqType,
+        payload: Builder,
+    ) -> impl Future<Output = Result<Iq, IqError>> + Send + 'static {
+        let commands = self.commands.clone();
+        let to = to.cloned();
+        async move {
+            let (reply, rx) = oneshot::channel();
+            let command = Command::Request {
+                to,
+                kind,
+                payload,
+                reply,
+            };
+            commands
+                .send(command)
+                .await
+                .map_err(|_| IqError::Disconnected)?;
+            rx.await.unwrap_or(Err(IqError::Disconnected))
+        }
     }
 
-    /// Closes the stream; [`Events`] then ends with [`Event::Disconnected`].
-    pub async fn close(&self) -> Result<(), Error> {
-        self.call(|c, now| c.close(now)).await
+    /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.
+    pub async fn reply_iq(
+        &self,
+        request: &Iq,
+        reply: Result<Option<Builder>, StanzaError>,
+    ) -> Result<(), CommandError> {
+        let request = request.clone();
+        self.call(move |c, now| c.reply_iq(now, &request, reply))
+            .await?
+    }
+
+    /// Sends any element (a stanza the other helpers do not cover, or a nonza).
+    pub async fn send_element(&self, element: impl Into<Builder>) -> Result<(), CommandError> {
+        let element = element.into();
+        self.call(move |c, now| c.send_element(now, element))
+            .await?
+    }
+
+    /// From now on, IQ requests in `namespace` arrive as [`Event::IqRequest`]. (To claim
+    /// one from the first stanza on, use
+    /// [`Config::handled_iq_namespaces`](crate::client::Config::handled_iq_namespaces).)
+    pub async fn handle_iq_namespace(
+        &self,
+        namespace: impl Into<String>,
+    ) -> Result<(), CommandError> {
+        let namespace = namespace.into();
+        self.call(move |c, _| c.handle_iq_namespace(namespace))
+            .await
+    }
+
+    /// Closes the stream and waits until the session is over (the server closed its side,
+    /// or the close timeout passed). [`Events`] then ends after [`Event::Disconnected`].
+    pub async fn close(&self) -> Result<(), CommandError> {
+        let (done, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Close(done))
+            .await
+            .map_err(|_| CommandError::Disconnected)?;
+        // The driver drops `done` when it ends: either way the session is over.
+        let _ = rx.await;
+        Ok(())
     }
 }
 
-/// What arrives, in order; ends after [`Event::Disconnected`].
+/// What arrives, in order; ends after [`Event::Disconnected`]. Also a
+/// [`futures_core::Stream`], for `StreamExt` combinators and merging.
 #[derive(Debug)]
 pub struct Events {
     events: mpsc::Receiver<Event>,
@@ -168,9 +255,58 @@ impl Events {
     }
 }
 
+impl futures_core::Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.events.poll_recv(cx)
+    }
+}
+
+/// A socket that remembers the first bytes it read, so that a peer speaking the wrong
+/// protocol (TLS on a STARTTLS connection, XML on a direct TLS one) can be named as such.
+struct Watched {
+    tcp: TcpStream,
+    probe: Probe,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            this.probe.record(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
 enum Transport {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tcp(Watched),
+    Tls(Box<TlsStream<Watched>>),
     Gone,
 }
 
@@ -208,17 +344,32 @@ impl Transport {
         };
         *self = Transport::Gone;
     }
+
+    fn probe(&self) -> Option<&Probe> {
+        match self {
+            Transport::Tcp(s) => Some(&s.probe),
+            Transport::Tls(s) => Some(&s.get_ref().0.probe),
+            Transport::Gone => None,
+        }
+    }
 }
 
 struct Driver {
     client: Client,
     transport: Transport,
     tls: TlsConfigs,
+    endpoint: Endpoint,
     buf: Box<[u8]>,
     /// Events not yet handed to the application.
     events: VecDeque<Event>,
+    /// Callers of [`Handle::request`], by request id.
+    waiters: HashMap<String, oneshot::Sender<Result<Iq, IqError>>>,
+    /// Callers of [`Handle::close`].
+    closing: Vec<oneshot::Sender<()>>,
     /// The first transport failure, kept to report it as such while negotiating.
     failure: Option<Error>,
+    /// What the first bytes from the server looked like, once negotiation failed.
+    first_bytes: Probe,
     write_timeout: std::time::Duration,
 }
 
@@ -237,25 +388,31 @@ impl Driver {
             let tcp = match connect_tcp(target, options).await {
                 Ok(tcp) => tcp,
                 Err(e) => {
+                    tracing::debug!(endpoint = %target, error = %e, "connect attempt failed");
                     last = worse(last, e);
                     continue;
                 }
             };
+            let watched = Watched {
+                tcp,
+                probe: Probe::default(),
+            };
             let (transport, client) = if target.direct_tls {
                 let deadline = later(Instant::now(), config.timeouts.negotiation);
-                match handshake(&tls.direct, &server_name, tcp, deadline.into()).await {
+                match handshake(&tls.direct, &server_name, target, watched, deadline.into()).await {
                     Ok((stream, info)) => (
                         Transport::Tls(Box::new(stream)),
                         Client::new_over_tls(config.clone(), Instant::now(), info),
                     ),
                     Err(e) => {
+                        tracing::debug!(endpoint = %target, error = %e, "TLS failed");
                         last = worse(last, e);
                         continue;
                     }
                 }
             } else {
                 (
-                    Transport::Tcp(tcp),
+                    Transport::Tcp(watched),
                     Client::new(config.clone(), Instant::now()),
                 )
             };
@@ -263,9 +420,13 @@ impl Driver {
                 client,
                 transport,
                 tls: tls.clone(),
+                endpoint: target.clone(),
                 buf: vec![0; READ_SIZE].into_boxed_slice(),
                 events: VecDeque::new(),
+                waiters: HashMap::new(),
+                closing: Vec::new(),
                 failure: None,
+                first_bytes: Probe::default(),
                 write_timeout: options.write_timeout,
             });
         }
@@ -279,7 +440,19 @@ impl Driver {
     async fn negotiate(&mut self) -> Result<(), Failure> {
         loop {
             self.flush().await;
-            if let Some(outcome) = negotiation_outcome(&self.client, &mut self.failure) {
+            if let Some(probe) = self.transport.probe() {
+                self.first_bytes = probe.clone();
+            }
+            if let Some(outcome) = negotiation_outcome(
+                &self.client,
+                &mut self.failure,
+                &self.endpoint,
+                &self.first_bytes,
+            ) {
+                // `connect` returning is the news that the client is online.
+                if let Some(Event::Online { .. }) = self.events.front() {
+                    self.events.pop_front();
+                }
                 return outcome;
             }
             let deadline = self.client.poll_timeout();
@@ -304,7 +477,8 @@ impl Driver {
             .jid()
             .cloned()
             .expect("online clients have a JID");
-        ::tokio::spawn(self.run(command_rx, event_tx));
+        let span = tracing::info_span!("xmpp", jid = %jid);
+        ::tokio::spawn(self.run(command_rx, event_tx).instrument(span));
         let handle = Handle {
             commands: command_tx,
             jid,
@@ -326,8 +500,13 @@ impl Driver {
                     self.flush().await;
                 }
             }
-            if self.client.is_closed() && self.events.is_empty() {
-                return;
+            if self.client.is_closed() {
+                for done in self.closing.drain(..) {
+                    let _ = done.send(());
+                }
+                if self.events.is_empty() {
+                    return;
+                }
             }
             let deadline = self.client.poll_timeout();
             let reading = !self.client.is_closed() && self.events.len() < MAX_PENDING_EVENTS;
@@ -339,7 +518,7 @@ impl Driver {
                     }
                 }
                 command = commands.recv(), if commands_open => match command {
-                    Some(command) => command(&mut self.client, Instant::now()),
+                    Some(command) => self.run_command(command),
                     None => {
                         commands_open = false;
                         self.client.close(Instant::now());
@@ -351,6 +530,32 @@ impl Driver {
                 () = sleep, if deadline.is_some() && !self.client.is_closed() => {
                     self.client.handle_timeout(Instant::now());
                 }
+            }
+        }
+    }
+
+    fn run_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Call(f) => f(&mut self.client, now),
+            Command::Request {
+                to,
+                kind,
+                payload,
+                reply,
+            } => match self.client.send_iq(now, to.as_ref(), kind, payload) {
+                Ok(id) => {
+                    // Forget the callers that gave up; their responses are discarded.
+                    self.waiters.retain(|_, w| !w.is_closed());
+                    self.waiters.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Close(done) => {
+                self.client.close(now);
+                self.closing.push(done);
             }
         }
     }
@@ -369,7 +574,7 @@ impl Driver {
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name).await,
-                Action::Event(event) => self.events.push_back(event),
+                Action::Event(event) => self.deliver(event),
                 Action::Close => {
                     // Best effort, bounded: the peer may be gone or not reading.
                     let closing = async {
@@ -392,16 +597,42 @@ impl Driver {
         }
     }
 
+    /// An event for the caller awaiting it, or for the application.
+    fn deliver(&mut self, event: Event) {
+        match event {
+            Event::IqResponse { id, result } => match self.waiters.remove(&id) {
+                // A caller that gave up (dropped its future) discards the response.
+                Some(waiter) => {
+                    let _ = waiter.send(result);
+                }
+                None => self.events.push_back(Event::IqResponse { id, result }),
+            },
+            Event::Disconnected { reason } => {
+                log_session_end(&reason);
+                self.events.push_back(Event::Disconnected { reason });
+            }
+            event => self.events.push_back(event),
+        }
+    }
+
     async fn start_tls(&mut self, server_name: &str) {
         let Transport::Tcp(tcp) = std::mem::replace(&mut self.transport, Transport::Gone) else {
             let e = io::Error::other("StartTls on a transport that is not plain TCP");
-            return self.transport_failed(tls::handshake_error(server_name, e));
+            return self.transport_failed(tls::handshake_error(server_name, &self.endpoint, e));
         };
         let deadline = self
             .client
             .poll_timeout()
             .map_or_else(far_future, Into::into);
-        match handshake(&self.tls.starttls, server_name, tcp, deadline).await {
+        match handshake(
+            &self.tls.starttls,
+            server_name,
+            &self.endpoint,
+            tcp,
+            deadline,
+        )
+        .await
+        {
             Ok((stream, info)) => {
                 self.transport = Transport::Tls(Box::new(stream));
                 // Refused only if the client is no longer waiting for TLS: nothing to do.
@@ -449,9 +680,11 @@ async fn connect_tcp(target: &Endpoint, options: &ConnectOptions) -> Result<TcpS
     .map_err(fail)?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
     for addr in addrs {
+        tracing::debug!(endpoint = %target, %addr, "connecting");
         match with_timeout(options, TcpStream::connect(addr)).await {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
+                tracing::debug!(endpoint = %target, %addr, "connected");
                 return Ok(tcp);
             }
             Err(e) => last = e,
@@ -473,17 +706,22 @@ async fn with_timeout<T>(
 async fn handshake(
     config: &std::sync::Arc<rustls::ClientConfig>,
     server_name: &str,
-    tcp: TcpStream,
+    endpoint: &Endpoint,
+    tcp: Watched,
     deadline: ::tokio::time::Instant,
-) -> Result<(TlsStream<TcpStream>, TlsInfo), Error> {
+) -> Result<(TlsStream<Watched>, TlsInfo), Error> {
     let name = tls::server_name(server_name)?;
-    let connecting = TlsConnector::from(config.clone()).connect(name, tcp);
+    let connecting = TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .into_fallible();
     let stream = match timeout_at(deadline, connecting).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(tls::handshake_error(server_name, e)),
+        Ok(Err((e, tcp))) => {
+            return Err(tls::handshake_failure(server_name, endpoint, e, &tcp.probe));
+        }
         Err(_) => {
             let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
-            return Err(tls::handshake_error(server_name, e));
+            return Err(tls::handshake_error(server_name, endpoint, e));
         }
     };
     let info = tls::tls_info(stream.get_ref().1);

@@ -7,11 +7,87 @@ use bytes::Bytes;
 
 use super::chars::is_ncname;
 use super::element::ElementRef;
-use super::escape::{escape_attr, escape_text, UnrepresentableChar};
-use super::Child;
+use super::escape::{escape_attr, escape_text};
+use super::{Child, UnrepresentableChar};
+use crate::jid::Jid;
 use crate::ns;
 
 type Str = Cow<'static, str>;
+
+/// What a [`Builder`] takes as an attribute value or as text: `&str` and `&String` (copied),
+/// `String` and `Cow<'static, str>` (moved), a [`Jid`] or `&Jid`, `char`, and integers.
+///
+/// ```
+/// use xmpp_sansio::{jid::Jid, ns, xml::Builder};
+///
+/// let to: Jid = "juliet@example.com/balcony".parse()?;
+/// let body = String::from("hi");
+/// let msg = Builder::new("message", ns::JABBER_CLIENT)
+///     .attr("to", &to)
+///     .child(Builder::new("body", ns::JABBER_CLIENT).text(body.as_str()));
+/// assert_eq!(
+///     &msg.to_bytes(ns::JABBER_CLIENT)?[..],
+///     b"<message to='juliet@example.com/balcony'><body>hi</body></message>"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait IntoText {
+    /// The text, owned.
+    fn into_text(self) -> Cow<'static, str>;
+}
+
+impl IntoText for &str {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.to_owned())
+    }
+}
+
+impl IntoText for &String {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.clone())
+    }
+}
+
+impl IntoText for String {
+    fn into_text(self) -> Str {
+        Cow::Owned(self)
+    }
+}
+
+impl IntoText for Cow<'static, str> {
+    fn into_text(self) -> Str {
+        self
+    }
+}
+
+impl IntoText for &Jid {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.as_str().to_owned())
+    }
+}
+
+impl IntoText for Jid {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.as_str().to_owned())
+    }
+}
+
+impl IntoText for char {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.to_string())
+    }
+}
+
+macro_rules! integer_text {
+    ($($t:ty),*) => {$(
+        impl IntoText for $t {
+            fn into_text(self) -> Str {
+                Cow::Owned(self.to_string())
+            }
+        }
+    )*};
+}
+integer_text!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
 
 /// An element to send, built from owned or `'static` strings.
 ///
@@ -71,8 +147,16 @@ impl Builder {
     }
 
     /// Sets an attribute without namespace (replacing one of the same name).
-    pub fn attr(self, name: impl Into<Str>, value: impl Into<Str>) -> Self {
+    pub fn attr(self, name: impl Into<Str>, value: impl IntoText) -> Self {
         self.attr_ns(name, "", value)
+    }
+
+    /// Sets the attribute `name` if `value` is `Some`.
+    pub fn attr_opt(self, name: impl Into<Str>, value: Option<impl IntoText>) -> Self {
+        match value {
+            Some(v) => self.attr(name, v),
+            None => self,
+        }
     }
 
     /// Sets a namespaced attribute, such as `xml:lang` (`attr_ns("lang", ns::XML, "en")`).
@@ -80,7 +164,7 @@ impl Builder {
         mut self,
         name: impl Into<Str>,
         ns: impl Into<Str>,
-        value: impl Into<Str>,
+        value: impl IntoText,
     ) -> Self {
         self.set_attr_ns(name, ns, value);
         self
@@ -93,19 +177,26 @@ impl Builder {
     }
 
     /// Appends text.
-    pub fn text(mut self, text: impl Into<Str>) -> Self {
-        self.push(Node::Text(text.into()));
+    pub fn text(mut self, text: impl IntoText) -> Self {
+        self.push(Node::Text(text.into_text()));
         self
     }
 
+    /// Appends a child element `<name>text</name>` in the same namespace as this one: the
+    /// common shape of simple fields (`<body/>`, `<status/>`, `<username/>`).
+    pub fn text_child(self, name: impl Into<Str>, text: impl IntoText) -> Self {
+        let child = Builder::new(name, self.ns.clone()).text(text);
+        self.child(child)
+    }
+
     /// Sets an attribute without namespace, in place.
-    pub fn set_attr(&mut self, name: impl Into<Str>, value: impl Into<Str>) {
+    pub fn set_attr(&mut self, name: impl Into<Str>, value: impl IntoText) {
         self.set_attr_ns(name, "", value);
     }
 
     /// Sets a namespaced attribute, in place.
-    pub fn set_attr_ns(&mut self, name: impl Into<Str>, ns: impl Into<Str>, value: impl Into<Str>) {
-        let (name, ns, value) = (name.into(), ns.into(), value.into());
+    pub fn set_attr_ns(&mut self, name: impl Into<Str>, ns: impl Into<Str>, value: impl IntoText) {
+        let (name, ns, value) = (name.into(), ns.into(), value.into_text());
         match self
             .attrs
             .iter_mut()
@@ -154,6 +245,16 @@ impl Builder {
     /// The child nodes.
     pub fn nodes(&self) -> &[Node] {
         &self.children
+    }
+
+    /// The child nodes, to change in place.
+    pub(crate) fn nodes_mut(&mut self) -> &mut Vec<Node> {
+        &mut self.children
+    }
+
+    /// The attributes as `(local name, namespace, value)`, to change in place.
+    pub(crate) fn attrs_mut(&mut self) -> impl Iterator<Item = (&str, &str, &mut Str)> {
+        self.attrs.iter_mut().map(|(n, s, v)| (&**n, &**s, v))
     }
 
     /// The child elements.

@@ -13,9 +13,10 @@ mod framer;
 mod parser;
 mod reader;
 
-pub use builder::{BuildError, Builder, Node};
+pub use builder::{BuildError, Builder, IntoText, Node};
 pub use element::{Attribute, Attributes, Child, ChildNodes, Children, Element, ElementRef, Text};
 pub use error::{XmlError, XmlErrorKind};
+pub use escape::UnrepresentableChar;
 pub use reader::{Limits, StreamEvent, StreamHeader, StreamReader};
 
 pub(crate) use escape::escape_attr as escape_attr_value;

@@ -466,6 +466,14 @@ impl Server {
         if self.auto_iq && to_server && el.get_child("ping", "urn:xmpp:ping").is_some() {
             self.send(&format!("<iq type='result' id='{id}' from='{DOMAIN}'/>"));
         }
+        // An empty roster, as a server gives a new account.
+        let roster_get = el.attr("type").as_deref() == Some("get")
+            && el.get_child("query", "jabber:iq:roster").is_some();
+        if self.auto_iq && el.attr("to").is_none() && roster_get {
+            self.send(&format!(
+                "<iq type='result' id='{id}'><query xmlns='jabber:iq:roster' ver='v0'/></iq>"
+            ));
+        }
     }
 }
 
@@ -499,6 +507,8 @@ pub struct Pair {
     /// Sizes of the reads the client gets (cycled); empty means whole.
     pub chunks: Vec<usize>,
     chunk_i: usize,
+    /// Every byte the server delivered to the client.
+    pub delivered: Vec<u8>,
 }
 
 pub fn config() -> Config {
@@ -523,6 +533,7 @@ impl Pair {
             transport_closed: false,
             chunks: Vec::new(),
             chunk_i: 0,
+            delivered: Vec::new(),
         }
     }
 
@@ -562,6 +573,7 @@ impl Pair {
             if !self.server.out.is_empty() && !self.transport_closed {
                 progress = true;
                 let out = std::mem::take(&mut self.server.out);
+                self.delivered.extend_from_slice(&out);
                 if self.chunks.is_empty() {
                     self.client.handle_input(self.now, &out);
                 } else {
@@ -670,8 +682,11 @@ pub fn summarize(e: &Event) -> String {
             p.kind
         ),
         Event::IqRequest(iq) => format!("iq request {} {:?}", iq.id, iq.kind),
-        Event::IqResponse(iq) => format!("iq response {} {:?}", iq.id, iq.kind),
-        Event::IqTimeout { id } => format!("iq timeout {id}"),
+        Event::IqResponse { id, result } => match result {
+            Ok(iq) => format!("iq response {id} {:?}", iq.kind),
+            Err(xmpp_sansio::client::IqError::Timeout) => format!("iq timeout {id}"),
+            Err(e) => format!("iq failed {id} {e:?}"),
+        },
         Event::Nonza(el) => format!("nonza {}", el.name()),
         Event::Disconnected { reason } => format!("disconnected {reason:?}"),
         other => format!("{other:?}"),

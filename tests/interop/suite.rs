@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use super::servers::{Kind, Server};
 use xmpp_sansio::client::sasl::{AuthError, Mechanism, SaslCondition};
-use xmpp_sansio::client::stanza::{IqType, MessageType, PresenceType};
-use xmpp_sansio::client::{Config, DisconnectReason, Event};
+use xmpp_sansio::client::stanza::{
+    Iq, IqType, MessageType, OutgoingPresence, PresenceType, StanzaErrorCondition,
+};
+use xmpp_sansio::client::{Config, DisconnectReason, Event, IqError};
 use xmpp_sansio::jid::Jid;
-use xmpp_sansio::net::blocking::Connection;
+use xmpp_sansio::net::blocking::{Connection, Elapsed};
 use xmpp_sansio::net::{tokio as xtokio, ConnectOptions, Error, Trust};
 use xmpp_sansio::xml::Builder;
-use xmpp_sansio::StreamErrorCondition;
+use xmpp_sansio::{ns, StreamErrorCondition};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PASSWORD: &str = "interop-secret-1";
@@ -63,27 +65,42 @@ fn strongest_scram(kind: Kind) -> Mechanism {
 }
 
 fn disco_info() -> Builder {
-    Builder::new("query", "http://jabber.org/protocol/disco#info")
+    Builder::new("query", ns::DISCO_INFO)
 }
 
 fn ping() -> Builder {
-    Builder::new("ping", "urn:xmpp:ping")
+    Builder::new("ping", ns::PING)
 }
 
-fn is_server_identity(event: &Event, id: &str) -> bool {
-    let Event::IqResponse(iq) = event else {
-        return false;
-    };
-    iq.id == id
-        && iq.kind == IqType::Result
+fn version_query() -> Builder {
+    Builder::new("query", ns::VERSION)
+}
+
+/// The XEP-0092 answer the interop clients give.
+fn version_answer() -> Builder {
+    Builder::new("query", ns::VERSION)
+        .text_child("name", "xmpp-sansio interop")
+        .text_child("version", "1")
+}
+
+fn has_server_identity(iq: &Iq) -> bool {
+    iq.kind == IqType::Result
         && iq.payload().is_some_and(|q| {
             q.children()
                 .any(|c| c.name() == "identity" && c.attr("category").as_deref() == Some("server"))
         })
 }
 
-fn is_result(event: &Event, id: &str) -> bool {
-    matches!(event, Event::IqResponse(iq) if iq.id == id && iq.kind == IqType::Result)
+fn version_name(iq: &Iq) -> Option<String> {
+    let query = iq.payload()?;
+    Some(query.get_child("name", ns::VERSION)?.text().into_owned())
+}
+
+fn stanza_condition(result: Result<Iq, IqError>) -> StanzaErrorCondition {
+    match result {
+        Err(IqError::Stanza(e)) => e.condition,
+        other => panic!("expected a stanza error, got {other:?}"),
+    }
 }
 
 fn is_body(event: &Event, from: &Jid, body: &str) -> bool {
@@ -96,20 +113,29 @@ fn is_presence_from(event: &Event, from: &Jid) -> bool {
         if p.from.as_ref() == Some(from) && p.kind == PresenceType::Available)
 }
 
+fn is_version_request(event: &Event) -> bool {
+    matches!(event, Event::IqRequest(iq) if iq.payload().is_some_and(|p| p.ns() == ns::VERSION))
+}
+
+/// Alice answers XEP-0092 version requests herself, from the first stanza on.
+fn answering_config(jid: &Jid, resource: &str) -> Config {
+    config(jid, resource).handle_iq_namespace(ns::VERSION)
+}
+
 // ---- blocking ----
 
-fn wait_blocking(conn: &mut Connection, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+fn wait_blocking(conn: &Connection, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
     let until = Instant::now() + WAIT;
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        match conn.next_event(Some(left)) {
+        match conn.next_event_timeout(left) {
             Ok(Some(e)) if pred(&e) => return e,
             Ok(Some(Event::Disconnected { reason })) => {
                 panic!("disconnected waiting for {what}: {reason}")
             }
             Ok(Some(_)) => {}
-            Ok(None) => panic!("timed out waiting for {what}"),
-            Err(e) => panic!("error waiting for {what}: {e}"),
+            Ok(None) => panic!("the session ended waiting for {what}"),
+            Err(Elapsed) => panic!("timed out waiting for {what}"),
         }
     }
 }
@@ -117,51 +143,73 @@ fn wait_blocking(conn: &mut Connection, what: &str, pred: impl Fn(&Event) -> boo
 fn session_blocking(kind: Kind) {
     let server = start(kind);
     let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
-    let mut a = Connection::connect(config(&alice, "a"), &starttls(&server))
+    let a = Connection::connect(answering_config(&alice, "a"), &starttls(&server))
         .unwrap_or_else(|e| panic!("alice: {e}\n{}", server.log_tail()));
-    let mut b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
+    let b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
     for conn in [&a, &b] {
-        assert!(conn.client().is_secure());
-        assert_eq!(conn.client().mechanism(), Some(strongest_scram(kind)));
+        let (secure, mechanism) = conn.call(|c, _| (c.is_secure(), c.mechanism()));
+        assert!(secure);
+        assert_eq!(mechanism, Some(strongest_scram(kind)));
     }
     let (a_jid, b_jid) = (a.jid().clone(), b.jid().clone());
     assert_eq!(a_jid.as_str(), format!("{alice}/a"));
 
     // Presence: the server reflects our own initial presence; directed presence reaches bob.
-    a.send_presence(&Builder::new("presence", "jabber:client"))
+    a.send_presence(OutgoingPresence::available()).unwrap();
+    wait_blocking(&a, "own presence", |e| is_presence_from(e, &a_jid));
+    b.send_presence(OutgoingPresence::available().status("here"))
         .unwrap();
-    wait_blocking(&mut a, "own presence", |e| is_presence_from(e, &a_jid));
-    b.send_presence(&Builder::new("presence", "jabber:client"))
+    a.send_presence(OutgoingPresence::available().to(&b_jid))
         .unwrap();
-    let directed = Builder::new("presence", "jabber:client").attr("to", b_jid.as_str().to_owned());
-    a.send_presence(&directed).unwrap();
-    wait_blocking(&mut b, "alice's directed presence", |e| {
+    wait_blocking(&b, "alice's directed presence", |e| {
         is_presence_from(e, &a_jid)
     });
 
     // Messages both ways.
     a.send_message(&b_jid, MessageType::Chat, "hello bob")
         .unwrap();
-    wait_blocking(&mut b, "alice's message", |e| {
-        is_body(e, &a_jid, "hello bob")
-    });
+    wait_blocking(&b, "alice's message", |e| is_body(e, &a_jid, "hello bob"));
     b.send_message(&a_jid, MessageType::Chat, "hi alice")
         .unwrap();
-    wait_blocking(&mut a, "bob's message", |e| is_body(e, &b_jid, "hi alice"));
+    wait_blocking(&a, "bob's message", |e| is_body(e, &b_jid, "hi alice"));
 
-    // IQ round trips with the server: disco#info and ping.
+    // Awaited IQ round trips with the server: disco#info and ping.
     let domain = a_jid.domain_jid();
-    let id = a.send_iq(Some(&domain), IqType::Get, disco_info()).unwrap();
-    wait_blocking(&mut a, "disco#info", |e| is_server_identity(e, &id));
-    let id = a.send_iq(Some(&domain), IqType::Get, ping()).unwrap();
-    wait_blocking(&mut a, "ping result", |e| is_result(e, &id));
+    let info = a.request(Some(&domain), IqType::Get, disco_info()).unwrap();
+    assert!(has_server_identity(&info), "{:?}", info.element);
+    a.request(Some(&domain), IqType::Get, ping()).unwrap();
 
-    for mut conn in [a, b] {
+    // Bob asks alice's version: alice's reader thread answers while bob waits on his.
+    let answering = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let Event::IqRequest(iq) = wait_blocking(&a, "the version request", is_version_request)
+            else {
+                unreachable!()
+            };
+            a.reply_iq(&iq, Ok(Some(version_answer()))).unwrap();
+        })
+    };
+    let version = b
+        .request(Some(&a_jid), IqType::Get, version_query())
+        .unwrap();
+    assert_eq!(
+        version_name(&version).as_deref(),
+        Some("xmpp-sansio interop")
+    );
+    answering.join().unwrap();
+    // Bob does not answer version requests: alice's request gets service-unavailable.
+    let refused = a.request(Some(&b_jid), IqType::Get, version_query());
+    assert_eq!(
+        stanza_condition(refused),
+        StanzaErrorCondition::ServiceUnavailable
+    );
+
+    for conn in [a, b] {
         conn.close().unwrap();
-        assert_eq!(
-            conn.client().disconnect_reason(),
-            Some(&DisconnectReason::Closed)
-        );
+        let reason = conn.call(|c, _| c.disconnect_reason().cloned());
+        assert_eq!(reason, Some(DisconnectReason::Closed));
+        while conn.next_event().is_some() {}
     }
 }
 
@@ -213,7 +261,7 @@ fn session_tokio(kind: Kind) {
     let server = start(kind);
     let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
     runtime().block_on(async {
-        let (a, mut a_events) = xtokio::connect(config(&alice, "a"), &starttls(&server))
+        let (a, mut a_events) = xtokio::connect(answering_config(&alice, "a"), &starttls(&server))
             .await
             .unwrap_or_else(|e| panic!("alice: {e}\n{}", server.log_tail()));
         let (b, mut b_events) = xtokio::connect(config(&bob, "b"), &starttls(&server))
@@ -229,19 +277,19 @@ fn session_tokio(kind: Kind) {
         }
         let (a_jid, b_jid) = (a.jid().clone(), b.jid().clone());
 
-        a.send_presence(Builder::new("presence", "jabber:client"))
+        a.send_presence(OutgoingPresence::available())
             .await
             .unwrap();
         wait_tokio(&mut a_events, "own presence", |e| {
             is_presence_from(e, &a_jid)
         })
         .await;
-        b.send_presence(Builder::new("presence", "jabber:client"))
+        b.send_presence(OutgoingPresence::available())
             .await
             .unwrap();
-        let directed =
-            Builder::new("presence", "jabber:client").attr("to", b_jid.as_str().to_owned());
-        a.send_presence(directed).await.unwrap();
+        a.send_presence(OutgoingPresence::available().to(&b_jid))
+            .await
+            .unwrap();
         wait_tokio(&mut b_events, "alice's directed presence", |e| {
             is_presence_from(e, &a_jid)
         })
@@ -263,13 +311,33 @@ fn session_tokio(kind: Kind) {
         .await;
 
         let domain = a_jid.domain_jid();
-        let id = a
-            .send_iq(Some(domain.clone()), IqType::Get, disco_info())
+        let info = a
+            .request(Some(&domain), IqType::Get, disco_info())
             .await
             .unwrap();
-        wait_tokio(&mut a_events, "disco#info", |e| is_server_identity(e, &id)).await;
-        let id = a.send_iq(Some(domain), IqType::Get, ping()).await.unwrap();
-        wait_tokio(&mut a_events, "ping result", |e| is_result(e, &id)).await;
+        assert!(has_server_identity(&info), "{:?}", info.element);
+        a.request(Some(&domain), IqType::Get, ping()).await.unwrap();
+
+        // Bob asks alice's version while alice's task answers it.
+        let asking = b.request(Some(&a_jid), IqType::Get, version_query());
+        let answering = async {
+            let Event::IqRequest(iq) =
+                wait_tokio(&mut a_events, "the version request", is_version_request).await
+            else {
+                unreachable!()
+            };
+            a.reply_iq(&iq, Ok(Some(version_answer()))).await.unwrap();
+        };
+        let (version, ()) = tokio::join!(asking, answering);
+        assert_eq!(
+            version_name(&version.unwrap()).as_deref(),
+            Some("xmpp-sansio interop")
+        );
+        let refused = a.request(Some(&b_jid), IqType::Get, version_query()).await;
+        assert_eq!(
+            stanza_condition(refused),
+            StanzaErrorCondition::ServiceUnavailable
+        );
 
         for (handle, mut events) in [(a, a_events), (b, b_events)] {
             handle.close().await.unwrap();
@@ -283,9 +351,9 @@ fn session_tokio(kind: Kind) {
 fn direct_tls_both(kind: Kind) {
     let server = start(kind);
     let alice = account(&server, "alice");
-    let mut conn = Connection::connect(config(&alice, "d1"), &direct_tls(&server))
+    let conn = Connection::connect(config(&alice, "d1"), &direct_tls(&server))
         .unwrap_or_else(|e| panic!("blocking direct TLS: {e}\n{}", server.log_tail()));
-    assert!(conn.client().is_secure());
+    assert!(conn.call(|c, _| c.is_secure()));
     conn.close().unwrap();
     runtime().block_on(async {
         let (handle, _events) = xtokio::connect(config(&alice, "d2"), &direct_tls(&server))
@@ -321,7 +389,7 @@ fn wrong_password_both(kind: Kind) {
 fn stopped_mid_session_both(kind: Kind) {
     let mut server = start(kind);
     let alice = account(&server, "alice");
-    let mut conn = Connection::connect(config(&alice, "s1"), &starttls(&server)).unwrap();
+    let conn = Connection::connect(config(&alice, "s1"), &starttls(&server)).unwrap();
     let rt = runtime();
     let (_handle, mut events) = rt
         .block_on(xtokio::connect(config(&alice, "s2"), &starttls(&server)))
@@ -336,12 +404,16 @@ fn stopped_mid_session_both(kind: Kind) {
     };
     let until = Instant::now() + WAIT;
     let reason = loop {
-        match conn.next_event(Some(until.saturating_duration_since(Instant::now()))) {
+        match conn.next_event_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(Some(Event::Disconnected { reason })) => break reason,
             Ok(Some(_)) => {}
             other => panic!("blocking: no disconnect after the server stopped: {other:?}"),
         }
     };
+    assert!(
+        conn.next_event().is_none(),
+        "the obvious loop ends after Disconnected"
+    );
     assert!(typed(&reason), "blocking: {reason:?}");
     let reason = rt.block_on(end_tokio(&mut events));
     assert!(typed(&reason), "tokio: {reason:?}");
