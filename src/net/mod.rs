@@ -207,6 +207,16 @@ pub enum Error {
         /// failures.
         source: io::Error,
     },
+    /// The server closed (or reset) the connection after our stream header without sending
+    /// a byte: what a direct-TLS port does when spoken to in plaintext.
+    #[error(
+        "{endpoint} closed the connection before sending a stream header; if it is a \
+         direct-TLS port (XEP-0368, often 5223), connect with ConnectOptions::direct_tls"
+    )]
+    ClosedBeforeStreamHeader {
+        /// Where we connected.
+        endpoint: String,
+    },
     /// The endpoint speaks the other way of starting TLS: it answered a STARTTLS
     /// connection with TLS (a direct-TLS port), or a direct TLS handshake with XML (a
     /// STARTTLS port). The message says which and what to use.
@@ -235,7 +245,9 @@ pub enum Error {
     /// Reading or writing the connection failed.
     #[error("connection error: {0}")]
     Io(#[from] io::Error),
-    /// The command was refused by the client (the session may be over).
+    /// A command was refused (the session may be over). The adapters' commands return
+    /// [`CommandError`] themselves; this lets code that connects and sends use `?` with one
+    /// error type.
     #[error(transparent)]
     Command(#[from] CommandError),
 }
@@ -282,6 +294,21 @@ fn negotiation_outcome(
                 .into(),
         })));
     }
+    // Real servers answer our plaintext header on a direct-TLS port by closing (ejabberd)
+    // or resetting (Prosody) the connection, without a byte.
+    let dropped = match (&*failure, reason) {
+        (Some(Error::Io(e)), _) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        ),
+        (None, DisconnectReason::ConnectionLost) => true,
+        _ => false,
+    };
+    if !endpoint.direct_tls && first_bytes.is_empty() && dropped {
+        return Some(Err(Failure::Error(Error::ClosedBeforeStreamHeader {
+            endpoint: endpoint.to_string(),
+        })));
+    }
     Some(Err(match (failure.take(), redirect_target(reason)) {
         (Some(e), _) => Failure::Error(e),
         (None, Some(to)) => Failure::Redirect(to),
@@ -308,6 +335,11 @@ impl Probe {
     /// A TLS record header (RFC 8446 §5.1): content type 20 to 23, then major version 3.
     pub(crate) fn looks_like_tls(&self) -> bool {
         matches!(self.bytes[..self.len], [0x14..=0x17, 0x03, ..])
+    }
+
+    /// Nothing was received.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// XML: white space, then `<`.

@@ -182,7 +182,8 @@ fn explain_certificate(server_name: &str, e: &CertificateError) -> String {
             if presented.is_empty() {
                 "no name at all".to_owned()
             } else {
-                presented.join(", ")
+                let names: Vec<&str> = presented.iter().map(|n| presented_name(n)).collect();
+                names.join(", ")
             }
         ),
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -204,6 +205,14 @@ fn explain_certificate(server_name: &str, e: &CertificateError) -> String {
             )
         }
         other => format!("the certificate of {server_name} was refused: {other}"),
+    }
+}
+
+/// A name as rustls presents it (`DnsName("example.com")`), without the wrapping.
+fn presented_name(name: &str) -> &str {
+    match name.split_once("(\"") {
+        Some((_, rest)) => rest.strip_suffix("\")").unwrap_or(rest),
+        None => name,
     }
 }
 

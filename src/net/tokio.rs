@@ -440,9 +440,6 @@ impl Driver {
     async fn negotiate(&mut self) -> Result<(), Failure> {
         loop {
             self.flush().await;
-            if let Some(probe) = self.transport.probe() {
-                self.first_bytes = probe.clone();
-            }
             if let Some(outcome) = negotiation_outcome(
                 &self.client,
                 &mut self.failure,
@@ -461,6 +458,10 @@ impl Driver {
                 Some(d) => timeout_at(d.into(), read).await.ok(),
                 None => Some(read.await),
             };
+            // Before the client acts on it (closing drops the socket and what it saw).
+            if let Some(probe) = self.transport.probe() {
+                self.first_bytes = probe.clone();
+            }
             let now = Instant::now();
             match result {
                 Some(read) => self.on_read(now, read),

@@ -198,19 +198,40 @@ fn session_blocking(kind: Kind) {
         Some("xmpp-sansio interop")
     );
     answering.join().unwrap();
-    // Bob does not answer version requests: alice's request gets service-unavailable.
+    // Bob does not answer version requests: alice's request gets service-unavailable, from
+    // bob's client, which answers while a thread of bob's reads.
+    let bob_reads = {
+        let b = b.clone();
+        std::thread::spawn(move || {
+            let mut last = None;
+            while let Some(event) = b.next_event() {
+                last = Some(event);
+            }
+            last
+        })
+    };
     let refused = a.request(Some(&b_jid), IqType::Get, version_query());
     assert_eq!(
         stanza_condition(refused),
         StanzaErrorCondition::ServiceUnavailable
     );
 
-    for conn in [a, b] {
+    for conn in [&a, &b] {
         conn.close().unwrap();
         let reason = conn.call(|c, _| c.disconnect_reason().cloned());
         assert_eq!(reason, Some(DisconnectReason::Closed));
-        while conn.next_event().is_some() {}
     }
+    // Bob's reader saw the session end, and its loop ended.
+    let last = bob_reads.join().unwrap();
+    assert!(
+        matches!(
+            last,
+            Some(Event::Disconnected {
+                reason: DisconnectReason::Closed
+            })
+        ),
+        "{last:?}"
+    );
 }
 
 // ---- tokio ----
@@ -419,6 +440,41 @@ fn stopped_mid_session_both(kind: Kind) {
     assert!(typed(&reason), "tokio: {reason:?}");
 }
 
+/// STARTTLS spoken to the direct-TLS port and direct TLS to the STARTTLS port: each a typed
+/// error naming the endpoint, through both adapters.
+fn wrong_port_both(kind: Kind) {
+    let server = start(kind);
+    let alice = account(&server, "alice");
+    let trust = Trust::pem_file(server.ca_pem_path()).unwrap();
+    let swapped = [
+        ConnectOptions::new()
+            .host("127.0.0.1", server.direct_tls_port())
+            .trust(trust.clone()),
+        ConnectOptions::new()
+            .direct_tls("127.0.0.1", server.starttls_port())
+            .trust(trust),
+    ];
+    for options in &swapped {
+        let blocking = Connection::connect(config(&alice, "p1"), options).map(drop);
+        let tokio = runtime()
+            .block_on(xtokio::connect(config(&alice, "p2"), options))
+            .map(drop);
+        for result in [blocking, tokio] {
+            match result {
+                // Either answer names the endpoint and says what to use instead.
+                Err(
+                    e @ (Error::ProtocolMismatch { .. } | Error::ClosedBeforeStreamHeader { .. }),
+                ) => {
+                    let text = e.to_string();
+                    assert!(text.starts_with("127.0.0.1:"), "{text}");
+                    assert!(text.contains("ConnectOptions::"), "{text}");
+                }
+                other => panic!("{:?}: {other:?}", options.server),
+            }
+        }
+    }
+}
+
 macro_rules! interop {
     ($($name:ident => $f:ident($kind:expr);)*) => {$(
         #[test]
@@ -435,9 +491,11 @@ interop! {
     prosody_direct_tls => direct_tls_both(Kind::Prosody);
     prosody_wrong_password => wrong_password_both(Kind::Prosody);
     prosody_stopped_mid_session => stopped_mid_session_both(Kind::Prosody);
+    prosody_wrong_port => wrong_port_both(Kind::Prosody);
     ejabberd_blocking_session => session_blocking(Kind::Ejabberd);
     ejabberd_tokio_session => session_tokio(Kind::Ejabberd);
     ejabberd_direct_tls => direct_tls_both(Kind::Ejabberd);
     ejabberd_wrong_password => wrong_password_both(Kind::Ejabberd);
     ejabberd_stopped_mid_session => stopped_mid_session_both(Kind::Ejabberd);
+    ejabberd_wrong_port => wrong_port_both(Kind::Ejabberd);
 }

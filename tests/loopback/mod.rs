@@ -14,34 +14,105 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::harness::{Script, Server, DOMAIN};
 
-/// A self-signed certificate for the harness's domain, made once per test binary.
+/// A server's certificate (with the chain it sends) and key.
+#[derive(Clone)]
 pub struct Identity {
     pub cert: CertificateDer<'static>,
     pub cert_pem: String,
     key: Vec<u8>,
+    /// Certificates sent after `cert`.
+    chain: Vec<CertificateDer<'static>>,
 }
 
+/// A self-signed certificate for the harness's domain, made once per test binary.
 pub fn identity() -> &'static Identity {
     static IDENTITY: OnceLock<Identity> = OnceLock::new();
-    IDENTITY.get_or_init(|| {
-        let made = rcgen::generate_simple_self_signed(vec![DOMAIN.to_owned()]).unwrap();
-        Identity {
-            cert: made.cert.der().clone(),
-            cert_pem: made.cert.pem(),
-            key: made.signing_key.serialize_der(),
-        }
-    })
+    IDENTITY.get_or_init(|| pki::self_signed(&[DOMAIN], false, false))
 }
 
-fn server_config() -> Arc<ServerConfig> {
-    let id = identity();
+/// Certificates of every kind a TLS error test needs, made with rcgen.
+pub mod pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::CertificateDer;
+
+    use super::Identity;
+
+    fn params(names: &[&str], is_ca: bool, expired: bool) -> CertificateParams {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        if is_ca {
+            // What `openssl req -x509` makes by default: basicConstraints CA:TRUE.
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        params
+    }
+
+    /// A self-signed certificate for `names`, marked CA:TRUE if `is_ca`.
+    pub fn self_signed(names: &[&str], is_ca: bool, expired: bool) -> Identity {
+        let key = KeyPair::generate().unwrap();
+        let cert = params(names, is_ca, expired).self_signed(&key).unwrap();
+        Identity {
+            cert: cert.der().clone(),
+            cert_pem: cert.pem(),
+            key: key.serialize_der(),
+            chain: Vec::new(),
+        }
+    }
+
+    /// A private CA.
+    pub struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        pub cert: CertificateDer<'static>,
+        pub cert_pem: String,
+    }
+
+    impl Ca {
+        pub fn new() -> Ca {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let key = KeyPair::generate().unwrap();
+            let mut params = params(&[], true, false);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, format!("test CA {n}"));
+            let cert = params.self_signed(&key).unwrap();
+            Ca {
+                issuer: Issuer::new(params, key),
+                cert: cert.der().clone(),
+                cert_pem: cert.pem(),
+            }
+        }
+
+        /// A server certificate for `names` signed by this CA (marked CA:TRUE if `is_ca`).
+        pub fn issue(&self, names: &[&str], is_ca: bool) -> Identity {
+            let key = KeyPair::generate().unwrap();
+            let cert = params(names, is_ca, false)
+                .signed_by(&key, &self.issuer)
+                .unwrap();
+            Identity {
+                cert: cert.der().clone(),
+                cert_pem: cert.pem(),
+                key: key.serialize_der(),
+                chain: vec![self.cert.clone()],
+            }
+        }
+    }
+}
+
+fn server_config(id: &Identity) -> Arc<ServerConfig> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone()));
+    let mut chain = vec![id.cert.clone()];
+    chain.extend(id.chain.iter().cloned());
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(vec![id.cert.clone()], key)
+            .with_single_cert(chain, key)
             .unwrap();
     config.alpn_protocols = vec![b"xmpp-client".to_vec()];
     Arc::new(config)
@@ -78,8 +149,19 @@ impl FakeServer {
     pub fn start(
         script: Script,
         direct_tls: bool,
+        react: impl FnMut(&str, &mut Server) -> Reaction + Send + 'static,
+    ) -> FakeServer {
+        Self::start_as(identity().clone(), script, direct_tls, react)
+    }
+
+    /// As [`Self::start`], with this certificate.
+    pub fn start_as(
+        identity: Identity,
+        script: Script,
+        direct_tls: bool,
         mut react: impl FnMut(&str, &mut Server) -> Reaction + Send + 'static,
     ) -> FakeServer {
+        let tls = server_config(&identity);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let thread = std::thread::spawn(move || {
@@ -91,7 +173,7 @@ impl FakeServer {
             let mut server = Server::new(script);
             let mut stream = if direct_tls {
                 server.tls = true;
-                match Stream::tls(tcp) {
+                match Stream::tls(tcp, &tls) {
                     Some(s) => s,
                     None => {
                         log.tls_failed = true;
@@ -112,7 +194,7 @@ impl FakeServer {
                 }
                 if server.tls_pending() {
                     let Stream::Tcp(tcp) = stream else { break };
-                    stream = match Stream::tls(tcp) {
+                    stream = match Stream::tls(tcp, &tls) {
                         Some(s) => s,
                         None => {
                             log.tls_failed = true;
@@ -170,8 +252,8 @@ enum Stream {
 }
 
 impl Stream {
-    fn tls(mut tcp: TcpStream) -> Option<Stream> {
-        let mut conn = ServerConnection::new(server_config()).unwrap();
+    fn tls(mut tcp: TcpStream, config: &Arc<ServerConfig>) -> Option<Stream> {
+        let mut conn = ServerConnection::new(config.clone()).unwrap();
         while conn.is_handshaking() {
             if conn.complete_io(&mut tcp).is_err() {
                 return None;
@@ -236,4 +318,39 @@ pub fn silent() -> (SocketAddr, JoinHandle<()>) {
         }
     });
     (addr, thread)
+}
+
+/// A server that answers whatever it receives with XML, as an XMPP server does when a TLS
+/// handshake arrives on a STARTTLS port: its stream header and a `not-well-formed` error.
+pub fn xml_speaker() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut tcp, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf);
+            let _ = tcp.write_all(
+                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='x'>\
+                  <stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+                  </stream:error></stream:stream>",
+            );
+        }
+    });
+    addr
+}
+
+/// A server that reads what arrives and closes without a word, as ejabberd's direct-TLS port
+/// does with a plaintext stream header.
+pub fn closer() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { return };
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf);
+        }
+    });
+    addr
 }
