@@ -1,5 +1,6 @@
-//! An echo bot over the tokio adapter: answers every chat message with the same body, and
-//! accepts every subscription request. Runs until killed or disconnected.
+//! A bot on the tokio adapter, in the shape most bots take: log in, fetch the roster, publish
+//! a vCard, answer disco#info, accept subscriptions, and echo every chat message. Exits 0
+//! when the session ends cleanly, 1 otherwise.
 //!
 //! ```text
 //! cargo run --features tokio --example echo_bot -- --jid bot@localhost --password secret
@@ -7,60 +8,76 @@
 
 mod common;
 
-use std::process::exit;
-
-use xmpp_sansio::client::stanza::{MessageType, PresenceType};
-use xmpp_sansio::client::Event;
+use xmpp_sansio::client::stanza::StanzaErrorCondition::ItemNotFound;
+use xmpp_sansio::client::stanza::{IqType, MessageType, OutgoingPresence, PresenceType};
+use xmpp_sansio::client::{DisconnectReason, Event};
 use xmpp_sansio::net::tokio::connect;
-use xmpp_sansio::xml::Builder;
+use xmpp_sansio::{ns, xml::Builder};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let usage = format!(
-        "usage: echo_bot --jid JID --password PASSWORD [options]\n\noptions:\n{}",
-        common::COMMON_USAGE
-    );
-    let args = common::parse(&usage, &[]);
-    let options = args.options().unwrap_or_else(|e| fail(&e));
-    let (handle, mut events) = connect(args.config(), &options)
-        .await
-        .unwrap_or_else(|e| fail(&e));
-    handle
-        .send_presence(Builder::new("presence", "jabber:client"))
-        .await
-        .unwrap_or_else(|e| fail(&e));
-    eprintln!("echoing as {}", handle.jid());
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_logging();
+    let args = common::parse(&common::usage("echo_bot"), &[]);
+    // disco#info requests are the bot's to answer, from the first stanza on.
+    let config = args.config().handle_iq_namespace(ns::DISCO_INFO);
+    let (bot, mut events) = connect(config, &args.options()?).await?;
+
+    // The roster, then our vCard, then presence: each request awaited.
+    let roster = bot
+        .request(None, IqType::Get, Builder::new("query", ns::ROSTER))
+        .await?;
+    let contacts = roster.payload().map_or(0, |query| query.children().count());
+    let vcard = Builder::new("vCard", ns::VCARD).text_child("FN", "Echo Bot");
+    bot.request(None, IqType::Set, vcard).await?;
+    bot.send_presence(OutgoingPresence::available().status("I repeat what you say"))
+        .await?;
+    eprintln!("echoing as {} ({contacts} contacts)", bot.jid());
+
     while let Some(event) = events.next().await {
         match event {
+            Event::IqRequest(iq) => {
+                // Only the bot itself is described; nodes (caps) are not.
+                let reply = match iq.payload() {
+                    Some(query) if query.attr("node").is_none() => Ok(Some(disco_info())),
+                    _ => Err(ItemNotFound.into()),
+                };
+                bot.reply_iq(&iq, reply).await?;
+            }
             Event::Message(m) if matches!(m.kind, MessageType::Chat | MessageType::Normal) => {
                 if let (Some(from), Some(body)) = (&m.from, m.body()) {
-                    if let Err(e) = handle.send_message(from, m.kind, &body).await {
-                        eprintln!("could not answer {from}: {e}");
-                    }
+                    bot.send_message(from, m.kind, &body).await?;
                 }
             }
             Event::Presence(p) if p.kind == PresenceType::Subscribe => {
                 if let Some(from) = &p.from {
-                    let answer = Builder::new("presence", "jabber:client")
-                        .attr("to", from.bare().as_str().to_owned())
-                        .attr("type", "subscribed");
-                    let _ = handle.send_presence(answer).await;
+                    bot.send_presence(OutgoingPresence::subscribed(from))
+                        .await?;
                 }
             }
             Event::Disconnected { reason } => {
                 eprintln!("disconnected: {reason}");
-                exit(if reason == xmpp_sansio::client::DisconnectReason::Closed {
-                    0
-                } else {
-                    1
-                });
+                if !matches!(
+                    reason,
+                    DisconnectReason::Closed | DisconnectReason::ServerClosed
+                ) {
+                    return Err(reason.into());
+                }
             }
             _ => {}
         }
     }
+    Ok(())
 }
 
-fn fail(e: &dyn std::fmt::Display) -> ! {
-    eprintln!("error: {e}");
-    exit(1)
+/// XEP-0030: who the bot is and what it does.
+fn disco_info() -> Builder {
+    let identity = Builder::new("identity", ns::DISCO_INFO)
+        .attr("category", "client")
+        .attr("type", "bot")
+        .attr("name", "Echo Bot");
+    let feature = |var| Builder::new("feature", ns::DISCO_INFO).attr("var", var);
+    Builder::new("query", ns::DISCO_INFO)
+        .child(identity)
+        .child(feature(ns::DISCO_INFO))
+        .child(feature(ns::VCARD))
 }

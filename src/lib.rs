@@ -13,6 +13,119 @@
 //! - [`StreamErrorCondition`]: the RFC 6120 stream error conditions that every refusal of the
 //!   XML layer maps to.
 //!
+//! # Cookbook
+//!
+//! The adapters (features `tokio` and `blocking`) connect, negotiate and drive the core; the
+//! recipes use the tokio one, and the blocking [`net::blocking::Connection`] has the same
+//! commands without `.await` (see the table in [`net`]).
+//!
+//! ## Ask something and wait for the answer
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use xmpp_sansio::client::stanza::IqType;
+//! use xmpp_sansio::client::{Config, IqError};
+//! use xmpp_sansio::net::{tokio::connect, ConnectOptions};
+//! use xmpp_sansio::{ns, xml::Builder};
+//!
+//! let config = Config::new("juliet@example.com".parse()?, "secret");
+//! let (handle, _events) = connect(config, &ConnectOptions::new()).await?;
+//! let server = handle.jid().domain_jid();
+//! match handle.request(Some(&server), IqType::Get, Builder::new("query", ns::DISCO_INFO)).await {
+//!     Ok(info) => println!("{:?}", info.payload().map(|q| q.children().count())),
+//!     Err(IqError::Stanza(error)) => println!("refused: {error}"),
+//!     Err(other) => println!("no answer: {other}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Answer requests
+//!
+//! Claim the namespace in the [`client::Config`] (so no request is refused before the
+//! application is ready), then reply to each [`client::Event::IqRequest`]:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use xmpp_sansio::client::{stanza::StanzaErrorCondition, Config, Event};
+//! use xmpp_sansio::net::{tokio::connect, ConnectOptions};
+//! use xmpp_sansio::{ns, xml::Builder};
+//!
+//! let config = Config::new("bot@example.com".parse()?, "secret").handle_iq_namespace(ns::VERSION);
+//! let (handle, mut events) = connect(config, &ConnectOptions::new()).await?;
+//! while let Some(event) = events.next().await {
+//!     if let Event::IqRequest(iq) = event {
+//!         let reply = match iq.payload() {
+//!             Some(q) if q.is("query", ns::VERSION) => {
+//!                 Ok(Some(Builder::new("query", ns::VERSION).text_child("name", "bot")))
+//!             }
+//!             _ => Err(StanzaErrorCondition::FeatureNotImplemented.into()),
+//!         };
+//!         handle.reply_iq(&iq, reply).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Presence
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run(handle: xmpp_sansio::net::tokio::Handle) -> Result<(), Box<dyn std::error::Error>> {
+//! use xmpp_sansio::client::stanza::{OutgoingPresence, Show};
+//!
+//! handle.send_presence(OutgoingPresence::available().show(Show::Away).status("lunch")).await?;
+//! let romeo = "romeo@example.net".parse()?;
+//! handle.send_presence(OutgoingPresence::subscribe(&romeo)).await?;
+//! handle.send_presence(OutgoingPresence::unavailable()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## A bot in a screen of code
+//!
+//! Log in, answer every chat message with its body, accept every subscription. (The
+//! `echo_bot` example adds the roster, a vCard and disco#info.)
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence, PresenceType};
+//! use xmpp_sansio::client::{Config, Event};
+//! use xmpp_sansio::net::{tokio::connect, ConnectOptions};
+//!
+//! let config = Config::new("bot@example.com".parse()?, "secret");
+//! let (bot, mut events) = connect(config, &ConnectOptions::new()).await?;
+//! bot.send_presence(OutgoingPresence::available()).await?;
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         Event::Message(m) if m.kind == MessageType::Chat => {
+//!             if let (Some(from), Some(body)) = (&m.from, m.body()) {
+//!                 bot.send_message(from, MessageType::Chat, &body).await?;
+//!             }
+//!         }
+//!         Event::Presence(p) if p.kind == PresenceType::Subscribe => {
+//!             if let Some(from) = &p.from {
+//!                 bot.send_presence(OutgoingPresence::subscribed(from)).await?;
+//!             }
+//!         }
+//!         Event::Disconnected { reason } => eprintln!("over: {reason}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Debugging
+//!
+//! The crate logs with [`tracing`](https://docs.rs/tracing) and installs no subscriber:
+//! negotiation decisions (features seen, the SASL mechanism chosen and why) at `debug`; the
+//! adapters' DNS SRV results, connect attempts, TLS version, cipher suite, ALPN and
+//! channel-binding type, and why a session ended; and, at `trace` under the target
+//! `xmpp_sansio::wire`, every element sent and received, with SASL payloads, passwords and
+//! tokens redacted. With `tracing-subscriber`, `RUST_LOG=xmpp_sansio=debug,xmpp_sansio::wire=trace`
+//! shows it all. Nothing is formatted when nobody listens.
+//!
 //! # A complete run loop over a blocking socket
 //!
 //! The driver moves bytes and time between a transport and the [`client::Client`], and

@@ -1,6 +1,7 @@
-//! The `chat` example as a user runs it: exit status 2 on bad usage, 1 with the reason on
-//! failure, 0 after a clean close; `--json` prints one object per line. Against the scripted
-//! server over loopback TLS (the same runs against real servers are in `scripts/demo.sh`).
+//! The examples as a user runs them. `chat`: exit status 2 on bad usage, 1 with the reason on
+//! failure, 0 after a clean close; `--json` prints one object per line. `echo_bot`: answers
+//! disco#info, accepts subscriptions, sets its vCard, echoes. Against the scripted server
+//! over loopback TLS (the chat runs against real servers are in `scripts/demo.sh`).
 #![cfg(all(feature = "tokio", feature = "blocking"))]
 
 mod harness;
@@ -12,22 +13,26 @@ use std::process::{Command, Output, Stdio};
 use harness::{Script, PASSWORD};
 use loopback::{identity, FakeServer, Reaction};
 
-/// `target/<profile>/examples/chat`, built by `cargo test` along with the examples.
-fn chat() -> Option<PathBuf> {
+/// `target/<profile>/examples/<name>`, built by `cargo test` along with the examples.
+fn example(name: &str) -> Option<PathBuf> {
     let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    let chat = deps.parent()?.join("examples").join("chat");
-    chat.exists().then_some(chat)
+    let path = deps.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
 }
 
-fn run(args: &[&str]) -> Output {
-    let Some(chat) = chat() else {
-        panic!("the chat example is not built: run `cargo test --all-features`");
+fn run_example(name: &str, args: &[&str]) -> Output {
+    let Some(path) = example(name) else {
+        panic!("the {name} example is not built: run `cargo test --all-features`");
     };
-    Command::new(chat)
+    Command::new(path)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    run_example("chat", args)
 }
 
 /// The server's certificate in a PEM file, removed when dropped.
@@ -139,6 +144,51 @@ fn failures_exit_1_and_say_which() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("for example.com failed") && stderr.contains("Trust::pem_file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_echo_bot_answers_disco_accepts_subscriptions_sets_its_vcard_and_echoes() {
+    const ROMEO: &str = "romeo@example.net/orchard";
+    let server = FakeServer::start(Script::default(), false, |el, server| {
+        if el.starts_with("<presence") && !el.contains("type=") {
+            // The bot is up: ask who it is, ask to subscribe, say something.
+            server.send(&format!(
+                "<iq type='get' id='d1' from='{ROMEO}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>\
+                 <iq type='get' id='d2' from='{ROMEO}'><query xmlns='http://jabber.org/protocol/disco#info' node='x#y'/></iq>\
+                 <presence from='romeo@example.net' type='subscribe'/>\
+                 <message from='{ROMEO}' type='chat'><body>hello bot</body></message>"
+            ));
+        }
+        if el.starts_with("<message") && el.contains("hello bot") {
+            server.send("</stream:stream>");
+        }
+        Reaction::Continue
+    });
+    let ca = CaFile::new("echo-bot");
+    let args = login("juliet@example.com/bot", PASSWORD, &server, Some(&ca));
+    let out = run_example(
+        "echo_bot",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let log = server.finish();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sent = log.received.join("\n");
+    for expected in [
+        "<vCard xmlns='vcard-temp'><FN>Echo Bot</FN></vCard>",
+        "<presence><status>I repeat what you say</status></presence>",
+        "<iq type='result' id='d1' to='romeo@example.net/orchard'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='bot' name='Echo Bot'/>",
+        "<iq type='error' id='d2' to='romeo@example.net/orchard'><error type='cancel'><item-not-found",
+        "<presence to='romeo@example.net' type='subscribed'/>",
+        "to='romeo@example.net/orchard' type='chat'",
+        "<body>hello bot</body>",
+    ] {
+        assert!(sent.contains(expected), "{expected} not in\n{sent}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("echoing as juliet@example.com/bot (0 contacts)"),
         "{stderr}"
     );
 }

@@ -21,6 +21,11 @@ pub fn init_logging() {
         .init();
 }
 
+/// The usage text of an example that takes only the common options.
+pub fn usage(example: &str) -> String {
+    format!("usage: {example} --jid JID --password PASSWORD [options]\n\noptions:\n{COMMON_USAGE}")
+}
+
 /// The options every example takes.
 pub const COMMON_USAGE: &str = "\
   --jid JID                 the account (required)

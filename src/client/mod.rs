@@ -118,6 +118,8 @@ pub struct Client {
     close_deadline: Option<Instant>,
     last_send: Instant,
     last_recv: Instant,
+    /// Entered by every input, so that what the client logs says which client it is.
+    span: tracing::Span,
 }
 
 impl Client {
@@ -129,8 +131,8 @@ impl Client {
     }
 
     fn new_unopened(config: Config, now: Instant) -> Self {
-        tracing::debug!(jid = %config.jid, "new client");
         let session = Session::new(&config.handled_iq_namespaces);
+        let span = tracing::debug_span!("xmpp_client", jid = %config.jid);
         Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
@@ -149,6 +151,7 @@ impl Client {
             close_deadline: None,
             last_send: now,
             last_recv: now,
+            span,
         }
     }
 
@@ -216,6 +219,8 @@ impl Client {
         if data.is_empty() || matches!(self.phase, Phase::Closed(_)) {
             return;
         }
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.last_recv = now;
         self.session.ping_sent = None;
         if matches!(self.phase, Phase::ExpectTls) {
@@ -254,6 +259,8 @@ impl Client {
     /// The transport reached end of file. (`now` is taken for uniformity with the other
     /// inputs; nothing here depends on it yet.)
     pub fn handle_eof(&mut self, _now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         match self.phase {
             Phase::Closed(_) => {}
             Phase::Closing => self.finish(DisconnectReason::Closed),
@@ -264,6 +271,8 @@ impl Client {
     /// The transport failed (a read or write error, a TLS alert): the session is over, with
     /// [`DisconnectReason::Transport`] carrying `error`'s text. Nothing more is sent.
     pub fn handle_transport_error(&mut self, _now: Instant, error: &dyn std::fmt::Display) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_)) {
             self.finish(DisconnectReason::Transport(error.to_string()));
         }
@@ -281,6 +290,9 @@ impl Client {
                 "TLS established without Action::StartTls",
             ));
         }
+        let span = self.span.clone();
+        let _entered = span.enter();
+        tracing::debug!("TLS established: restarting the stream");
         self.secure = true;
         self.tls = Some(info);
         self.reader = StreamReader::new(self.config.limits);
@@ -290,6 +302,8 @@ impl Client {
 
     /// Time passed. Calling it early, or more often than needed, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         match self.phase {
             Phase::Closed(_) => {}
             Phase::Closing => {

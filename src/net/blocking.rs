@@ -79,6 +79,8 @@ struct Shared {
     bound: OnceLock<Jid>,
     /// The configured JID, until then.
     account: Jid,
+    /// Entered by every call, so that what is logged says which session it is.
+    span: tracing::Span,
 }
 
 struct Reader {
@@ -171,6 +173,7 @@ impl Connection {
     /// Runs `f` on the client (any command or getter of [`Client`]) and writes what it
     /// queued.
     pub fn call<R>(&self, f: impl FnOnce(&mut Client, Instant) -> R) -> R {
+        let _entered = self.shared.span.enter();
         let mut state = self.shared.lock();
         let result = f(&mut state.client, Instant::now());
         state.flush();
@@ -286,6 +289,7 @@ impl Shared {
         deadline: Option<Instant>,
         mut take: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T, Elapsed> {
+        let _entered = self.span.enter();
         let mut waited = false;
         loop {
             let mut state = self.lock();
@@ -605,6 +609,7 @@ fn open(
             reader: Mutex::new(reader),
             bound: OnceLock::new(),
             account: config.jid.clone(),
+            span: tracing::info_span!("xmpp", jid = %config.jid),
         });
     }
     Err(last.unwrap_or_else(|| Error::Connect {

@@ -466,6 +466,12 @@ impl Server {
         if self.auto_iq && to_server && el.get_child("ping", "urn:xmpp:ping").is_some() {
             self.send(&format!("<iq type='result' id='{id}' from='{DOMAIN}'/>"));
         }
+        // Our own vCard is stored.
+        let vcard_set = el.attr("type").as_deref() == Some("set")
+            && el.get_child("vCard", "vcard-temp").is_some();
+        if self.auto_iq && el.attr("to").is_none() && vcard_set {
+            self.send(&format!("<iq type='result' id='{id}'/>"));
+        }
         // An empty roster, as a server gives a new account.
         let roster_get = el.attr("type").as_deref() == Some("get")
             && el.get_child("query", "jabber:iq:roster").is_some();

@@ -260,7 +260,7 @@ impl StanzaError {
     /// Reads an `<error/>` element, leniently: an unknown or missing condition is
     /// `undefined-condition`, a missing or unknown `type` the condition's
     /// [default](StanzaErrorCondition::default_type), an invalid `by` is dropped. Of several
-    /// `<text/>`s, the one in the error's language is taken (as for [`Message::body`]).
+    /// `<text/>`s, the one in the error's language is taken (as for [`Message::body`](super::Message::body)).
     pub fn from_element(el: ElementRef<'_>) -> StanzaError {
         let condition = el
             .children()
