@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use harness::{config, Script, Server};
-use loopback::{identity, FakeServer, Reaction};
+use loopback::{identity, runtime, FakeServer, Reaction};
 use xmpp_sansio::client::sasl::AuthError;
 use xmpp_sansio::client::stanza::MessageType;
 use xmpp_sansio::client::{CommandError, Config, DisconnectReason, Event};
@@ -87,14 +87,6 @@ async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
         }
     });
     end.await.expect("no Disconnected within 10 s")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 // ---- the full path, both adapters ----

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{config, Script, Server};
-use loopback::{identity, FakeServer, Reaction};
+use loopback::{identity, runtime, FakeServer, Reaction};
 use xmpp_sansio::client::stanza::{Iq, IqType, MessageType, StanzaErrorCondition};
 use xmpp_sansio::client::{Config, DisconnectReason, Event, IqError};
 use xmpp_sansio::jid::Jid;
@@ -109,14 +109,6 @@ fn short_iq_timeout() -> Config {
     let mut config = config();
     config.timeouts.iq = Duration::from_millis(300);
     config
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 // ---- tokio ----

@@ -9,17 +9,10 @@ mod harness;
 mod loopback;
 
 use harness::{config, Script, DOMAIN};
-use loopback::{pki, FakeServer, Identity, Reaction};
+use loopback::{pki, runtime, FakeServer, Identity, Reaction};
 use rustls::pki_types::CertificateDer;
 use xmpp_sansio::net::blocking::Connection;
 use xmpp_sansio::net::{tokio as xtokio, ConnectOptions, Error, Trust};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn serve(identity: &Identity, direct_tls: bool) -> FakeServer {
     FakeServer::start_as(identity.clone(), Script::default(), direct_tls, |_, _| {

@@ -40,13 +40,13 @@ impl TlsConfigs {
         let mut config = match trust {
             Trust::DangerousAcceptAnyCertificateForTesting => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_custom_certificate_verifier(Arc::new(Verifier::any(provider)))
                 .with_no_client_auth(),
             Trust::WebPkiRoots => builder
                 .with_root_certificates(roots(trust)?)
                 .with_no_client_auth(),
             Trust::Certificates(certs) | Trust::WebPkiRootsAnd(certs) => {
-                let verifier = PinningVerifier::new(roots(trust)?, certs.clone(), provider)?;
+                let verifier = Verifier::chain_or_pinned(roots(trust)?, certs.clone(), provider)?;
                 builder
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(verifier))
@@ -216,19 +216,37 @@ fn presented_name(name: &str) -> &str {
     }
 }
 
-/// Verifies chains to the trust anchors as webpki does, and also accepts a certificate that
-/// is exactly one of the trusted ones (a pinned self-signed certificate, even one marked
-/// CA:TRUE as `openssl req -x509` makes them), after checking its name and validity period.
-/// Handshake signatures are always checked, so the server proves it holds the key.
+/// What a certificate must be to be accepted.
 #[derive(Debug)]
-struct PinningVerifier {
-    chains: Arc<WebPkiServerVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
+enum Accept {
+    /// Anything (the testing opt-out).
+    Any,
+    /// A chain to the trust anchors, as webpki verifies it; or exactly one of the `pinned`
+    /// certificates (a self-signed one, even marked CA:TRUE as `openssl req -x509` makes
+    /// them), after checking its name and validity period.
+    ChainOrPinned {
+        chains: Arc<WebPkiServerVerifier>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
+}
+
+/// Checks the server's certificate as [`Accept`] says, and always the handshake signatures,
+/// so that the server proves it holds the certificate's key.
+#[derive(Debug)]
+struct Verifier {
+    accept: Accept,
     provider: Arc<CryptoProvider>,
 }
 
-impl PinningVerifier {
-    fn new(
+impl Verifier {
+    fn any(provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            accept: Accept::Any,
+            provider,
+        }
+    }
+
+    fn chain_or_pinned(
         roots: RootCertStore,
         pinned: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
@@ -237,8 +255,7 @@ impl PinningVerifier {
             .build()
             .map_err(|e| Error::TlsConfig(format!("no usable trust anchor: {e}")))?;
         Ok(Self {
-            chains,
-            pinned,
+            accept: Accept::ChainOrPinned { chains, pinned },
             provider,
         })
     }
@@ -261,7 +278,7 @@ fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls
     Ok(())
 }
 
-impl ServerCertVerifier for PinningVerifier {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -270,12 +287,11 @@ impl ServerCertVerifier for PinningVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if !self
-            .pinned
-            .iter()
-            .any(|p| p.as_ref() == end_entity.as_ref())
-        {
-            return self.chains.verify_server_cert(
+        let Accept::ChainOrPinned { chains, pinned } = &self.accept else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if !pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+            return chains.verify_server_cert(
                 end_entity,
                 intermediates,
                 server_name,
@@ -321,55 +337,5 @@ impl ServerCertVerifier for PinningVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// Accepts any certificate, but still checks the handshake signatures so that the session
-/// keys belong to whoever holds the (unverified) certificate's key.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

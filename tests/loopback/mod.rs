@@ -118,6 +118,15 @@ fn server_config(id: &Identity) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
+/// A two-thread runtime for the tokio adapter's tests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// What the server does after an element from the client.
 pub enum Reaction {
     Continue,
