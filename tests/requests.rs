@@ -22,6 +22,8 @@ use xmpp_sansio::xml::Builder;
 const ROMEO: &str = "romeo@example.net/orchard";
 const TEST_NS: &str = "urn:test:requests";
 const FLOOD: usize = 50;
+/// More events than the tokio adapter holds before it stops reading when nobody awaits.
+const DELUGE: usize = 1000;
 
 fn romeo() -> Jid {
     ROMEO.parse().unwrap()
@@ -61,8 +63,13 @@ fn romeo_peer() -> impl FnMut(&str, &mut Server) -> Reaction + Send + 'static {
                     "<iq type='error' id='{id}' from='{ROMEO}'><error type='cancel'>\
                      <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
                 )),
-                "flood" => {
-                    for i in 0..FLOOD {
+                "flood" | "deluge" => {
+                    let n = if attr(el, "do") == "flood" {
+                        FLOOD
+                    } else {
+                        DELUGE
+                    };
+                    for i in 0..n {
                         server.send(&format!(
                             "<message from='{ROMEO}' type='chat'><body>{i}</body></message>"
                         ));
@@ -157,6 +164,9 @@ fn tokio_an_abandoned_request_leaves_no_trace() {
         let waiting = handle.request(Some(&romeo()), IqType::Get, query("later"));
         let gave_up = tokio::time::timeout(Duration::from_millis(200), waiting).await;
         assert!(gave_up.is_err(), "the peer holds the answer back");
+        // Another request meanwhile changes nothing for the abandoned one.
+        let answer = handle.request(Some(&romeo()), IqType::Get, query("answer"));
+        assert!(answer.await.is_ok());
         // The answer comes after the caller gave up: it is discarded, not an event.
         handle
             .send_message(&romeo(), MessageType::Chat, "release")
@@ -345,4 +355,78 @@ fn blocking_dropping_every_clone_closes_the_session() {
     let log = server.finish();
     assert!(log.client_closed);
     assert!(log.received.iter().any(|e| e.contains("still here")));
+}
+
+#[test]
+fn a_request_is_answered_behind_more_events_than_the_adapters_hold() {
+    // The application awaits a request without reading events; the answer comes after more
+    // messages than the tokio adapter holds before it stops reading when nobody awaits.
+    let server = FakeServer::start(Script::default(), false, romeo_peer());
+    let opts = options(&server);
+    runtime().block_on(async move {
+        let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
+        let answer = handle.request(Some(&romeo()), IqType::Get, query("deluge"));
+        assert_eq!(said(&answer.await.unwrap()).as_deref(), Some("yes"));
+        let mut count = 0;
+        while count < DELUGE {
+            count += usize::from(body(&events.next().await.unwrap()).is_some());
+        }
+        handle.close().await.unwrap();
+    });
+    let server = FakeServer::start(Script::default(), false, romeo_peer());
+    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let answer = conn.request(Some(&romeo()), IqType::Get, query("deluge"));
+    assert_eq!(said(&answer.unwrap()).as_deref(), Some("yes"));
+    let mut count = 0;
+    while count < DELUGE {
+        count += usize::from(body(&conn.next_event().unwrap()).is_some());
+    }
+    conn.close().unwrap();
+}
+
+#[test]
+fn blocking_timers_set_by_another_thread_fire_while_one_thread_reads() {
+    // No keepalive and no ping: the reading thread has no deadline of its own.
+    let mut config = short_iq_timeout();
+    config.timeouts.keepalive = None;
+    config.timeouts.ping_after = None;
+    let server = FakeServer::start(Script::default(), false, romeo_peer());
+    let conn = Connection::connect(config, &options(&server)).unwrap();
+    let reader = {
+        let conn = conn.clone();
+        std::thread::spawn(move || conn.next_event_timeout(Duration::from_secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // Sent from this thread while the other is blocked in a read: its timeout still fires.
+    let id = conn
+        .send_iq(Some(&romeo()), IqType::Get, query("silent"))
+        .unwrap();
+    let event = reader.join().unwrap();
+    assert!(
+        matches!(&event, Ok(Some(Event::IqResponse { id: i, result: Err(IqError::Timeout) })) if *i == id),
+        "{event:?}"
+    );
+    conn.close().unwrap();
+}
+
+#[test]
+fn tokio_a_panic_in_call_is_the_callers_and_the_session_goes_on() {
+    let server = FakeServer::start(Script::default(), false, romeo_peer());
+    let opts = options(&server);
+    runtime().block_on(async move {
+        let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
+        let panicking = handle.clone();
+        let task = tokio::spawn(async move {
+            panicking
+                .call(|_, _| -> () { panic!("a bug in the application's closure") })
+                .await
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        handle
+            .send_message(&romeo(), MessageType::Chat, "ping")
+            .await
+            .unwrap();
+        assert_eq!(body(&events.next().await.unwrap()).as_deref(), Some("pong"));
+        handle.close().await.unwrap();
+    });
 }

@@ -98,7 +98,7 @@ fn a_private_ca_is_trusted_and_its_mistakes_are_explained() {
         let text = tls_message(&result);
         assert!(
             text.contains("is a CA certificate (CA:TRUE) used as the server's own certificate")
-                && text.contains("Trust::pem_file"),
+                && text.contains("Trust::pinned_pem_file"),
             "{text}"
         );
     }
@@ -124,7 +124,7 @@ fn a_pinned_self_signed_certificate_works_even_marked_ca_but_is_still_checked() 
     let pinned = |identity: &Identity| {
         let path = dir.join("server.pem");
         std::fs::write(&path, &identity.cert_pem).unwrap();
-        let trust = Trust::pem_file(&path).unwrap();
+        let trust = Trust::pinned_pem_file(&path).unwrap();
         move |port| {
             ConnectOptions::new()
                 .host("127.0.0.1", port)
@@ -164,9 +164,35 @@ fn a_pinned_self_signed_certificate_works_even_marked_ca_but_is_still_checked() 
     let impostor = pki::self_signed(&[DOMAIN], true, false);
     let genuine = pki::self_signed(&[DOMAIN], true, false);
     for result in both(&impostor, false, pinned(&genuine)) {
-        tls_message(&result);
+        let text = tls_message(&result);
+        assert!(text.contains("is not the pinned one"), "{text}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_pinned_ca_certificate_vouches_for_nothing_else() {
+    // A self-signed CA:TRUE certificate for the domain, whose key signs another certificate
+    // for the same domain.
+    let ca = pki::Ca::with_names(&[DOMAIN]);
+    let signed_by_it = ca.issue(&[DOMAIN], false);
+    let pin = ca.cert.clone();
+    for result in both(&signed_by_it, false, move |port| {
+        ConnectOptions::new()
+            .host("127.0.0.1", port)
+            .trust(Trust::Pinned(vec![pin.clone()]))
+    }) {
+        let text = tls_message(&result);
+        assert!(text.contains("is not the pinned one"), "{text}");
+    }
+    // As a trust anchor (`Trust::Certificates`), it does vouch: that is what a CA is for.
+    for result in both(
+        &signed_by_it,
+        false,
+        starttls_trusting(vec![ca.cert.clone()]),
+    ) {
+        result.unwrap();
+    }
 }
 
 #[test]

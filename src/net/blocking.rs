@@ -38,7 +38,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
@@ -55,8 +55,12 @@ use crate::xml::Builder;
 
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 64 * 1024;
-/// Events held for the application before the reader stops reading the socket.
+/// Events held for the application before reading stops. `next_event` takes from them
+/// before it reads, so the bound matters while a request or a close waits: reading goes on
+/// (the awaited response may be behind them) up to here.
 const MAX_PENDING_EVENTS: usize = 4096;
+/// How long one read may block while other clones may have set earlier deadlines.
+const SHARED_READ_SLICE: Duration = Duration::from_secs(1);
 
 /// [`Connection::next_event_timeout`] waited the whole time and nothing arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +109,8 @@ struct State {
     ended: bool,
     /// The transport is gone.
     closed: bool,
+    /// A thread is reading from the socket (it holds `Shared::reader`).
+    reading: bool,
     /// The first transport failure, kept to report it as such while negotiating.
     failure: Option<Error>,
     /// The first bytes the server sent.
@@ -159,15 +165,17 @@ impl Connection {
     /// every event was returned (after [`Event::Disconnected`]). So
     /// `while let Some(event) = conn.next_event() { .. }` ends when the session does.
     pub fn next_event(&self) -> Option<Event> {
-        self.shared.wait_for(None, take_event).unwrap_or(None)
+        self.shared
+            .wait_for(None, self.is_shared(), take_event)
+            .unwrap_or(None)
     }
 
     /// As [`Self::next_event`], but waits at most `timeout` ([`Elapsed`] then); a zero
     /// timeout still reads once what the socket already holds.
     pub fn next_event_timeout(&self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
         let deadline = Instant::now().checked_add(timeout);
-        self.shared
-            .wait_for(deadline.or(Some(far_future())), take_event)
+        let deadline = deadline.or(Some(far_future()));
+        self.shared.wait_for(deadline, self.is_shared(), take_event)
     }
 
     /// Runs `f` on the client (any command or getter of [`Client`]) and writes what it
@@ -231,7 +239,7 @@ impl Connection {
             Some(outcome)
         };
         self.shared
-            .wait_for(None, outcome)
+            .wait_for(None, self.is_shared(), outcome)
             .unwrap_or(Err(IqError::Timeout))
     }
 
@@ -263,8 +271,15 @@ impl Connection {
     pub fn close(&self) -> Result<(), CommandError> {
         self.call(|c, now| c.close(now));
         let closed = |state: &mut State| state.client.is_closed().then_some(());
-        let _ = self.shared.wait_for(None, closed);
+        let _ = self.shared.wait_for(None, self.is_shared(), closed);
         Ok(())
+    }
+}
+
+impl Connection {
+    /// Other clones exist: their commands may change the timers while this one reads.
+    fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.shared) > 1
     }
 }
 
@@ -283,16 +298,19 @@ impl Shared {
     }
 
     /// Waits until `take` finds what the caller wants, reading from the socket when nobody
-    /// else is and running the client's timers; [`Elapsed`] at `deadline`.
+    /// else is and running the client's timers; [`Elapsed`] at `deadline`. With `shared`
+    /// (other clones exist, whose commands may set earlier deadlines while this thread is
+    /// blocked in a read), a read waits at most [`SHARED_READ_SLICE`].
     fn wait_for<T>(
         &self,
         deadline: Option<Instant>,
+        shared: bool,
         mut take: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T, Elapsed> {
         let _entered = self.span.enter();
         let mut waited = false;
+        let mut state = self.lock();
         loop {
-            let mut state = self.lock();
             if let Some(found) = take(&mut state) {
                 return Ok(found);
             }
@@ -303,56 +321,63 @@ impl Shared {
             if state.client.poll_timeout().is_some_and(|t| now >= t) {
                 state.client.handle_timeout(now);
                 state.flush();
-                drop(state);
                 self.changed.notify_all();
                 continue;
             }
-            let wake = match (deadline, state.client.poll_timeout()) {
+            let mut wake = match (deadline, state.client.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let may_read = !state.closed && state.events.len() < MAX_PENDING_EVENTS;
-            let reader = if may_read {
-                match self.reader.try_lock() {
-                    Ok(reader) => Some(reader),
-                    Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                    Err(TryLockError::WouldBlock) => None,
+            if state.may_read() && !state.reading {
+                // This thread reads; the others wait for what it hands over.
+                state.reading = true;
+                drop(state);
+                if shared {
+                    let slice = now + SHARED_READ_SLICE;
+                    wake = Some(wake.map_or(slice, |w| w.min(slice)));
                 }
+                // Nobody else takes `reader` (only the thread that set `reading`), and
+                // `state` is taken after it: no lock is held across the read but this one.
+                let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+                let Reader { sock, buf } = &mut *reader;
+                // A zero timeout means "block forever" to std; wait at least 1 ms.
+                let timeout = wake.map(|w| {
+                    w.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1))
+                });
+                let read = sock.set_read_timeout(timeout).and_then(|()| sock.read(buf));
+                state = self.lock();
+                state.reading = false;
+                state.deliver_read(read, buf);
+                drop(reader);
+                // Under the lock: a thread deciding to wait saw `reading` set and is now
+                // waiting, so it hears this.
+                self.changed.notify_all();
             } else {
-                None
-            };
-            match reader {
-                Some(mut reader) => {
-                    drop(state);
-                    self.read(&mut reader, wake);
-                    drop(reader);
-                    waited = true;
-                    self.changed.notify_all();
-                }
-                None => {
-                    // Somebody else reads (or nothing can be read): wait for news.
-                    let wait = wake.map_or(Duration::from_secs(3600), |w| {
-                        w.saturating_duration_since(now)
-                    });
-                    let _ = self
-                        .changed
-                        .wait_timeout(state, wait.max(Duration::from_millis(1)));
-                    waited = true;
-                }
+                // Somebody else reads (or nothing may be read now): wait for news.
+                let wait = wake.map_or(Duration::from_secs(3600), |w| {
+                    w.saturating_duration_since(now)
+                });
+                state = self
+                    .changed
+                    .wait_timeout(state, wait.max(Duration::from_millis(1)))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
+            waited = true;
         }
     }
+}
 
-    /// One read from the socket, waiting until `wake` at most, handed to the client.
-    fn read(&self, reader: &mut Reader, wake: Option<Instant>) {
-        // A zero timeout means "block forever" to std; wait at least a millisecond.
-        let timeout = wake.map(|w| {
-            w.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        let configured = reader.sock.set_read_timeout(timeout);
-        let read = configured.and_then(|()| reader.sock.read(&mut reader.buf));
-        let mut state = self.lock();
+impl State {
+    /// Whether reading may go on: the transport is there and the events held are within
+    /// bounds (a flood while a request waits cannot grow memory without end).
+    fn may_read(&self) -> bool {
+        !self.closed && self.events.len() < MAX_PENDING_EVENTS
+    }
+
+    /// Hands the outcome of one socket read into `buf` to the client.
+    fn deliver_read(&mut self, read: io::Result<usize>, buf: &[u8]) {
         let now = Instant::now();
         match read {
             // The read timeout: the deadline (ours or the caller's) has come.
@@ -362,20 +387,20 @@ impl Shared {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                state.client.handle_timeout(now)
+                self.client.handle_timeout(now)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Ok(n) if state.tls.is_some() && n > 0 => state.feed_tls(now, &reader.buf[..n]),
+            Ok(n) if self.tls.is_some() && n > 0 => self.feed_tls(now, &buf[..n]),
             read => {
                 if let Ok(n) = &read {
-                    state.first_bytes.record(&reader.buf[..*n]);
+                    self.first_bytes.record(&buf[..*n]);
                 }
-                if let Some(e) = deliver_read(&mut state.client, now, &reader.buf, read) {
-                    state.transport_failed(Error::Io(e));
+                if let Some(e) = deliver_read(&mut self.client, now, buf, read) {
+                    self.transport_failed(Error::Io(e));
                 }
             }
         }
-        state.flush();
+        self.flush();
     }
 }
 
@@ -396,10 +421,12 @@ impl State {
     fn flush(&mut self) {
         while let Some(action) = self.client.poll_action() {
             match action {
+                // After a failed write the rest is not attempted (each could wait the whole
+                // write timeout again).
+                Action::Send(_) if self.closed => {}
                 Action::Send(bytes) => {
                     let written = match &mut self.tls {
                         Some(tls) => write_tls_all(tls, &mut self.sock, &bytes),
-                        None if self.closed => Err(io::ErrorKind::NotConnected.into()),
                         None => self.sock.write_all(&bytes),
                     };
                     if let Err(e) = written {
@@ -412,6 +439,7 @@ impl State {
                             _ => e,
                         };
                         self.transport_failed(Error::Io(e));
+                        self.shutdown();
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name),
@@ -599,6 +627,7 @@ fn open(
             waiters: HashMap::new(),
             ended: false,
             closed: false,
+            reading: false,
             failure: None,
             first_bytes: Probe::default(),
             plain: vec![0; READ_SIZE].into_boxed_slice(),
@@ -632,7 +661,7 @@ fn negotiate(shared: &Shared) -> Result<Jid, Failure> {
         negotiation_outcome(client, failure, endpoint, first_bytes)
     };
     let outcome = shared
-        .wait_for(None, settled)
+        .wait_for(None, false, settled)
         .unwrap_or_else(|Elapsed| Err(Failure::Error(Error::Io(io::ErrorKind::TimedOut.into()))));
     let mut state = shared.lock();
     outcome?;

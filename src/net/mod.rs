@@ -141,8 +141,15 @@ pub enum Server {
 pub enum Trust {
     /// The Mozilla root certificates (the `webpki-roots` crate). The default.
     WebPkiRoots,
-    /// Only these certificates: a private CA, or a server's self-signed certificate.
+    /// Only these certificates, each a trust anchor (a private CA) and also accepted when a
+    /// server presents exactly it. For a server's own self-signed certificate prefer
+    /// [`Trust::Pinned`]: as an anchor, its key could also vouch for other certificates.
     Certificates(Vec<CertificateDer<'static>>),
+    /// Only a server that presents exactly one of these certificates (pinning), for the
+    /// JID's domain and within its validity period; nothing is a trust anchor. The way to
+    /// trust a server's self-signed certificate, even one marked CA:TRUE as
+    /// `openssl req -x509` makes them.
+    Pinned(Vec<CertificateDer<'static>>),
     /// The webpki roots and these certificates.
     WebPkiRootsAnd(Vec<CertificateDer<'static>>),
     /// **Accept any certificate, for any name.** Anyone on the path can read and change the
@@ -151,9 +158,16 @@ pub enum Trust {
 }
 
 impl Trust {
-    /// Only the certificates in this PEM file (a CA, or a self-signed server certificate).
+    /// Only the certificates in this PEM file, as [`Trust::Certificates`] (typically a
+    /// private CA).
     pub fn pem_file(path: impl AsRef<Path>) -> Result<Trust, Error> {
         tls::certificates_from_pem_file(path.as_ref()).map(Trust::Certificates)
+    }
+
+    /// Only a server presenting exactly a certificate in this PEM file, as
+    /// [`Trust::Pinned`] (typically the server's own self-signed certificate).
+    pub fn pinned_pem_file(path: impl AsRef<Path>) -> Result<Trust, Error> {
+        tls::certificates_from_pem_file(path.as_ref()).map(Trust::Pinned)
     }
 }
 
@@ -162,6 +176,7 @@ impl fmt::Debug for Trust {
         match self {
             Trust::WebPkiRoots => f.write_str("WebPkiRoots"),
             Trust::Certificates(c) => write!(f, "Certificates({} certificates)", c.len()),
+            Trust::Pinned(c) => write!(f, "Pinned({} certificates)", c.len()),
             Trust::WebPkiRootsAnd(c) => write!(f, "WebPkiRootsAnd({} certificates)", c.len()),
             Trust::DangerousAcceptAnyCertificateForTesting => {
                 f.write_str("DangerousAcceptAnyCertificateForTesting")

@@ -45,6 +45,16 @@ impl TlsConfigs {
             Trust::WebPkiRoots => builder
                 .with_root_certificates(roots(trust)?)
                 .with_no_client_auth(),
+            Trust::Pinned(certs) => {
+                if certs.is_empty() {
+                    return Err(Error::TlsConfig("no certificate to pin".into()));
+                }
+                let verifier = Verifier::pinned(certs.clone(), provider);
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth()
+            }
             Trust::Certificates(certs) | Trust::WebPkiRootsAnd(certs) => {
                 let verifier = Verifier::chain_or_pinned(roots(trust)?, certs.clone(), provider)?;
                 builder
@@ -170,8 +180,9 @@ pub(crate) fn handshake_failure(
 fn explain_certificate(server_name: &str, e: &CertificateError) -> String {
     match e {
         CertificateError::UnknownIssuer => format!(
-            "the certificate of {server_name} is not signed by a CA in the trust store; for a \
-             private CA or a self-signed certificate, trust it with Trust::pem_file"
+            "the certificate of {server_name} is not signed by a CA in the trust store; trust a \
+             private CA with Trust::pem_file, or pin the server's own self-signed certificate \
+             with Trust::pinned_pem_file"
         ),
         CertificateError::NotValidForName => {
             format!("the certificate is not valid for {server_name}")
@@ -200,13 +211,31 @@ fn explain_certificate(server_name: &str, e: &CertificateError) -> String {
         {
             format!(
                 "the certificate of {server_name} is a CA certificate (CA:TRUE) used as the \
-                 server's own certificate; trust exactly it with Trust::pem_file (the file \
-                 holding that certificate), which pins it"
+                 server's own certificate; pin exactly it with Trust::pinned_pem_file (the \
+                 file holding that certificate)"
+            )
+        }
+        CertificateError::Other(other) if other.0.downcast_ref::<NotPinned>().is_some() => {
+            format!(
+                "the certificate of {server_name} is not the pinned one: the server's \
+                 certificate changed, or this is not the server"
             )
         }
         other => format!("the certificate of {server_name} was refused: {other}"),
     }
 }
+
+/// A certificate refused by [`Trust::Pinned`]: not one of the pinned ones.
+#[derive(Debug)]
+struct NotPinned;
+
+impl std::fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not the pinned certificate")
+    }
+}
+
+impl std::error::Error for NotPinned {}
 
 /// A name as rustls presents it (`DnsName("example.com")`), without the wrapping.
 fn presented_name(name: &str) -> &str {
@@ -221,6 +250,8 @@ fn presented_name(name: &str) -> &str {
 enum Accept {
     /// Anything (the testing opt-out).
     Any,
+    /// Exactly one of these, checked for name and validity period.
+    Pinned(Vec<CertificateDer<'static>>),
     /// A chain to the trust anchors, as webpki verifies it; or exactly one of the `pinned`
     /// certificates (a self-signed one, even marked CA:TRUE as `openssl req -x509` makes
     /// them), after checking its name and validity period.
@@ -242,6 +273,13 @@ impl Verifier {
     fn any(provider: Arc<CryptoProvider>) -> Self {
         Self {
             accept: Accept::Any,
+            provider,
+        }
+    }
+
+    fn pinned(pinned: Vec<CertificateDer<'static>>, provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            accept: Accept::Pinned(pinned),
             provider,
         }
     }
@@ -287,17 +325,24 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Accept::ChainOrPinned { chains, pinned } = &self.accept else {
-            return Ok(ServerCertVerified::assertion());
+        let (chains, pinned) = match &self.accept {
+            Accept::Any => return Ok(ServerCertVerified::assertion()),
+            Accept::Pinned(pinned) => (None, pinned),
+            Accept::ChainOrPinned { chains, pinned } => (Some(chains), pinned),
         };
         if !pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
-            return chains.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            );
+            return match chains {
+                Some(chains) => chains.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                ),
+                None => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    rustls::OtherError(Arc::new(NotPinned)),
+                ))),
+            };
         }
         let parsed = ParsedCertificate::try_from(end_entity)?;
         verify_server_name(&parsed, server_name)?;

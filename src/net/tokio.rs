@@ -33,6 +33,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -57,6 +58,8 @@ use crate::xml::Builder;
 
 /// Events the driver holds for the application before it stops reading the socket.
 const MAX_PENDING_EVENTS: usize = 256;
+/// While a request awaits its response, reading goes on up to this many held events.
+const MAX_EVENTS_WHILE_AWAITING: usize = 4096;
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 64 * 1024;
 
@@ -125,13 +128,18 @@ impl Handle {
     ) -> Result<R, CommandError> {
         let (tx, rx) = oneshot::channel();
         let command = Command::Call(Box::new(move |client, now| {
-            let _ = tx.send(f(client, now));
+            // A panic in `f` is the caller's: it resumes there, and the driver goes on.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(|| f(client, now))));
         }));
         self.commands
             .send(command)
             .await
             .map_err(|_| CommandError::Disconnected)?;
-        rx.await.map_err(|_| CommandError::Disconnected)
+        match rx.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(panic)) => resume_unwind(panic),
+            Err(_) => Err(CommandError::Disconnected),
+        }
     }
 
     /// Sends a chat (or other) message with a body; returns its id.
@@ -510,7 +518,11 @@ impl Driver {
                 }
             }
             let deadline = self.client.poll_timeout();
-            let reading = !self.client.is_closed() && self.events.len() < MAX_PENDING_EVENTS;
+            // An awaited response may be behind the events nobody takes yet: read on, up to
+            // a hard bound.
+            let room = self.events.len() < MAX_PENDING_EVENTS
+                || (!self.waiters.is_empty() && self.events.len() < MAX_EVENTS_WHILE_AWAITING);
+            let reading = !self.client.is_closed() && room;
             let sleep = sleep_until(deadline.map_or_else(far_future, Into::into));
             ::tokio::select! {
                 permit = events.reserve(), if !self.events.is_empty() => {
@@ -545,9 +557,9 @@ impl Driver {
                 payload,
                 reply,
             } => match self.client.send_iq(now, to.as_ref(), kind, payload) {
+                // Removed when its one outcome comes (the core guarantees it, timeouts
+                // included), even if the caller gave up meanwhile.
                 Ok(id) => {
-                    // Forget the callers that gave up; their responses are discarded.
-                    self.waiters.retain(|_, w| !w.is_closed());
                     self.waiters.insert(id, reply);
                 }
                 Err(e) => {
@@ -566,12 +578,16 @@ impl Driver {
         let mut wrote = false;
         while let Some(action) = self.client.poll_action() {
             match action {
+                // After a failed write the rest is not attempted (each could wait the whole
+                // write timeout again).
+                Action::Send(_) if matches!(self.transport, Transport::Gone) => {}
                 Action::Send(bytes) => {
                     wrote = true;
                     let written =
                         timeout(self.write_timeout, self.transport.write_all(&bytes)).await;
                     if let Err(e) = written.unwrap_or_else(|_| Err(write_timed_out())) {
                         self.transport_failed(Error::Io(e));
+                        self.transport = Transport::Gone;
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name).await,

@@ -72,10 +72,16 @@ pub mod pki {
 
     impl Ca {
         pub fn new() -> Ca {
+            Self::with_names(&[])
+        }
+
+        /// A CA certificate that also names servers (as a self-signed `openssl req -x509`
+        /// certificate does).
+        pub fn with_names(names: &[&str]) -> Ca {
             static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let key = KeyPair::generate().unwrap();
-            let mut params = params(&[], true, false);
+            let mut params = params(names, true, false);
             params
                 .distinguished_name
                 .push(rcgen::DnType::CommonName, format!("test CA {n}"));
