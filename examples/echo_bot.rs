@@ -1,6 +1,7 @@
-//! A bot on the tokio adapter, in the shape most bots take: log in, fetch the roster, publish
-//! a vCard, answer disco#info, accept subscriptions, and echo every chat message. Exits 0
-//! when the session ends cleanly, 1 otherwise.
+//! A bot on the tokio adapter, in the shape most bots take: log in (the core fetches the
+//! roster and announces presence by itself), publish a vCard, answer disco#info, accept
+//! subscriptions, and echo every chat message. Exits 0 when the session ends cleanly, 1
+//! otherwise.
 //!
 //! ```text
 //! cargo run --features tokio --example echo_bot -- --jid bot@localhost --password secret
@@ -8,8 +9,10 @@
 
 mod common;
 
+use xmpp_sansio::client::presence::SubscriptionPolicy;
+use xmpp_sansio::client::roster::RosterEvent;
 use xmpp_sansio::client::stanza::StanzaErrorCondition::ItemNotFound;
-use xmpp_sansio::client::stanza::{IqType, MessageType, OutgoingPresence, PresenceType};
+use xmpp_sansio::client::stanza::{IqType, MessageType, OutgoingPresence};
 use xmpp_sansio::client::{DisconnectReason, Event};
 use xmpp_sansio::net::tokio::connect;
 use xmpp_sansio::{ns, xml::Builder};
@@ -18,23 +21,22 @@ use xmpp_sansio::{ns, xml::Builder};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let args = common::parse(&common::usage("echo_bot"), &[]);
-    // disco#info requests are the bot's to answer, from the first stanza on.
-    let config = args.config().handle_iq_namespace(ns::DISCO_INFO);
+    // disco#info requests are the bot's to answer, from the first stanza on; every
+    // subscription request is approved; this is the presence announced once online.
+    let mut config = args.config().handle_iq_namespace(ns::DISCO_INFO);
+    config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
+    config.presence.initial = Some(OutgoingPresence::available().status("I repeat what you say"));
     let (bot, mut events) = connect(config, &args.options()?).await?;
 
-    // The roster, then our vCard, then presence: each request awaited.
-    let roster = bot
-        .request(None, IqType::Get, Builder::new("query", ns::ROSTER))
-        .await?;
-    let contacts = roster.payload().map_or(0, |query| query.children().count());
     let vcard = Builder::new("vCard", ns::VCARD).text_child("FN", "Echo Bot");
     bot.request(None, IqType::Set, vcard).await?;
-    bot.send_presence(OutgoingPresence::available().status("I repeat what you say"))
-        .await?;
-    eprintln!("echoing as {} ({contacts} contacts)", bot.jid());
+    eprintln!("echoing as {}", bot.jid());
 
     while let Some(event) = events.next().await {
         match event {
+            Event::Roster(RosterEvent::Loaded { items, .. }) => {
+                eprintln!("roster: {} contacts", items.len());
+            }
             Event::IqRequest(iq) => {
                 // Only the bot itself is described; nodes (caps) are not.
                 let reply = match iq.payload() {
@@ -44,14 +46,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 bot.reply_iq(&iq, reply).await?;
             }
             Event::Message(m) if matches!(m.kind, MessageType::Chat | MessageType::Normal) => {
-                if let (Some(from), Some(body)) = (&m.from, m.body()) {
+                // Carbons of our other resources' messages are not echoed.
+                if let (Some(from), Some(body), None) = (&m.from, m.body(), m.carbon) {
                     bot.send_message(from, m.kind, &body).await?;
-                }
-            }
-            Event::Presence(p) if p.kind == PresenceType::Subscribe => {
-                if let Some(from) = &p.from {
-                    bot.send_presence(OutgoingPresence::subscribed(from))
-                        .await?;
                 }
             }
             Event::Disconnected { reason } => {

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use harness::{config, Script, Server};
 use loopback::{identity, runtime, FakeServer, Reaction};
+use xmpp_sansio::client::roster::RosterEvent;
 use xmpp_sansio::client::sasl::AuthError;
 use xmpp_sansio::client::stanza::MessageType;
 use xmpp_sansio::client::{CommandError, Config, DisconnectReason, Event};
@@ -97,7 +98,16 @@ fn blocking_starttls_scram_bind_message_round_trip_and_clean_close() {
     let conn = Connection::connect(config(), &options(&server)).unwrap();
     assert_eq!(conn.jid().as_str(), "juliet@example.com/balcony");
     assert!(conn.call(|c, _| c.is_secure()));
-    // `connect` returning is the news of being online: no Online event follows.
+    // `connect` returning is the news of being online: no Online event follows; the
+    // roster service's does.
+    let event = conn
+        .next_event_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(event, Event::Roster(RosterEvent::Loaded { .. })),
+        "{event:?}"
+    );
     conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "ping")
         .unwrap();
     let event = conn
@@ -161,7 +171,13 @@ fn tokio_starttls_scram_bind_message_round_trip_and_clean_close() {
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         assert_eq!(handle.jid().as_str(), "juliet@example.com/balcony");
-        // `connect` returning is the news of being online: no Online event follows.
+        // `connect` returning is the news of being online: no Online event follows; the
+        // roster service's does.
+        let event = events.next().await.unwrap();
+        assert!(
+            matches!(event, Event::Roster(RosterEvent::Loaded { .. })),
+            "{event:?}"
+        );
         handle
             .send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "ping")
             .await

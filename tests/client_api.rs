@@ -47,8 +47,11 @@ const ROSTER_PUSH: &str = "<iq type='set' id='push1'><query xmlns='jabber:iq:ros
 
 #[test]
 fn namespaces_in_the_config_reach_the_application_from_the_first_stanza() {
-    // Without a claim, a roster push is refused as RFC 6120 §8.4 says.
-    let mut pair = online_with(config());
+    // With the roster service off and no claim, a roster push is refused as RFC 6120 §8.4
+    // says.
+    let mut no_roster = config();
+    no_roster.roster.enabled = false;
+    let mut pair = online_with(no_roster.clone());
     pair.server_sends(ROSTER_PUSH);
     assert!(
         pair.sent().contains(
@@ -61,7 +64,7 @@ fn namespaces_in_the_config_reach_the_application_from_the_first_stanza() {
     assert!(!pair.events.iter().any(|e| matches!(e, Event::IqRequest(_))));
 
     // Claimed in the configuration: the first push after binding is the application's.
-    let mut pair = online_with(config().handle_iq_namespace(ns::ROSTER));
+    let mut pair = online_with(no_roster.handle_iq_namespace(ns::ROSTER));
     let sent_before = pair.sent().len();
     pair.server_sends(ROSTER_PUSH);
     let Some(Event::IqRequest(push)) = pair.events.last() else {

@@ -48,7 +48,11 @@ fn negotiates_starttls_scram_sha_256_bind_and_goes_online() {
         !pair.sent().contains("xmpp-session"),
         "optional session not established"
     );
-    assert!(matches!(pair.events.last(), Some(Event::Online { .. })));
+    // Online first; then what the services started once online.
+    assert!(matches!(pair.events.first(), Some(Event::Online { .. })));
+    assert!(pair.events[1..]
+        .iter()
+        .all(|e| matches!(e, Event::Roster(_))));
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod loopback;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::{config, Script, Server};
+use harness::{Script, Server};
 use loopback::{identity, runtime, FakeServer, Reaction};
 use xmpp_sansio::client::stanza::{Iq, IqType, MessageType, StanzaErrorCondition};
 use xmpp_sansio::client::{Config, DisconnectReason, Event, IqError};
@@ -110,6 +110,17 @@ fn body(event: &Event) -> Option<String> {
         Event::Message(m) => m.body().map(|b| b.into_owned()),
         _ => None,
     }
+}
+
+/// The harness's account with the services off: these tests are about requests and the
+/// events around them, and the services' own events (the roster loading) would be among
+/// them.
+fn config() -> Config {
+    let mut config = harness::config();
+    config.roster.enabled = false;
+    config.presence.enabled = false;
+    config.carbons = false;
+    config
 }
 
 fn short_iq_timeout() -> Config {

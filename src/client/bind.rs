@@ -119,6 +119,7 @@ impl Client {
         self.phase = Phase::Online;
         self.last_recv = now;
         self.emit(Event::Online { jid, features });
+        self.start_services(now);
         for el in std::mem::take(&mut self.early_stanzas) {
             self.on_stanza(now, el);
         }

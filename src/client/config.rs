@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::presence::PresenceConfig;
+use super::roster::RosterConfig;
 use super::sasl::SaslConfig;
 use crate::jid::Jid;
 use crate::xml::Limits;
@@ -136,6 +138,13 @@ pub struct Config {
     pub handled_iq_namespaces: Vec<String>,
     /// How many IQ requests may await their responses at once. Default 1024.
     pub max_pending_iqs: usize,
+    /// The roster service (RFC 6121 §2): on by default.
+    pub roster: RosterConfig,
+    /// The presence service (RFC 6121 §3–4): the presence map, subscription handling and
+    /// initial presence; on by default.
+    pub presence: PresenceConfig,
+    /// Message carbons (XEP-0280): asked for once online. Default on.
+    pub carbons: bool,
 }
 
 impl Config {
@@ -154,6 +163,9 @@ impl Config {
             dangerous_plain_without_tls: false,
             handled_iq_namespaces: Vec::new(),
             max_pending_iqs: 1024,
+            roster: RosterConfig::default(),
+            presence: PresenceConfig::default(),
+            carbons: true,
         }
     }
 

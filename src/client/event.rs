@@ -59,6 +59,17 @@ pub enum Event {
         /// The `result` from the entity asked, or why there is none.
         result: Result<Iq, IqError>,
     },
+    /// The roster changed (RFC 6121 §2): loaded, an item pushed, a push refused.
+    Roster(super::roster::RosterEvent),
+    /// A contact asked for, granted, revoked or dropped a presence subscription (RFC 6121
+    /// §3).
+    Subscription(super::presence::SubscriptionEvent),
+    /// A message carbon (XEP-0280) that did not come from our own account was dropped: it
+    /// may be forged.
+    CarbonRefused {
+        /// Who sent the wrapper.
+        from: Option<Jid>,
+    },
     /// A top-level element that is not a stanza, received while online (for example a
     /// stream-management nonza).
     Nonza(Element),
@@ -190,6 +201,9 @@ pub enum CommandError {
     /// The call does not fit the client's state (the text says why).
     #[error("unexpected call: {0}")]
     Unexpected(&'static str),
+    /// The server does not offer what the command needs (the text says what).
+    #[error("the server does not offer {0}")]
+    NotSupported(&'static str),
     /// As many IQ requests as [`Config::max_pending_iqs`](super::Config::max_pending_iqs)
     /// await their responses; send more once some are answered.
     #[error("{0} IQ requests are already waiting for their responses")]

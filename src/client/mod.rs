@@ -11,11 +11,15 @@
 
 mod auth;
 mod bind;
+pub mod carbons;
 mod config;
 mod event;
 mod features;
 mod ids;
+pub mod presence;
+pub mod roster;
 pub mod sasl;
+mod services;
 mod session;
 pub mod stanza;
 mod starttls;
@@ -32,6 +36,7 @@ pub use features::StreamFeatures;
 
 use self::ids::IdGenerator;
 use self::sasl::{Mechanism, SaslSession};
+use self::services::Services;
 use self::session::Session;
 use self::stanza::StreamError;
 use crate::jid::Jid;
@@ -111,6 +116,8 @@ pub struct Client {
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
     session: Session,
+    /// The services' state (roster, presence map, carbons), kept across connections.
+    services: Services,
     /// Stanzas that arrived before the bind or session result.
     early_stanzas: Vec<Element>,
     /// When negotiation must be over.
@@ -133,6 +140,7 @@ impl Client {
     fn new_unopened(config: Config, now: Instant) -> Self {
         let session = Session::new(&config.handled_iq_namespaces);
         let span = tracing::debug_span!("xmpp_client", jid = %config.jid);
+        let services = Services::new(&config);
         Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
@@ -147,6 +155,7 @@ impl Client {
             jid: None,
             features: None,
             session,
+            services,
             early_stanzas: Vec::new(),
             close_deadline: None,
             last_send: now,
@@ -440,6 +449,7 @@ impl Client {
             self.actions.push_back(Action::Close);
         }
         tracing::debug!(%reason, "session over");
+        self.services.connection_lost();
         for id in self.session.clear() {
             let result = Err(IqError::Disconnected);
             self.emit(Event::IqResponse { id, result });

@@ -28,11 +28,15 @@ struct Pending {
 
 /// Who gets the response of a pending request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
+pub(super) enum Owner {
     /// The application: [`Event::IqResponse`].
     Application,
     /// Our own keepalive ping: its answer is not an event.
     Ping,
+    /// The roster service's roster get.
+    Roster,
+    /// The carbons service's enable request.
+    Carbons,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +147,18 @@ impl Client {
         if self.session.pending.len() >= self.config.max_pending_iqs {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }
+        self.send_request(now, to, kind, payload, Owner::Application)
+    }
+
+    /// Sends a request whose response goes to `owner`.
+    pub(super) fn send_request(
+        &mut self,
+        now: Instant,
+        to: Option<&Jid>,
+        kind: IqType,
+        payload: Builder,
+        owner: Owner,
+    ) -> Result<String, CommandError> {
         let id = self.ids.next_id();
         let iq = Builder::new("iq", ns::JABBER_CLIENT)
             .attr("type", Cow::Borrowed(kind.name()))
@@ -151,8 +167,7 @@ impl Client {
             .child(payload);
         self.send_checked(now, &iq)?;
         let deadline = later(now, self.config.timeouts.iq);
-        self.session
-            .track(id.clone(), to.cloned(), deadline, Owner::Application);
+        self.session.track(id.clone(), to.cloned(), deadline, owner);
         Ok(id)
     }
 
@@ -213,12 +228,12 @@ impl Client {
             // server should never deliver them, and nothing can be answered reliably.
             "message" => {
                 if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
-                    self.emit(Event::Message(m));
+                    self.on_message(m);
                 }
             }
             "presence" => {
                 if let Ok(p) = Presence::read(el, Some(&mut self.session.jids)) {
-                    self.emit(Event::Presence(p));
+                    self.on_presence(now, p);
                 }
             }
             "iq" => {
@@ -240,6 +255,10 @@ impl Client {
                     self.send_element_internal(now, &error_reply(&iq, &error));
                     return;
                 };
+                if payload_ns == ns::ROSTER && iq.kind == IqType::Set && self.takes_roster_pushes()
+                {
+                    return self.on_roster_push(now, &iq);
+                }
                 if self.session.handled.contains(&payload_ns) {
                     self.emit(Event::IqRequest(iq));
                 } else if iq.kind == IqType::Get
@@ -267,15 +286,22 @@ impl Client {
                 }
                 let owner = pending.owner;
                 self.session.pending.remove(&iq.id);
-                if owner == Owner::Application {
-                    let id = iq.id.clone();
-                    let result = match iq.error() {
-                        Some(error) => Err(IqError::Stanza(Box::new(error))),
-                        None => Ok(iq),
-                    };
-                    self.emit(Event::IqResponse { id, result });
-                }
+                let id = iq.id.clone();
+                let result = match iq.error() {
+                    Some(error) => Err(IqError::Stanza(Box::new(error))),
+                    None => Ok(iq),
+                };
+                self.deliver_outcome(owner, id, result);
             }
+        }
+    }
+
+    /// The outcome of a request, to whoever sent it.
+    fn deliver_outcome(&mut self, owner: Owner, id: String, result: Result<Iq, IqError>) {
+        match owner {
+            Owner::Application => self.emit(Event::IqResponse { id, result }),
+            Owner::Ping => {}
+            service => self.on_service_response(service, result),
         }
     }
 
@@ -347,10 +373,7 @@ impl Client {
         expired.sort_unstable_by_key(|e| (e.0, e.1));
         for (_, _, id, owner) in expired {
             self.session.pending.remove(&id);
-            if owner == Owner::Application {
-                let result = Err(IqError::Timeout);
-                self.emit(Event::IqResponse { id, result });
-            }
+            self.deliver_outcome(owner, id, Err(IqError::Timeout));
         }
         if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.

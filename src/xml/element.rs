@@ -191,6 +191,17 @@ impl Element {
     pub fn lang(&self) -> Option<Cow<'_, str>> {
         self.as_ref().lang()
     }
+
+    /// A copy that owns its bytes (one allocation), so that keeping it long does not keep
+    /// alive the whole read buffer it was parsed from.
+    pub fn detached(&self) -> Element {
+        Element {
+            bytes: Bytes::copy_from_slice(&self.bytes),
+            nodes: self.nodes.clone(),
+            extra: self.extra.clone(),
+            scope: self.scope.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for Element {
@@ -203,6 +214,11 @@ impl<'a> ElementRef<'a> {
     #[inline]
     fn node(&self) -> &'a Node {
         &self.el.nodes[self.idx as usize]
+    }
+
+    /// The top-level element this is part of.
+    pub(crate) fn element(&self) -> &'a Element {
+        self.el
     }
 
     /// The qualified name as written, such as `stream:features` or `body`.

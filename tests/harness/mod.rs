@@ -472,6 +472,12 @@ impl Server {
         if self.auto_iq && el.attr("to").is_none() && vcard_set {
             self.send(&format!("<iq type='result' id='{id}'/>"));
         }
+        // Carbons are on.
+        let carbons = el.attr("type").as_deref() == Some("set")
+            && el.get_child("enable", "urn:xmpp:carbons:2").is_some();
+        if self.auto_iq && el.attr("to").is_none() && carbons {
+            self.send(&format!("<iq type='result' id='{id}'/>"));
+        }
         // An empty roster, as a server gives a new account.
         let roster_get = el.attr("type").as_deref() == Some("get")
             && el.get_child("query", "jabber:iq:roster").is_some();

@@ -385,6 +385,9 @@ pub struct Message {
     pub id: Option<String>,
     /// The message type.
     pub kind: MessageType,
+    /// For a copy of a message another of our resources sent or received (XEP-0280): which.
+    /// The addressing and `element` are then the inner message's.
+    pub carbon: Option<super::carbons::Carbon>,
     /// The whole element, for extension payloads.
     pub element: Element,
 }
@@ -402,6 +405,7 @@ impl Message {
             to: h.to,
             id: h.id,
             kind: MessageType::from_attr(el.attr("type").as_deref()),
+            carbon: None,
             element: el,
         })
     }
@@ -754,6 +758,121 @@ impl From<OutgoingPresence> for Builder {
         }
         for payload in p.payloads {
             b = b.child(payload);
+        }
+        b
+    }
+}
+
+/// A message to send (RFC 6121 §5): a body, and what else it needs (subject, thread,
+/// payloads, the XEP-0280 `private` hint). It turns into a [`Builder`] for
+/// [`Client::send_element`](super::Client::send_element); [`Client::send_message`](super::Client::send_message)
+/// covers the common case of a body alone.
+///
+/// ```
+/// use xmpp_sansio::client::stanza::OutgoingMessage;
+/// use xmpp_sansio::{ns, xml::Builder};
+///
+/// let secret = OutgoingMessage::chat(&"romeo@example.net".parse()?, "only here").private();
+/// assert_eq!(
+///     &Builder::from(secret).to_bytes(ns::JABBER_CLIENT)?[..],
+///     &b"<message to='romeo@example.net' type='chat'><body>only here</body>\
+///        <private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>"[..]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct OutgoingMessage {
+    to: Jid,
+    kind: MessageType,
+    id: Option<String>,
+    body: Option<String>,
+    subject: Option<String>,
+    thread: Option<String>,
+    payloads: Vec<Builder>,
+    private: bool,
+}
+
+impl OutgoingMessage {
+    /// A message of this type to `to`, with nothing in it yet.
+    pub fn new(to: &Jid, kind: MessageType) -> Self {
+        Self {
+            to: to.clone(),
+            kind,
+            id: None,
+            body: None,
+            subject: None,
+            thread: None,
+            payloads: Vec::new(),
+            private: false,
+        }
+    }
+
+    /// A chat message with a body.
+    pub fn chat(to: &Jid, body: impl Into<String>) -> Self {
+        Self::new(to, MessageType::Chat).body(body)
+    }
+
+    /// The body.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The subject.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The conversation thread (RFC 6121 §5.2.5).
+    pub fn thread(mut self, thread: impl Into<String>) -> Self {
+        self.thread = Some(thread.into());
+        self
+    }
+
+    /// The stanza id.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// An extension payload (a receipt request, a chat state...).
+    pub fn payload(mut self, payload: Builder) -> Self {
+        self.payloads.push(payload);
+        self
+    }
+
+    /// Not copied to our other resources (XEP-0280 `<private/>`, with the XEP-0334
+    /// `<no-copy/>` hint that servers without carbons honour).
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+}
+
+impl From<OutgoingMessage> for Builder {
+    fn from(m: OutgoingMessage) -> Builder {
+        let mut b = Builder::new("message", ns::JABBER_CLIENT)
+            .attr("to", &m.to)
+            .attr("type", Cow::Borrowed(m.kind.name()))
+            .attr_opt("id", m.id);
+        if let Some(subject) = m.subject {
+            b = b.text_child("subject", subject);
+        }
+        if let Some(body) = m.body {
+            b = b.text_child("body", body);
+        }
+        if let Some(thread) = m.thread {
+            b = b.text_child("thread", thread);
+        }
+        for payload in m.payloads {
+            b = b.child(payload);
+        }
+        if m.private {
+            b = b
+                .child(Builder::new("private", ns::CARBONS))
+                .child(Builder::new("no-copy", ns::HINTS));
         }
         b
     }
