@@ -187,6 +187,9 @@ fn the_echo_bot_answers_disco_accepts_subscriptions_sets_its_vcard_and_echoes() 
     ] {
         assert!(sent.contains(expected), "{expected} not in\n{sent}\n{stderr}");
     }
-    assert!(stderr.contains("echoing as juliet@example.com/bot"), "{stderr}");
+    assert!(
+        stderr.contains("echoing as juliet@example.com/bot"),
+        "{stderr}"
+    );
     assert!(stderr.contains("roster: 0 contacts"), "{stderr}");
 }

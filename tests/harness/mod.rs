@@ -129,6 +129,10 @@ pub struct Script {
     pub before_bind_result: Option<&'static str>,
     /// Offer resource binding after authentication.
     pub offer_bind: bool,
+    /// Offer roster versioning (RFC 6121 §2.6).
+    pub rosterver: bool,
+    /// Offer subscription pre-approval (RFC 6121 §3.4).
+    pub pre_approval: bool,
 }
 
 impl Default for Script {
@@ -149,6 +153,8 @@ impl Default for Script {
             session_error: None,
             before_bind_result: None,
             offer_bind: true,
+            rosterver: true,
+            pre_approval: false,
         }
     }
 }
@@ -173,6 +179,9 @@ pub struct Server {
     pub errors: Vec<String>,
     /// Respond to IQ requests sent to the server (ping, disco) automatically.
     pub auto_iq: bool,
+    /// What a roster get is answered with, inside the result (`""`: an empty result, as
+    /// for an unchanged versioned roster).
+    pub roster_reply: String,
 }
 
 impl Server {
@@ -192,6 +201,7 @@ impl Server {
             client_closed: false,
             errors: Vec::new(),
             auto_iq: true,
+            roster_reply: "<query xmlns='jabber:iq:roster' ver='v0'/>".to_owned(),
         }
     }
 
@@ -283,7 +293,13 @@ impl Server {
                 Some(false) => f.push_str("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"),
                 None => {}
             }
-            f.push_str("<sm xmlns='urn:xmpp:sm:3'/><ver xmlns='urn:xmpp:features:rosterver'/>");
+            f.push_str("<sm xmlns='urn:xmpp:sm:3'/>");
+            if self.script.rosterver {
+                f.push_str("<ver xmlns='urn:xmpp:features:rosterver'/>");
+            }
+            if self.script.pre_approval {
+                f.push_str("<sub xmlns='urn:xmpp:features:pre-approval'/>");
+            }
         }
         f.push_str("</stream:features>");
         self.send(&f);
@@ -482,9 +498,8 @@ impl Server {
         let roster_get = el.attr("type").as_deref() == Some("get")
             && el.get_child("query", "jabber:iq:roster").is_some();
         if self.auto_iq && el.attr("to").is_none() && roster_get {
-            self.send(&format!(
-                "<iq type='result' id='{id}'><query xmlns='jabber:iq:roster' ver='v0'/></iq>"
-            ));
+            let reply = self.roster_reply.clone();
+            self.send(&format!("<iq type='result' id='{id}'>{reply}</iq>"));
         }
     }
 }
