@@ -80,7 +80,9 @@ fn recorded_session_traffic_is_handled_online() {
             "17-stream-management",
         ] {
             let t = common::load(&format!("{server}-{phase}.xml"));
-            let bytes = t.all_server_bytes();
+            // The recorded account becomes the harness's, so that what the server sent "from
+            // our account" (ejabberd's roster pushes) is from ours.
+            let bytes = as_harness_account(&t.all_server_bytes());
             let mut whole = None;
             for size in [usize::MAX, 1, 5, 100] {
                 let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
@@ -91,6 +93,25 @@ fn recorded_session_traffic_is_handled_online() {
                     !got.iter().any(|a| a.contains("disconnected")),
                     "{server}-{phase}: {got:#?}"
                 );
+                // The services took what is theirs.
+                if phase == "13-roster-set-and-push" {
+                    let roster = pair.client.roster().unwrap();
+                    let bob = roster.items().find(|i| i.jid.as_str().starts_with("bob_"));
+                    assert_eq!(
+                        bob.map(|i| (i.name.as_deref(), i.groups.clone())),
+                        Some((Some("Bob"), vec!["Friends".to_owned()])),
+                        "{server}"
+                    );
+                    assert!(
+                        got.iter()
+                            .any(|a| a.starts_with("send <iq type='result' id=")),
+                        "{server}: the push is acknowledged: {got:#?}"
+                    );
+                }
+                if phase == "14-presence-with-caps" {
+                    let map = pair.client.presences().unwrap();
+                    assert_eq!(map.contacts().count(), 1, "{server}");
+                }
                 match &whole {
                     None => whole = Some(got),
                     Some(w) => assert_eq!(&got, w, "{server}-{phase}, reads of {size}"),
@@ -112,6 +133,55 @@ fn recorded_session_traffic_is_handled_online() {
             }
         }
     }
+}
+
+/// `bytes` with the recorded account (`capture_<hex>@localhost`) replaced by the harness's.
+fn as_harness_account(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("capture_") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "capture_".len()..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        match after[hex..].strip_prefix("@localhost") {
+            Some(tail) => {
+                out.push_str(&format!("{}@{}", harness::USER, harness::DOMAIN));
+                rest = tail;
+            }
+            None => {
+                out.push_str("capture_");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
+#[test]
+fn recorded_roster_pushes_from_another_account_are_refused() {
+    // ejabberd sends pushes `from` the account's bare JID; recorded for another account,
+    // they are not ours.
+    let t = common::load("ejabberd-13-roster-set-and-push.xml");
+    let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
+    let now = pair.now;
+    let got = run(&mut pair.client, now, &t.all_server_bytes(), usize::MAX);
+    assert!(
+        got.iter()
+            .any(|a| a.contains("PushRefused") && a.contains("NotFromAccount")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|a| a.contains("service-unavailable")),
+        "{got:#?}"
+    );
+    assert!(!pair
+        .client
+        .roster()
+        .unwrap()
+        .items()
+        .any(|i| i.jid.as_str().starts_with("bob_")));
 }
 
 #[test]

@@ -132,6 +132,29 @@ proptest! {
         prop_assert_eq!(parsed, vec![el]);
     }
 
+    /// Every descendant taken out on its own (`to_element`) is the same element as in place.
+    #[test]
+    fn descendants_taken_out_are_the_same_elements(el in element()) {
+        let mut stream = HEADER.as_bytes().to_vec();
+        el.write_to(&mut stream, ns::JABBER_CLIENT).unwrap();
+        let mut r = StreamReader::new(Limits::default());
+        r.feed(&stream);
+        let _header = r.next_event().unwrap();
+        let Some(StreamEvent::Element(parsed)) = r.next_event().unwrap() else {
+            panic!("no element");
+        };
+        fn check(e: xmpp_sansio::xml::ElementRef<'_>) -> Result<(), TestCaseError> {
+            let alone = e.to_element().expect("a descendant taken out");
+            prop_assert_eq!(alone.to_builder(), e.to_builder());
+            prop_assert_eq!(alone.lang(), e.lang());
+            for child in e.children() {
+                check(child)?;
+            }
+            Ok(())
+        }
+        check(parsed.as_ref())?;
+    }
+
     /// Any chunking of a stream, one-byte chunks included, yields the same elements.
     #[test]
     fn chunking_is_invisible(els in proptest::collection::vec(element(), 1..6),

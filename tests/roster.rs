@@ -162,7 +162,10 @@ fn a_full_result_replaces_the_stored_roster() {
 fn versioning_is_asked_for_only_when_offered_and_bootstrapped_with_an_empty_version() {
     // Offered, nothing stored: `ver=''` starts versioning (RFC 6121 §2.6.2).
     let pair = online(config(), Script::default(), RFC_ROSTER);
-    assert_eq!(roster_get(&pair), "<query xmlns='jabber:iq:roster' ver=''/>");
+    assert_eq!(
+        roster_get(&pair),
+        "<query xmlns='jabber:iq:roster' ver=''/>"
+    );
     // Not offered: no `ver`, even with a stored roster, and the result replaces it.
     let mut config = config();
     config.roster.stored = Some(stored());

@@ -359,25 +359,6 @@ impl super::Element {
     }
 }
 
-impl ElementRef<'_> {
-    /// This descendant as an element of its own, in the same stream's namespaces (a
-    /// forwarded message, say). The subtree is copied and indexed again: this costs what
-    /// receiving it did.
-    pub fn to_element(&self) -> Option<super::Element> {
-        let scope = self.element().scope.clone();
-        let default_ns = scope
-            .bindings
-            .iter()
-            .rev()
-            .find(|(prefix, _)| prefix.is_empty())
-            .map_or("", |(_, ns)| &**ns);
-        let bytes = self.to_builder().to_bytes(default_ns).ok()?;
-        let limits = super::Limits::default();
-        let mut parser = super::parser::Parser::new(limits.max_depth, limits.max_attributes);
-        parser.parse_element(bytes, &scope, 0).ok()
-    }
-}
-
 impl From<Builder> for Node {
     fn from(b: Builder) -> Self {
         Node::Element(b)

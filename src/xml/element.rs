@@ -221,6 +221,11 @@ impl<'a> ElementRef<'a> {
         self.el
     }
 
+    /// This element's index in the top-level element's nodes.
+    pub(crate) fn index(&self) -> u32 {
+        self.idx
+    }
+
     /// The qualified name as written, such as `stream:features` or `body`.
     pub fn qname(&self) -> &'a str {
         let n = self.node();

@@ -12,6 +12,7 @@ mod escape;
 mod framer;
 mod parser;
 mod reader;
+mod subtree;
 
 pub use builder::{BuildError, Builder, IntoText, Node};
 pub use element::{Attribute, Attributes, Child, ChildNodes, Children, Element, ElementRef, Text};
