@@ -2,7 +2,7 @@
 //! our other resources send and receive; they arrive wrapped, and are unwrapped here only
 //! when the wrapper comes from our own account (§11: anyone else could forge them).
 
-use super::stanza::Message;
+use super::stanza::{JidCache, Message};
 use crate::jid::Jid;
 use crate::ns;
 use crate::xml::Builder;
@@ -32,12 +32,13 @@ pub(crate) enum Unwrapped {
     Refused(Option<Jid>),
 }
 
-/// Unwraps `m` if it is a carbon; `me` is our account.
-pub(crate) fn unwrap(m: Message, me: &Jid) -> Unwrapped {
+/// Unwraps `m` if it is a carbon; `me` is our account, `jids` the session's JID cache.
+pub(crate) fn unwrap(m: Message, me: &Jid, jids: &mut JidCache) -> Unwrapped {
+    // Names first: the namespace is looked at only for a child named like a wrapper.
     let wrapper = m.element.children().find_map(|c| {
-        let direction = match (c.ns(), c.name()) {
-            (ns::CARBONS, "received") => Carbon::Received,
-            (ns::CARBONS, "sent") => Carbon::Sent,
+        let direction = match c.name() {
+            "received" if c.ns() == ns::CARBONS => Carbon::Received,
+            "sent" if c.ns() == ns::CARBONS => Carbon::Sent,
             _ => return None,
         };
         Some((direction, c))
@@ -53,7 +54,7 @@ pub(crate) fn unwrap(m: Message, me: &Jid) -> Unwrapped {
         .get_child("forwarded", ns::FORWARD)
         .and_then(|f| f.get_child("message", ns::JABBER_CLIENT))
         .and_then(|inner| inner.to_element());
-    match inner.map(Message::from_element) {
+    match inner.map(|inner| Message::read(inner, Some(jids))) {
         Some(Ok(mut inner)) => {
             inner.carbon = Some(direction);
             Unwrapped::Carbon(inner)

@@ -129,6 +129,17 @@ pub struct ResourcePresence {
 }
 
 impl ResourcePresence {
+    fn new(jid: &Jid, p: &Presence) -> Self {
+        Self {
+            jid: jid.clone(),
+            show: p.show,
+            status: p.status.clone(),
+            priority: p.priority,
+            // A copy, so that the map does not keep read buffers alive.
+            element: p.element.detached(),
+        }
+    }
+
     /// How available the resource is, for choosing the best one: `chat` above plain
     /// available above `away`, `xa`, `dnd`.
     fn rank(&self) -> (i8, u8) {
@@ -238,14 +249,26 @@ impl PresenceMap {
             }
             _ => return Applied::Ignored,
         }
-        // The new presence of a resource replaces the old one.
+        let size = p.element.as_bytes().len();
+        // The new presence of a resource replaces the old one: in place when it fits (the
+        // common case, one lookup).
+        if let Some(contact) = self.contacts.get_mut(&bare) {
+            if let Some(held) = contact.resources.iter_mut().find(|r| r.jid == *from) {
+                let bytes = self.bytes - held.element.as_bytes().len() + size;
+                if bytes <= self.limits.max_bytes {
+                    *held = ResourcePresence::new(from, p);
+                    self.bytes = bytes;
+                    contact.known |= known;
+                    return Applied::Changed;
+                }
+            }
+        }
         let replaced = self.remove_resource(&bare, from);
         let refused = if replaced {
             Applied::Changed
         } else {
             Applied::Full
         };
-        let size = p.element.as_bytes().len();
         if !self.contacts.contains_key(&bare)
             && self.contacts.len() >= self.limits.max_contacts
             && !(known && self.evict_stranger())
@@ -263,14 +286,7 @@ impl PresenceMap {
             return refused;
         }
         self.bytes += size;
-        contact.resources.push(ResourcePresence {
-            jid: from.clone(),
-            show: p.show,
-            status: p.status.clone(),
-            priority: p.priority,
-            // A copy, so that the map does not keep read buffers alive.
-            element: p.element.detached(),
-        });
+        contact.resources.push(ResourcePresence::new(from, p));
         Applied::Changed
     }
 

@@ -193,7 +193,7 @@ impl Client {
         if !self.config.carbons {
             return self.emit(Event::Message(m));
         }
-        match carbons::unwrap(m, me) {
+        match carbons::unwrap(m, me, self.session.jids()) {
             Unwrapped::NotCarbon(m) | Unwrapped::Carbon(m) => self.emit(Event::Message(m)),
             Unwrapped::Refused(from) => {
                 tracing::debug!(?from, "a carbon not from our account: dropped");

@@ -59,6 +59,11 @@ impl Session {
         }
     }
 
+    /// The JID cache, for services that read stanzas nested in others.
+    pub(super) fn jids(&mut self) -> &mut JidCache {
+        &mut self.jids
+    }
+
     /// Forgets what dies with the connection; returns the ids of the application's requests
     /// that will get no response, oldest first.
     pub(super) fn clear(&mut self) -> Vec<String> {
