@@ -48,6 +48,8 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     ConnectOptions, Endpoint, Error, Failure, Probe,
 };
+use crate::client::presence::ResourcePresence;
+use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
@@ -222,9 +224,18 @@ impl Connection {
     /// the session ending). Other events that arrive meanwhile stay queued, in order, for
     /// [`Self::next_event`].
     pub fn request(&self, to: Option<&Jid>, kind: IqType, payload: Builder) -> Result<Iq, IqError> {
+        self.await_iq(|c, now| c.send_iq(now, to, kind, payload))
+    }
+
+    /// Runs `send` (a command that sends an IQ request and returns its id) and waits for the
+    /// request's outcome.
+    fn await_iq(
+        &self,
+        send: impl FnOnce(&mut Client, Instant) -> Result<String, CommandError>,
+    ) -> Result<Iq, IqError> {
         let id = {
             let mut state = self.shared.lock();
-            let id = state.client.send_iq(Instant::now(), to, kind, payload)?;
+            let id = send(&mut state.client, Instant::now())?;
             state.waiters.insert(id.clone(), None);
             state.flush();
             id
@@ -241,6 +252,58 @@ impl Connection {
         self.shared
             .wait_for(None, self.is_shared(), outcome)
             .unwrap_or(Err(IqError::Timeout))
+    }
+
+    /// Adds or changes a roster item and waits for the server's answer (the change itself
+    /// arrives as an [`Event::Roster`] push).
+    pub fn roster_set(&self, item: RosterItem) -> Result<(), IqError> {
+        self.await_iq(|c, now| c.roster_set(now, item)).map(drop)
+    }
+
+    /// Removes a contact from the roster and waits for the server's answer.
+    pub fn roster_remove(&self, jid: &Jid) -> Result<(), IqError> {
+        self.await_iq(|c, now| c.roster_remove(now, jid)).map(drop)
+    }
+
+    /// Asks `jid` for a subscription to its presence.
+    pub fn subscribe(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.subscribe(now, jid))
+    }
+
+    /// Approves `jid`'s subscription request.
+    pub fn approve(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.approve(now, jid))
+    }
+
+    /// Denies `jid`'s subscription request.
+    pub fn deny(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.deny(now, jid))
+    }
+
+    /// Stops receiving `jid`'s presence.
+    pub fn unsubscribe(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.unsubscribe(now, jid))
+    }
+
+    /// Cancels `jid`'s subscription to our presence.
+    pub fn cancel(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.cancel(now, jid))
+    }
+
+    /// Approves `jid`'s subscription before it asks, where the server offers pre-approval.
+    pub fn preapprove(&self, jid: &Jid) -> Result<(), CommandError> {
+        self.call(|c, now| c.preapprove(now, jid))
+    }
+
+    /// A copy of the roster; `None` when the roster service is off.
+    pub fn roster(&self) -> Option<Roster> {
+        self.call(|c, _| c.roster().cloned())
+    }
+
+    /// The best available resource of `contact` (its presence); `None` when none is
+    /// available or the presence service is off.
+    pub fn best_presence(&self, contact: &Jid) -> Option<ResourcePresence> {
+        self.call(|c, _| c.presences()?.best(contact).cloned())
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.

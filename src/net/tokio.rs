@@ -51,6 +51,8 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     ConnectOptions, Endpoint, Error, Failure, Probe,
 };
+use crate::client::presence::ResourcePresence;
+use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
@@ -65,16 +67,17 @@ const READ_SIZE: usize = 64 * 1024;
 
 /// A closure run on the client by the driver task.
 type Call = Box<dyn FnOnce(&mut Client, Instant) + Send>;
+/// A command that sends an IQ request and returns its id.
+type SendRequest = Box<dyn FnOnce(&mut Client, Instant) -> Result<String, CommandError> + Send>;
 
 /// What a [`Handle`] asks of the driver task.
 enum Command {
     /// Run this on the client.
     Call(Call),
-    /// Send an IQ request and hand its outcome to `reply`.
-    Request {
-        to: Option<Jid>,
-        kind: IqType,
-        payload: Builder,
+    /// Run `send` (which sends an IQ request and returns its id) and hand the request's
+    /// outcome to `reply`.
+    Await {
+        send: SendRequest,
         reply: oneshot::Sender<Result<Iq, IqError>>,
     },
     /// Close the stream; `done` fires once the session is over.
@@ -186,14 +189,21 @@ impl Handle {
         kind: IqType,
         payload: Builder,
     ) -> impl Future<Output = Result<Iq, IqError>> + Send + 'static {
-        let commands = self.commands.clone();
         let to = to.cloned();
+        self.await_iq(move |c, now| c.send_iq(now, to.as_ref(), kind, payload))
+    }
+
+    /// Runs `send` (a command that sends an IQ request and returns its id) in the driver
+    /// task and waits for the request's outcome.
+    fn await_iq(
+        &self,
+        send: impl FnOnce(&mut Client, Instant) -> Result<String, CommandError> + Send + 'static,
+    ) -> impl Future<Output = Result<Iq, IqError>> + Send + 'static {
+        let commands = self.commands.clone();
         async move {
             let (reply, rx) = oneshot::channel();
-            let command = Command::Request {
-                to,
-                kind,
-                payload,
+            let command = Command::Await {
+                send: Box::new(send),
                 reply,
             };
             commands
@@ -202,6 +212,73 @@ impl Handle {
                 .map_err(|_| IqError::Disconnected)?;
             rx.await.unwrap_or(Err(IqError::Disconnected))
         }
+    }
+
+    /// Adds or changes a roster item and waits for the server's answer (the change itself
+    /// arrives as an [`Event::Roster`] push).
+    pub async fn roster_set(&self, item: RosterItem) -> Result<(), IqError> {
+        self.await_iq(move |c, now| c.roster_set(now, item))
+            .await
+            .map(drop)
+    }
+
+    /// Removes a contact from the roster and waits for the server's answer.
+    pub async fn roster_remove(&self, jid: &Jid) -> Result<(), IqError> {
+        let jid = jid.clone();
+        self.await_iq(move |c, now| c.roster_remove(now, &jid))
+            .await
+            .map(drop)
+    }
+
+    /// Asks `jid` for a subscription to its presence.
+    pub async fn subscribe(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.subscribe(now, &jid)).await?
+    }
+
+    /// Approves `jid`'s subscription request.
+    pub async fn approve(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.approve(now, &jid)).await?
+    }
+
+    /// Denies `jid`'s subscription request.
+    pub async fn deny(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.deny(now, &jid)).await?
+    }
+
+    /// Stops receiving `jid`'s presence.
+    pub async fn unsubscribe(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.unsubscribe(now, &jid)).await?
+    }
+
+    /// Cancels `jid`'s subscription to our presence.
+    pub async fn cancel(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.cancel(now, &jid)).await?
+    }
+
+    /// Approves `jid`'s subscription before it asks, where the server offers pre-approval.
+    pub async fn preapprove(&self, jid: &Jid) -> Result<(), CommandError> {
+        let jid = jid.clone();
+        self.call(move |c, now| c.preapprove(now, &jid)).await?
+    }
+
+    /// A copy of the roster; `None` when the roster service is off or the session is over.
+    pub async fn roster(&self) -> Option<Roster> {
+        self.call(|c, _| c.roster().cloned()).await.ok().flatten()
+    }
+
+    /// The best available resource of `contact` (its presence); `None` when none is
+    /// available, the presence service is off, or the session is over.
+    pub async fn best_presence(&self, contact: &Jid) -> Option<ResourcePresence> {
+        let contact = contact.clone();
+        self.call(move |c, _| c.presences()?.best(&contact).cloned())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.
@@ -551,12 +628,7 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Call(f) => f(&mut self.client, now),
-            Command::Request {
-                to,
-                kind,
-                payload,
-                reply,
-            } => match self.client.send_iq(now, to.as_ref(), kind, payload) {
+            Command::Await { send, reply } => match send(&mut self.client, now) {
                 // Removed when its one outcome comes (the core guarantees it, timeouts
                 // included), even if the caller gave up meanwhile.
                 Ok(id) => {
