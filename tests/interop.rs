@@ -9,6 +9,9 @@
 //! missing is a failure, never a silent pass.
 
 #[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/im.rs"]
+mod im;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
 mod servers;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/suite.rs"]

@@ -381,3 +381,18 @@ proptest! {
         prop_assert_eq!(total, map.bytes());
     }
 }
+
+#[test]
+fn an_approval_after_the_roster_push_that_granted_it_is_still_news() {
+    // ejabberd pushes the item (ask cleared, subscription 'to') before the presence.
+    let mut pair = online(config(), Script::default());
+    pair.server_sends(
+        "<iq type='set' id='p1'><query xmlns='jabber:iq:roster'>\
+         <item jid='nurse@example.com' subscription='to'/></query></iq>\
+         <presence from='nurse@example.com' type='subscribed'/>",
+    );
+    assert_eq!(
+        subscription_events(&pair),
+        [&SubscriptionEvent::Approved { from: jid("nurse@example.com") }]
+    );
+}

@@ -270,7 +270,9 @@ impl Client {
             }
             // Only what we asked for is news (RFC 6121 §3.1.6 has the server drop the
             // rest; we do too, if one gets through).
-            PresenceType::Subscribed if item.is_some_and(|i| i.ask) => {
+            // The roster push that clears `ask` may come first (ejabberd sends it before
+            // the presence): then the roster says we are subscribed.
+            PresenceType::Subscribed if item.is_some_and(|i| i.ask || i.subscription.to()) => {
                 SubscriptionEvent::Approved { from }
             }
             PresenceType::Subscribed => {

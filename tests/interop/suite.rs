@@ -15,10 +15,10 @@ use xmpp_sansio::net::{tokio as xtokio, ConnectOptions, Error, Trust};
 use xmpp_sansio::xml::Builder;
 use xmpp_sansio::{ns, StreamErrorCondition};
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(super) const WAIT: Duration = Duration::from_secs(15);
 const PASSWORD: &str = "interop-secret-1";
 
-fn start(kind: Kind) -> Server {
+pub(super) fn start(kind: Kind) -> Server {
     if !Server::installed(kind) {
         panic!(
             "{} is not installed, so the interop suite cannot run. Install the servers with \
@@ -31,7 +31,7 @@ fn start(kind: Kind) -> Server {
 }
 
 /// A new account on `server`, unique within this test process.
-fn account(server: &Server, name: &str) -> Jid {
+pub(super) fn account(server: &Server, name: &str) -> Jid {
     static N: AtomicUsize = AtomicUsize::new(0);
     let user = format!("{name}{}", N.fetch_add(1, Ordering::SeqCst));
     server
@@ -40,13 +40,13 @@ fn account(server: &Server, name: &str) -> Jid {
     format!("{user}@{}", server.domain()).parse().unwrap()
 }
 
-fn config(jid: &Jid, resource: &str) -> Config {
+pub(super) fn config(jid: &Jid, resource: &str) -> Config {
     let mut config = Config::new(jid.clone(), PASSWORD);
     config.resource = Some(resource.to_owned());
     config
 }
 
-fn starttls(server: &Server) -> ConnectOptions {
+pub(super) fn starttls(server: &Server) -> ConnectOptions {
     ConnectOptions::new()
         .host("127.0.0.1", server.starttls_port())
         .trust(Trust::pem_file(server.ca_pem_path()).unwrap())
@@ -124,7 +124,7 @@ fn answering_config(jid: &Jid, resource: &str) -> Config {
 
 // ---- blocking ----
 
-fn wait_blocking(conn: &Connection, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+pub(super) fn wait_blocking(conn: &Connection, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
     let until = Instant::now() + WAIT;
     loop {
         let left = until.saturating_duration_since(Instant::now());
@@ -236,7 +236,7 @@ fn session_blocking(kind: Kind) {
 
 // ---- tokio ----
 
-async fn wait_tokio(
+pub(super) async fn wait_tokio(
     events: &mut xtokio::Events,
     what: &str,
     pred: impl Fn(&Event) -> bool,
@@ -258,7 +258,7 @@ async fn wait_tokio(
 }
 
 /// Waits for the session to end; returns why.
-async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
+pub(super) async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
     let end = tokio::time::timeout(WAIT, async {
         loop {
             match events.next().await {
@@ -271,7 +271,7 @@ async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
     end.await.expect("the session did not end in time")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

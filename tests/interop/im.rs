@@ -1,0 +1,354 @@
+//! The IM services against real servers, through both adapters: subscribing both ways with
+//! the roster pushes and presences each side sees, editing the roster, a second login with
+//! the stored roster version, carbons between two resources, pre-approval where offered.
+
+use super::servers::Kind;
+use super::suite::{account, config, runtime, start, starttls, wait_blocking, wait_tokio};
+use xmpp_sansio::client::carbons::Carbon;
+use xmpp_sansio::client::presence::SubscriptionEvent;
+use xmpp_sansio::client::roster::{RosterEvent, RosterItem, StoredRoster, Subscription};
+use xmpp_sansio::client::stanza::MessageType;
+use xmpp_sansio::client::{CommandError, Event};
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::net::blocking::Connection;
+use xmpp_sansio::net::tokio as xtokio;
+
+fn roster_update(contact: &Jid, sub: Subscription, ask: bool) -> impl Fn(&Event) -> bool + '_ {
+    move |e| {
+        matches!(e, Event::Roster(RosterEvent::Updated { item, .. })
+            if item.jid == *contact && item.subscription == sub && item.ask == ask)
+    }
+}
+
+fn requested_by(contact: &Jid) -> impl Fn(&Event) -> bool + '_ {
+    move |e| {
+        matches!(e, Event::Subscription(SubscriptionEvent::Requested { from, answered: None, .. })
+            if from == contact)
+    }
+}
+
+fn approved_by(contact: &Jid) -> impl Fn(&Event) -> bool + '_ {
+    move |e| matches!(e, Event::Subscription(SubscriptionEvent::Approved { from }) if from == contact)
+}
+
+fn available(contact: &Jid) -> impl Fn(&Event) -> bool + '_ {
+    move |e| {
+        matches!(e, Event::Presence(p) if p.from.as_ref().is_some_and(|f| f.bare() == *contact)
+            && p.kind == xmpp_sansio::client::stanza::PresenceType::Available)
+    }
+}
+
+type Wanted<'a> = (&'a str, &'a dyn Fn(&Event) -> bool);
+
+/// Reads events until each of `wanted` has matched one, in any order.
+fn wait_all(conn: &Connection, wanted: &[Wanted<'_>]) {
+    let mut seen = vec![false; wanted.len()];
+    let until = std::time::Instant::now() + super::suite::WAIT;
+    while seen.contains(&false) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match conn.next_event_timeout(left) {
+            Ok(Some(event)) => {
+                for (seen, (_, matches)) in seen.iter_mut().zip(wanted) {
+                    *seen |= matches(&event);
+                }
+            }
+            other => {
+                let missing: Vec<&str> = wanted
+                    .iter()
+                    .zip(&seen)
+                    .filter(|(_, s)| !**s)
+                    .map(|((what, _), _)| *what)
+                    .collect();
+                panic!("waiting for {missing:?}: {other:?}");
+            }
+        }
+    }
+}
+
+/// As [`wait_all`], for the tokio adapter.
+async fn wait_all_tokio(events: &mut xtokio::Events, wanted: &[Wanted<'_>]) {
+    let mut seen = vec![false; wanted.len()];
+    let all = async {
+        while seen.contains(&false) {
+            let event = events.next().await.expect("the events ended");
+            for (seen, (_, matches)) in seen.iter_mut().zip(wanted) {
+                *seen |= matches(&event);
+            }
+        }
+    };
+    if tokio::time::timeout(super::suite::WAIT, all).await.is_err() {
+        let names: Vec<&str> = wanted.iter().map(|(what, _)| *what).collect();
+        panic!("timed out waiting for all of {names:?}");
+    }
+}
+
+fn loaded(e: &Event) -> bool {
+    matches!(e, Event::Roster(RosterEvent::Loaded { .. }))
+}
+
+// ---- subscriptions both ways, the roster edited, a second login (blocking) ----
+
+fn subscriptions_and_roster_blocking(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    let a = Connection::connect(config(&alice, "a"), &starttls(&server)).unwrap();
+    let b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
+    wait_blocking(&a, "alice's roster", loaded);
+    wait_blocking(&b, "bob's roster", loaded);
+
+    // Alice asks; her roster shows the pending ask; bob is asked and approves.
+    a.subscribe(&bob).unwrap();
+    wait_blocking(
+        &a,
+        "the ask in alice's roster",
+        roster_update(&bob, Subscription::None, true),
+    );
+    wait_blocking(&b, "alice's request", requested_by(&alice));
+    b.approve(&alice).unwrap();
+    // These three come in an order that differs between servers.
+    wait_all(
+        &a,
+        &[
+            ("bob's approval", &approved_by(&bob)),
+            (
+                "'to' in alice's roster",
+                &roster_update(&bob, Subscription::To, false),
+            ),
+            ("bob's presence", &available(&bob)),
+        ],
+    );
+    // And the other way: both.
+    b.subscribe(&alice).unwrap();
+    wait_blocking(&a, "bob's request", requested_by(&bob));
+    a.approve(&bob).unwrap();
+    wait_blocking(
+        &a,
+        "'both' in alice's roster",
+        roster_update(&bob, Subscription::Both, false),
+    );
+    wait_blocking(
+        &b,
+        "'both' in bob's roster",
+        roster_update(&alice, Subscription::Both, false),
+    );
+    assert_eq!(
+        a.roster().unwrap().get(&bob).unwrap().subscription,
+        Subscription::Both
+    );
+    assert!(a.best_presence(&bob).is_some(), "the presence map has bob");
+
+    // Edit an item: name and group, then rename, then remove.
+    let carol: Jid = format!("carol@{}", server.domain()).parse().unwrap();
+    a.roster_set(
+        RosterItem::new(&carol)
+            .with_name("Carol")
+            .with_group("Friends"),
+    )
+    .unwrap();
+    wait_blocking(&a, "carol added", |e| {
+        matches!(e, Event::Roster(RosterEvent::Updated { item, .. })
+            if item.jid == carol && item.name.as_deref() == Some("Carol") && item.groups == ["Friends"])
+    });
+    a.roster_set(
+        RosterItem::new(&carol)
+            .with_name("Caroline")
+            .with_group("Work"),
+    )
+    .unwrap();
+    wait_blocking(&a, "carol renamed", |e| {
+        matches!(e, Event::Roster(RosterEvent::Updated { item, .. })
+            if item.name.as_deref() == Some("Caroline") && item.groups == ["Work"])
+    });
+    assert_eq!(a.roster().unwrap().groups(), ["Work"]);
+    a.roster_remove(&carol).unwrap();
+    wait_blocking(
+        &a,
+        "carol removed",
+        |e| matches!(e, Event::Roster(RosterEvent::Removed { jid, .. }) if *jid == carol),
+    );
+
+    // A second login with what the first one kept.
+    let roster = a.roster().unwrap();
+    let stored = roster
+        .version()
+        .map(|v| StoredRoster::new(v, roster.items().cloned().collect()));
+    a.close().unwrap();
+    b.close().unwrap();
+    let stored = stored.expect("both servers version rosters (rosterver)");
+    let mut again = config(&alice, "a2");
+    again.roster.stored = Some(stored);
+    let a = Connection::connect(again, &starttls(&server)).unwrap();
+    let Event::Roster(RosterEvent::Loaded { items, cached, .. }) =
+        wait_blocking(&a, "the roster again", loaded)
+    else {
+        unreachable!()
+    };
+    // Unchanged since: an empty result (the stored copy is current), or the same items.
+    assert!(cached || items.iter().any(|i| i.jid == bob), "{items:?}");
+    assert_eq!(
+        a.roster().unwrap().get(&bob).unwrap().subscription,
+        Subscription::Both
+    );
+    a.close().unwrap();
+}
+
+// ---- the same, shorter, through tokio; carbons; pre-approval ----
+
+fn subscriptions_tokio(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    runtime().block_on(async {
+        let (a, mut ae) = xtokio::connect(config(&alice, "a"), &starttls(&server)).await.unwrap();
+        let (b, mut be) = xtokio::connect(config(&bob, "b"), &starttls(&server)).await.unwrap();
+        wait_tokio(&mut ae, "alice's roster", loaded).await;
+        wait_tokio(&mut be, "bob's roster", loaded).await;
+        a.subscribe(&bob).await.unwrap();
+        wait_tokio(&mut be, "alice's request", requested_by(&alice)).await;
+        b.approve(&alice).await.unwrap();
+        wait_all_tokio(
+            &mut ae,
+            &[
+                ("bob's approval", &approved_by(&bob)),
+                ("bob's presence", &available(&bob)),
+            ],
+        )
+        .await;
+        b.subscribe(&alice).await.unwrap();
+        wait_tokio(&mut ae, "bob's request", requested_by(&bob)).await;
+        a.approve(&bob).await.unwrap();
+        wait_tokio(&mut be, "'both' in bob's roster", roster_update(&alice, Subscription::Both, false))
+            .await;
+        wait_tokio(&mut ae, "'both' in alice's roster", roster_update(&bob, Subscription::Both, false))
+            .await;
+        let roster = a.roster().await.unwrap();
+        assert_eq!(roster.get(&bob).unwrap().subscription, Subscription::Both);
+        a.roster_set(RosterItem::new(&bob).with_name("Bob")).await.unwrap();
+        wait_tokio(&mut ae, "bob named", |e| {
+            matches!(e, Event::Roster(RosterEvent::Updated { item, .. }) if item.name.as_deref() == Some("Bob"))
+        })
+        .await;
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    });
+}
+
+/// Two resources of alice: what one sends and receives reaches the other as carbons.
+fn carbons_both(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    // One resource on each adapter.
+    let phone = Connection::connect(config(&alice, "phone"), &starttls(&server)).unwrap();
+    let b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
+    runtime().block_on(async {
+        let (desk, mut de) = xtokio::connect(config(&alice, "desk"), &starttls(&server))
+            .await
+            .unwrap();
+        // The answer to the enable request comes after the roster's.
+        wait_tokio(&mut de, "the desk's roster", loaded).await;
+        let until = std::time::Instant::now() + super::suite::WAIT;
+        while !desk.call(|c, _| c.carbons_enabled()).await.unwrap() {
+            assert!(
+                std::time::Instant::now() < until,
+                "{kind:?}: carbons never enabled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        wait_blocking(&phone, "the phone's roster", loaded);
+        let until = std::time::Instant::now() + super::suite::WAIT;
+        while !phone.call(|c, _| c.carbons_enabled()) {
+            assert!(
+                std::time::Instant::now() < until,
+                "{kind:?}: carbons never enabled"
+            );
+            let _ = phone.next_event_timeout(std::time::Duration::from_millis(20));
+        }
+        // Bob writes to the phone; the desk gets a copy.
+        b.send_message(phone.jid(), MessageType::Chat, "to your phone")
+            .unwrap();
+        let Event::Message(copy) = wait_tokio(
+            &mut de,
+            "the received carbon",
+            |e| matches!(e, Event::Message(m) if m.body().as_deref() == Some("to your phone")),
+        )
+        .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(copy.carbon, Some(Carbon::Received));
+        assert_eq!(copy.from.as_ref().map(Jid::bare), Some(bob.clone()));
+        // The phone writes to bob; the desk gets a copy of that too.
+        phone
+            .send_message(&bob, MessageType::Chat, "from my phone")
+            .unwrap();
+        let Event::Message(copy) = wait_tokio(
+            &mut de,
+            "the sent carbon",
+            |e| matches!(e, Event::Message(m) if m.body().as_deref() == Some("from my phone")),
+        )
+        .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(copy.carbon, Some(Carbon::Sent));
+        assert_eq!(copy.to.as_ref().map(Jid::bare), Some(bob.clone()));
+        desk.close().await.unwrap();
+    });
+    phone.close().unwrap();
+    b.close().unwrap();
+}
+
+/// Pre-approval (RFC 6121 §3.4): Prosody offers it, ejabberd 23.01 does not.
+fn pre_approval_both(kind: Kind) {
+    let server = start(kind);
+    let (alice, dave) = (account(&server, "alice"), account(&server, "dave"));
+    let a = Connection::connect(config(&alice, "a"), &starttls(&server)).unwrap();
+    let d = Connection::connect(config(&dave, "d"), &starttls(&server)).unwrap();
+    wait_blocking(&a, "alice's roster", loaded);
+    wait_blocking(&d, "dave's roster", loaded);
+    let offered = a.call(|c, _| c.features().is_some_and(|f| f.pre_approval));
+    match kind {
+        Kind::Prosody => assert!(offered, "Prosody offers pre-approval"),
+        Kind::Ejabberd => assert!(!offered, "ejabberd 23.01 does not offer pre-approval"),
+    }
+    if !offered {
+        assert!(matches!(
+            a.preapprove(&dave),
+            Err(CommandError::NotSupported(_))
+        ));
+        return;
+    }
+    a.preapprove(&dave).unwrap();
+    // Prosody 0.12 pushes the item without `approved='true'` (RFC 6121 §3.4.2 asks for it),
+    // so only the push itself is checked.
+    wait_blocking(
+        &a,
+        "the pre-approval in alice's roster",
+        |e| matches!(e, Event::Roster(RosterEvent::Updated { item, .. }) if item.jid == dave),
+    );
+    // Dave asks and is approved by the server at once: alice's application is not asked.
+    d.subscribe(&alice).unwrap();
+    wait_blocking(&d, "the approval", approved_by(&alice));
+    a.close().unwrap();
+    d.close().unwrap();
+}
+
+macro_rules! interop {
+    ($($name:ident => $f:ident($kind:expr);)*) => {$(
+        #[test]
+        #[ignore = "interop: needs Prosody and ejabberd; run scripts/test.sh, or `cargo test --all-features --test interop -- --include-ignored`"]
+        fn $name() {
+            $f($kind)
+        }
+    )*};
+}
+
+interop! {
+    prosody_subscriptions_and_roster_blocking => subscriptions_and_roster_blocking(Kind::Prosody);
+    prosody_subscriptions_tokio => subscriptions_tokio(Kind::Prosody);
+    prosody_carbons => carbons_both(Kind::Prosody);
+    prosody_pre_approval => pre_approval_both(Kind::Prosody);
+    ejabberd_subscriptions_and_roster_blocking => subscriptions_and_roster_blocking(Kind::Ejabberd);
+    ejabberd_subscriptions_tokio => subscriptions_tokio(Kind::Ejabberd);
+    ejabberd_carbons => carbons_both(Kind::Ejabberd);
+    ejabberd_pre_approval => pre_approval_both(Kind::Ejabberd);
+}
