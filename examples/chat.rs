@@ -1,8 +1,11 @@
 //! A command-line chat client over the tokio adapter.
 //!
-//! Logs in, prints the roster and what arrives, and sends each line of stdin to `--to`.
-//! End of stdin closes the session. Exit status: 0 after a clean close, 1 on any error
-//! (the message says which), 2 on bad usage.
+//! Logs in, prints the roster (with each contact's subscription and presence) and what
+//! arrives: messages (carbons marked), presences, subscription requests, roster changes.
+//! Lines from stdin are commands (`/add JID [name]`, `/remove JID`, `/approve JID`,
+//! `/deny JID`, `/status [chat|away|xa|dnd|online] [text]`) or messages to `--to`. End of
+//! stdin closes the session. Exit status: 0 after a clean close, 1 on any error (the message
+//! says which), 2 on bad usage.
 //!
 //! ```text
 //! cargo run --features tokio --example chat -- --jid alice@localhost --password secret \
@@ -13,17 +16,24 @@ mod common;
 
 use std::process::exit;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use xmpp_sansio::client::stanza::{Iq, IqType, MessageType, OutgoingPresence};
+use xmpp_sansio::client::carbons::Carbon;
+use xmpp_sansio::client::presence::SubscriptionEvent;
+use xmpp_sansio::client::roster::{RosterEvent, RosterItem};
+use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence, Show};
 use xmpp_sansio::client::{DisconnectReason, Event};
+use xmpp_sansio::jid::Jid;
 use xmpp_sansio::net::tokio::{connect, Handle};
-use xmpp_sansio::ns;
-use xmpp_sansio::xml::Builder;
 
 const USAGE: &str = "usage: chat --jid JID --password PASSWORD [options]
 
-Logs in, prints the roster and incoming messages, and sends each line of stdin to --to.
+Logs in, prints the roster and what arrives, and reads stdin: commands
+  /add JID [NAME]   add a contact and ask for its presence
+  /remove JID       remove a contact
+  /approve JID      let JID see our presence      /deny JID   refuse
+  /status [chat|away|xa|dnd|online] [TEXT]
+and any other line is a message to --to.
 
 options:
   --to CONTACT              where lines from stdin go
@@ -69,25 +79,14 @@ async fn main() {
     let options = args
         .options()
         .unwrap_or_else(|e| out.fail("configuration", &e));
+    // The core fetches the roster and announces our presence once online.
     let (handle, mut events) = connect(args.config(), &options)
         .await
         .unwrap_or_else(|e| out.fail("connecting", &e));
-
     let jid = handle.jid();
     out.emit(json!({"event": "online", "jid": jid.as_str()}), || {
         format!("online as {jid}")
     });
-
-    // The roster first (RFC 6121 §2.2), then say we are here.
-    let roster = handle
-        .request(None, IqType::Get, Builder::new("query", ns::ROSTER))
-        .await
-        .unwrap_or_else(|e| out.fail("asking for the roster", &e));
-    show_roster(&roster, &out);
-    handle
-        .send_presence(OutgoingPresence::available())
-        .await
-        .unwrap_or_else(|e| out.fail("sending presence", &e));
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
@@ -95,7 +94,7 @@ async fn main() {
         tokio::select! {
             // Both are cancel-safe: nothing is lost when the other branch wins.
             line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(line)) => send_line(&handle, &args.to, &line, &out).await,
+                Ok(Some(line)) => on_line(&handle, &args.to, line.trim(), &out).await,
                 Ok(None) => {
                     stdin_open = false;
                     let _ = handle.close().await;
@@ -103,21 +102,96 @@ async fn main() {
                 Err(e) => out.fail("reading stdin", &e),
             },
             event = events.next() => match event {
-                Some(event) => on_event(event, &out),
+                Some(event) => on_event(&handle, event, &out).await,
                 None => exit(1),
             },
         }
     }
 }
 
-async fn send_line(handle: &Handle, to: &Option<xmpp_sansio::jid::Jid>, line: &str, out: &Out) {
+/// A command, or a message to `--to`.
+async fn on_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
+    if line.is_empty() {
+        return;
+    }
+    let mut words = line.split_whitespace();
+    let command = line.starts_with('/').then(|| words.next()).flatten();
+    let contact = || -> Option<Jid> {
+        let jid = words.clone().next()?.parse();
+        jid.map_err(|e| eprintln!("not a JID: {e}")).ok()
+    };
+    let done = match command {
+        Some("/add") => {
+            let Some(contact) = contact() else { return };
+            let name: Vec<&str> = words.clone().skip(1).collect();
+            let mut item = RosterItem::new(&contact);
+            if !name.is_empty() {
+                item = item.with_name(name.join(" "));
+            }
+            match handle.roster_set(item).await {
+                Ok(()) => handle.subscribe(&contact).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Some("/remove") => match contact() {
+            Some(contact) => handle
+                .roster_remove(&contact)
+                .await
+                .map_err(|e| e.to_string()),
+            None => return,
+        },
+        Some("/approve") => match contact() {
+            Some(contact) => handle.approve(&contact).await.map_err(|e| e.to_string()),
+            None => return,
+        },
+        Some("/deny") => match contact() {
+            Some(contact) => handle.deny(&contact).await.map_err(|e| e.to_string()),
+            None => return,
+        },
+        Some("/status") => {
+            let mut presence = OutgoingPresence::available();
+            let mut rest: Vec<&str> = words.collect();
+            let show = match rest.first().copied() {
+                Some("online") => None,
+                Some(word) => Show::from_name(word),
+                None => None,
+            };
+            if show.is_some() || rest.first() == Some(&"online") {
+                rest.remove(0);
+            }
+            if let Some(show) = show {
+                presence = presence.show(show);
+            }
+            if !rest.is_empty() {
+                presence = presence.status(rest.join(" "));
+            }
+            handle
+                .send_presence(presence)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Some(other) => {
+            eprintln!("unknown command {other} (/add, /remove, /approve, /deny, /status)");
+            return;
+        }
+        None => return send_line(handle, to, line, out).await,
+    };
+    match done {
+        Ok(()) => out.emit(json!({"event": "done", "command": line}), || {
+            format!("ok: {line}")
+        }),
+        Err(e) => out.emit(
+            json!({"event": "failed", "command": line, "error": e}),
+            || format!("failed: {line}: {e}"),
+        ),
+    }
+}
+
+async fn send_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
     let Some(to) = to else {
         eprintln!("(no --to given: line not sent)");
         return;
     };
-    if line.is_empty() {
-        return;
-    }
     match handle.send_message(to, MessageType::Chat, line).await {
         Ok(id) => out.emit(
             json!({"event": "sent", "to": to.as_str(), "id": id, "body": line}),
@@ -127,55 +201,90 @@ async fn send_line(handle: &Handle, to: &Option<xmpp_sansio::jid::Jid>, line: &s
     }
 }
 
-fn show_roster(iq: &Iq, out: &Out) {
-    let items: Vec<_> = iq
-        .payload()
-        .map(|q| {
-            q.children()
-                .filter(|c| c.name() == "item")
-                .map(|c| {
-                    json!({
-                        "jid": c.attr("jid").unwrap_or_default(),
-                        "name": c.attr("name"),
-                        "subscription": c.attr("subscription").unwrap_or("none".into()),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let human = || {
-        let mut s = format!("roster: {} contact(s)", items.len());
-        for item in &items {
-            s.push_str(&format!(
-                "\n  {} ({})",
-                item["jid"].as_str().unwrap_or_default(),
-                item["subscription"].as_str().unwrap_or_default()
-            ));
-        }
-        s
-    };
-    out.emit(json!({"event": "roster", "items": items}), human);
+fn item_json(item: &RosterItem) -> Value {
+    json!({
+        "jid": item.jid.as_str(),
+        "name": item.name,
+        "subscription": item.subscription.name(),
+        "ask": item.ask,
+        "groups": item.groups,
+    })
 }
 
-fn on_event(event: Event, out: &Out) {
+async fn on_event(handle: &Handle, event: Event, out: &Out) {
     match event {
+        Event::Roster(RosterEvent::Loaded { items, version, cached }) => {
+            let list: Vec<Value> = items.iter().map(item_json).collect();
+            out.emit(
+                json!({"event": "roster", "items": list, "version": version, "cached": cached}),
+                || {
+                    let mut s = format!("roster: {} contact(s)", items.len());
+                    for item in &items {
+                        let pending = if item.ask { ", asked" } else { "" };
+                        s.push_str(&format!("\n  {} ({}{pending})", item.jid, item.subscription.name()));
+                    }
+                    s
+                },
+            );
+        }
+        Event::Roster(RosterEvent::Updated { item, .. }) => out.emit(
+            json!({"event": "roster-update", "item": item_json(&item)}),
+            || format!("roster: {} is now {}", item.jid, item.subscription.name()),
+        ),
+        Event::Roster(RosterEvent::Removed { jid, .. }) => out.emit(
+            json!({"event": "roster-remove", "jid": jid.as_str()}),
+            || format!("roster: {jid} removed"),
+        ),
+        Event::Subscription(SubscriptionEvent::Requested { from, status, answered }) => out.emit(
+            json!({"event": "subscription-request", "from": from.as_str(), "status": status, "answered": answered}),
+            || format!("{from} asks to see your presence (/approve {from} or /deny {from})"),
+        ),
+        Event::Subscription(other) => out.emit(
+            json!({"event": "subscription", "detail": format!("{other:?}")}),
+            || format!("subscription: {other:?}"),
+        ),
         Event::Message(m) => {
             let from = m.from.as_ref().map_or("", |j| j.as_str()).to_owned();
+            let carbon = m.carbon.map(|c| match c {
+                Carbon::Received => "received",
+                Carbon::Sent => "sent",
+            });
             if let Some(body) = m.body() {
                 out.emit(
-                    json!({"event": "message", "from": from, "type": m.kind.name(), "body": body}),
-                    || format!("{from}: {body}"),
+                    json!({"event": "message", "from": from, "type": m.kind.name(), "body": body, "carbon": carbon}),
+                    || match carbon {
+                        Some("sent") => format!("(sent elsewhere) -> {:?}: {body}", m.to),
+                        Some(_) => format!("(received elsewhere) {from}: {body}"),
+                        None => format!("{from}: {body}"),
+                    },
                 );
             }
         }
         Event::Presence(p) => {
-            let from = p.from.as_ref().map_or("", |j| j.as_str()).to_owned();
+            let Some(from) = p.from.clone() else { return };
             let kind = p.kind.name().unwrap_or("available");
+            // The contact's best resource now, from the presence map.
+            let best = handle.best_presence(&from).await;
+            let best_json = best.as_ref().map(|b| {
+                json!({"jid": b.jid.as_str(), "show": b.show.map(|s| s.name()), "status": b.status})
+            });
             out.emit(
-                json!({"event": "presence", "from": from, "type": kind, "status": p.status}),
-                || format!("presence: {from} is {kind}"),
+                json!({"event": "presence", "from": from.as_str(), "type": kind, "status": p.status, "best": best_json}),
+                || match &best {
+                    Some(b) => format!(
+                        "presence: {from} is {kind}; {} best at {} ({})",
+                        from.bare(),
+                        b.jid,
+                        b.show.map_or("available", |s| s.name())
+                    ),
+                    None => format!("presence: {from} is {kind}; {} is offline", from.bare()),
+                },
             );
         }
+        Event::CarbonRefused { from } => out.emit(
+            json!({"event": "carbon-refused", "from": from.as_ref().map(Jid::as_str)}),
+            || format!("a forged carbon from {from:?} was dropped"),
+        ),
         Event::Disconnected { reason } => {
             let clean = reason == DisconnectReason::Closed;
             out.emit(

@@ -1,7 +1,8 @@
 //! The end-to-end demo behind `scripts/demo.sh`: starts a real Prosody on 127.0.0.1 (ports,
 //! directory and self-signed certificate of its own), creates two accounts, and runs the
-//! `chat` example as both: each logs in and prints its roster, alice writes to bob, bob
-//! answers, both close cleanly. The server is stopped at the end.
+//! `chat` example as both: each logs in and prints its roster, alice adds bob and bob
+//! approves her subscription, alice writes to bob, bob answers, both close cleanly. The
+//! server is stopped at the end.
 //!
 //! Needs Prosody installed (`scripts/install-servers.sh`) and the `chat` example built next
 //! to this one (`cargo build --all-features --examples`); `scripts/demo.sh` does both.
@@ -49,6 +50,16 @@ fn main() {
     let mut alice = Peer::spawn(&chat, &server, "alice", "bob");
     alice.expect(&server, "online", |_| true);
     alice.expect(&server, "roster", |_| true);
+
+    // Alice adds bob to her roster and asks to see his presence; bob approves.
+    alice.type_line("/add bob@localhost Bob");
+    bob.expect(&server, "subscription-request", |e| {
+        e["from"] == "alice@localhost"
+    });
+    bob.type_line("/approve alice@localhost");
+    alice.expect(&server, "roster-update", |e| {
+        e["item"]["jid"] == "bob@localhost" && e["item"]["subscription"] == "to"
+    });
 
     alice.type_line("hello bob, this is alice");
     bob.expect(&server, "message", |e| {

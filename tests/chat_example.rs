@@ -35,6 +35,28 @@ fn run(args: &[&str]) -> Output {
     run_example("chat", args)
 }
 
+/// Runs the chat example with `input` on its stdin.
+fn run_chat_with_input(args: &[String], input: &str) -> Output {
+    use std::io::Write;
+    let Some(path) = example("chat") else {
+        panic!("the chat example is not built: run `cargo test --all-features`");
+    };
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The server's certificate in a PEM file, removed when dropped.
 struct CaFile(PathBuf);
 
@@ -192,4 +214,59 @@ fn the_echo_bot_answers_disco_accepts_subscriptions_sets_its_vcard_and_echoes() 
         "{stderr}"
     );
     assert!(stderr.contains("roster: 0 contacts"), "{stderr}");
+}
+
+#[test]
+fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
+    let server = FakeServer::start(Script::default(), false, |el, server| {
+        // Once the client announced itself, someone asks to see its presence.
+        if el == "<presence/>" {
+            server.send("<presence from='benvolio@example.net' type='subscribe'/>");
+        }
+        Reaction::Continue
+    });
+    let ca = CaFile::new("chat-commands");
+    let mut args = login("juliet@example.com/balcony", PASSWORD, &server, Some(&ca));
+    args.push("--json".to_owned());
+    let input = "/add romeo@example.net Romeo Montague\n/status away at the ball\n\
+                 /approve benvolio@example.net\n/deny tybalt@example.org\n/remove romeo@example.net\n";
+    let out = run_chat_with_input(&args, input);
+    let log = server.finish();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = log.received.join("\n");
+    for expected in [
+        "<item jid='romeo@example.net' name='Romeo Montague'/>",
+        "<presence to='romeo@example.net' type='subscribe'/>",
+        "<presence><show>away</show><status>at the ball</status></presence>",
+        "<presence to='benvolio@example.net' type='subscribed'/>",
+        "<presence to='tybalt@example.org' type='unsubscribed'/>",
+        "<item jid='romeo@example.net' subscription='remove'/>",
+    ] {
+        assert!(sent.contains(expected), "{expected} not in\n{sent}\n{stdout}");
+    }
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for kind in [
+        "online",
+        "roster",
+        "roster-update",
+        "subscription-request",
+        "done",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let update = events
+        .iter()
+        .find(|e| e["event"] == "roster-update")
+        .unwrap();
+    assert_eq!(update["item"]["name"], "Romeo Montague");
 }

@@ -393,6 +393,8 @@ fn an_approval_after_the_roster_push_that_granted_it_is_still_news() {
     );
     assert_eq!(
         subscription_events(&pair),
-        [&SubscriptionEvent::Approved { from: jid("nurse@example.com") }]
+        [&SubscriptionEvent::Approved {
+            from: jid("nurse@example.com")
+        }]
     );
 }

@@ -494,6 +494,27 @@ impl Server {
         if self.auto_iq && el.attr("to").is_none() && carbons {
             self.send(&format!("<iq type='result' id='{id}'/>"));
         }
+        // A roster set is taken and pushed back (RFC 6121 §2.3.2).
+        let roster_set = el.attr("type").as_deref() == Some("set")
+            && el.get_child("query", "jabber:iq:roster").is_some();
+        if self.auto_iq && el.attr("to").is_none() && roster_set {
+            let item = el
+                .get_child("query", "jabber:iq:roster")
+                .and_then(|q| q.get_child("item", "jabber:iq:roster"))
+                .map(|i| {
+                    String::from_utf8(
+                        i.to_builder()
+                            .to_bytes("jabber:iq:roster")
+                            .unwrap()
+                            .to_vec(),
+                    )
+                    .unwrap()
+                })
+                .unwrap_or_default();
+            self.send(&format!(
+                "<iq type='result' id='{id}'/><iq type='set' id='push-{id}'><query xmlns='jabber:iq:roster'>{item}</query></iq>"
+            ));
+        }
         // An empty roster, as a server gives a new account.
         let roster_get = el.attr("type").as_deref() == Some("get")
             && el.get_child("query", "jabber:iq:roster").is_some();
