@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Writes seed inputs for both fuzz targets from the real-server transcripts in
+# Writes seed inputs for the fuzz targets from the real-server transcripts in
 # tests/fixtures/: every server-to-client chunk, prefixed for stream_reader with a control
-# byte (header on) and eight chunk sizes.
+# byte (header on) and eight chunk sizes; for client, the online traffic (roster, presence,
+# vCard, disco, stream management) and hand-written service stanzas, prefixed with the
+# online stage and eight read sizes.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=seeds
-rm -rf "$out" && mkdir -p "$out/stream_reader" "$out/round_trip"
+rm -rf "$out" && mkdir -p "$out/stream_reader" "$out/round_trip" "$out/client"
 i=0
 for f in ../tests/fixtures/*.xml; do
   # Split on the chunk markers and keep what the server sent.
@@ -19,4 +21,22 @@ for s in "$out"/round_trip/*; do
   i=$((i + 1))
   { printf '\x01\x07\x40\x01\xff\x03\x10\x80\x02'; cat "$s"; } > "$out/stream_reader/$(basename "$s")"
 done
+# The client target: stage 3 (online, services answered), then the session's traffic.
+online_prefix='\x03\x40\x07\x01\xff\x03\x10\x80\x02'
+for s in "$out"/round_trip/*-1[2-7]-*; do
+  { printf "$online_prefix"; cat "$s"; } > "$out/client/$(basename "$s")"
+done
+# What the services own, from our account and from others (some refused).
+services=(
+  "<iq type='set' id='push1'><query xmlns='jabber:iq:roster' ver='2'><item jid='tybalt@example.org' name='T'><group>Foes</group></item></query></iq><iq type='set' id='push2' from='mallory@example.org'><query xmlns='jabber:iq:roster'><item jid='x@example.org'/></query></iq>"
+  "<presence from='romeo@example.net/orchard'><show>away</show><priority>5</priority></presence><presence from='romeo@example.net/garden'/><presence from='romeo@example.net/orchard' type='unavailable'/><presence from='s1@example.org/a'/><presence from='s2@example.org/a'><status>hi</status></presence>"
+  "<presence from='benvolio@example.net' type='subscribe'/><presence from='nurse@example.com' type='subscribed'/><presence from='romeo@example.net' type='unsubscribed'/><presence from='tybalt@example.org' type='unsubscribe'/>"
+  "<message from='juliet@example.com' type='chat'><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='romeo@example.net/home' to='juliet@example.com/phone' type='chat'><body>hi</body></message></forwarded></received></message><message from='mallory@example.org'><sent xmlns='urn:xmpp:carbons:2'/></message>"
+)
+n=0
+for stanza in "${services[@]}"; do
+  n=$((n + 1))
+  { printf "$online_prefix"; printf '%s' "$stanza"; } > "$out/client/services-$n"
+done
+
 echo "$i seeds per target in fuzz/$out"

@@ -3,8 +3,11 @@
 //! Byte 0 picks the phase the arbitrary bytes start in (a scripted server brings the client
 //! there first: 0 = before the stream header, 1 = expecting features before TLS, 2 = after
 //! TLS with PLAIN offered, 3 = online); bytes 1..=8 are read sizes (cycled) and also drive the
-//! clock. Checks: no panic, every drain of `poll_action` ends, nothing is sent after
-//! `Action::Close`, a closed client stays silent, and `Online` comes at most once.
+//! clock. Online, the scripted server first answers the roster request (two contacts) and
+//! the carbons request, so that the arbitrary bytes reach the services: roster pushes,
+//! presence and subscriptions, carbons. Checks: no panic, every drain of `poll_action` ends,
+//! nothing is sent after `Action::Close`, a closed client stays silent, `Online` comes at
+//! most once, and the roster and the presence map stay within their (small) limits.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -24,6 +27,9 @@ struct Driver {
     /// Parses what the client sends, to answer bind with the right id.
     reader: StreamReader,
     last_iq_id: Option<String>,
+    /// The ids of the requests the services sent: roster, carbons.
+    roster_id: Option<String>,
+    carbons_id: Option<String>,
 }
 
 impl Driver {
@@ -43,7 +49,14 @@ impl Driver {
                     while let Ok(Some(ev)) = self.reader.next_event() {
                         if let StreamEvent::Element(el) = ev {
                             if el.name() == "iq" {
-                                self.last_iq_id = el.attr("id").map(|s| s.into_owned());
+                                let id = el.attr("id").map(|s| s.into_owned());
+                                if el.get_child("query", "jabber:iq:roster").is_some() {
+                                    self.roster_id = id.clone();
+                                }
+                                if el.get_child("enable", "urn:xmpp:carbons:2").is_some() {
+                                    self.carbons_id = id.clone();
+                                }
+                                self.last_iq_id = id;
                             }
                         }
                     }
@@ -60,6 +73,16 @@ impl Driver {
             }
         }
         assert!(self.online <= 1, "Online twice");
+        if let Some(roster) = self.client.roster() {
+            assert!(roster.len() <= 8, "roster over its limit");
+        }
+        if let Some(map) = self.client.presences() {
+            assert!(map.contacts().count() <= 4, "presence map over its contacts");
+            assert!(map.bytes() <= 2048, "presence map over its bytes");
+            for contact in map.contacts() {
+                assert!(map.resources(contact).len() <= 3, "too many resources");
+            }
+        }
     }
 
     fn input(&mut self, bytes: &[u8]) {
@@ -77,6 +100,12 @@ fuzz_target!(|input: &[u8]| {
     let data = &input[9..];
     let mut config = Config::new("juliet@example.com/balcony".parse().unwrap(), "pw");
     config.sasl.allowed = vec![xmpp_sansio::client::sasl::Mechanism::Plain];
+    // Reproducible ids, and small limits that the input can reach.
+    config.seed = 0x5eed;
+    config.roster.limits.max_items = 8;
+    config.presence.limits.max_contacts = 4;
+    config.presence.limits.max_resources = 3;
+    config.presence.limits.max_bytes = 2048;
     let now = Instant::now();
     let mut d = Driver {
         client: Client::new(config, now),
@@ -85,6 +114,8 @@ fuzz_target!(|input: &[u8]| {
         online: 0,
         reader: StreamReader::new(Limits::default()),
         last_iq_id: None,
+        roster_id: None,
+        carbons_id: None,
     };
     d.drain();
     if stage >= 1 {
@@ -104,6 +135,16 @@ fuzz_target!(|input: &[u8]| {
         let result = format!("<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/balcony</jid></bind></iq>");
         d.input(result.as_bytes());
         assert!(d.client.is_online());
+        let roster = d.roster_id.clone().unwrap_or_default();
+        let carbons = d.carbons_id.clone().unwrap_or_default();
+        let services = format!(
+            "<iq type='result' id='{roster}'><query xmlns='jabber:iq:roster' ver='1'>\
+             <item jid='romeo@example.net' subscription='both'/>\
+             <item jid='nurse@example.com' subscription='none' ask='subscribe'/></query></iq>\
+             <iq type='result' id='{carbons}'/>"
+        );
+        d.input(services.as_bytes());
+        assert!(d.client.carbons_enabled());
     } else if stage == 2 {
         d.input(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
     }
