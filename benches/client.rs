@@ -1,6 +1,7 @@
 //! Client core costs: a full login against the in-memory server (with SCRAM's PBKDF2 and
-//! without, via PLAIN), and steady-state stanza throughput through an online `Client`
-//! compared with the bare `StreamReader` over the same ~10 MB corpus.
+//! without, via PLAIN), steady-state stanza throughput through an online `Client` compared
+//! with the bare `StreamReader` over the same ~10 MB corpus, and the corpus' presences
+//! through the presence map (with the service on and off: the difference is its cost).
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -67,8 +68,27 @@ fn through_reader(header: &[u8], stanzas: &[u8]) -> usize {
     n
 }
 
-fn online_pair() -> Pair {
+/// The corpus' presence stanzas, concatenated.
+fn presences_of(header: &[u8], stanzas: &[u8]) -> (Vec<u8>, usize) {
+    let mut r = StreamReader::new(Limits::default());
+    r.feed(header);
+    r.feed(stanzas);
+    let mut out = Vec::new();
+    let mut n = 0;
+    while let Ok(Some(ev)) = r.next_event() {
+        if let StreamEvent::Element(el) = ev {
+            if el.name() == "presence" {
+                out.extend_from_slice(el.as_bytes());
+                n += 1;
+            }
+        }
+    }
+    (out, n)
+}
+
+fn online_pair_with(presence_service: bool) -> Pair {
     let mut c = config();
+    c.presence.enabled = presence_service;
     c.sasl.allowed = vec![Mechanism::Plain];
     // No timers firing during the measurement.
     c.timeouts.keepalive = None;
@@ -80,6 +100,10 @@ fn online_pair() -> Pair {
     Pair::online(c, script)
 }
 
+fn online_pair() -> Pair {
+    online_pair_with(true)
+}
+
 fn main() {
     let corpus = common::generate(10_000_000, 0x584D_5050_2024_0001);
     let (header, stanzas) = corpus.bytes.split_at(corpus.header_len);
@@ -88,9 +112,12 @@ fn main() {
     // (`valgrind --tool=callgrind`), which is immune to the noise of a shared machine.
     if let Ok(which) = std::env::var("CLIENT_BENCH_ONE_PASS") {
         let mut pair = online_pair();
+        let (presences, _) = presences_of(header, stanzas);
         let n = match which.as_str() {
             "reader" => through_reader(header, stanzas),
             "none" => 0,
+            "presences" => through_client(&mut pair, &presences),
+            "presences-off" => through_client(&mut online_pair_with(false), &presences),
             _ => through_client(&mut pair, stanzas),
         };
         eprintln!("{which}: {n}");
@@ -134,6 +161,20 @@ fn main() {
             criterion::BatchSize::LargeInput,
         )
     });
+    g.finish();
+
+    let (presences, count) = presences_of(header, stanzas);
+    let mut g = c.benchmark_group(format!("presences ({count} from the corpus)"));
+    g.throughput(Throughput::Elements(count as u64));
+    for (name, on) in [("presence map", true), ("service off", false)] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || online_pair_with(on),
+                |mut pair| through_client(&mut pair, &presences),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
     c.final_summary();
 }
