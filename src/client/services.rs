@@ -55,7 +55,7 @@ impl Client {
     // ---- getters ----
 
     /// The roster (RFC 6121 §2), kept current by the roster service; `None` when the
-    /// service is off ([`RosterConfig::enabled`](super::RosterConfig::enabled)).
+    /// service is off ([`RosterConfig::enabled`](super::roster::RosterConfig::enabled)).
     pub fn roster(&self) -> Option<&Roster> {
         self.services.roster.as_ref()
     }
@@ -75,7 +75,7 @@ impl Client {
 
     /// Adds or changes a roster item (its name and groups; RFC 6121 §2.3–2.4); returns the
     /// request id, answered by an [`Event::IqResponse`]. The change itself arrives as a
-    /// push ([`RosterEvent::Updated`](super::RosterEvent::Updated)).
+    /// push ([`RosterEvent::Updated`](super::roster::RosterEvent::Updated)).
     pub fn roster_set(&mut self, now: Instant, item: RosterItem) -> Result<String, CommandError> {
         let query = Builder::new("query", ns::ROSTER).child(item.to_set_builder());
         self.send_iq(now, None, IqType::Set, query)

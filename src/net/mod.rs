@@ -29,6 +29,10 @@
 //! | an IQ request, waiting for its response | — (a sans-IO core cannot wait) | `request(to, kind, payload)` | `request(to, kind, payload)` |
 //! | answer an [`Event::IqRequest`](crate::client::Event::IqRequest) | `reply_iq(now, request, reply)` | `reply_iq(request, reply)` | `reply_iq(request, reply)` |
 //! | claim the IQ requests of a namespace | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` |
+//! | add or change a roster item (RFC 6121 §2) | `roster_set(now, item)` (an id) | `roster_set(item)` (awaited) | `roster_set(item)` (awaited) |
+//! | remove a roster item | `roster_remove(now, jid)` (an id) | `roster_remove(jid)` (awaited) | `roster_remove(jid)` (awaited) |
+//! | presence subscriptions (RFC 6121 §3) | `subscribe`, `approve`, `deny`, `unsubscribe`, `cancel`, `preapprove` `(now, jid)` | the same `(jid)` | the same `(jid)` |
+//! | the roster, a contact's best presence | `roster()`, `presences()` | `roster()`, `best_presence(jid)` | `roster()`, `best_presence(jid)` |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |
