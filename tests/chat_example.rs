@@ -21,25 +21,14 @@ fn example(name: &str) -> Option<PathBuf> {
 }
 
 fn run_example(name: &str, args: &[&str]) -> Output {
+    run_example_with_input(name, args, "")
+}
+
+/// Runs an example with `input` on its stdin (then closed).
+fn run_example_with_input(name: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
     let Some(path) = example(name) else {
         panic!("the {name} example is not built: run `cargo test --all-features`");
-    };
-    Command::new(path)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    run_example("chat", args)
-}
-
-/// Runs the chat example with `input` on its stdin.
-fn run_chat_with_input(args: &[String], input: &str) -> Output {
-    use std::io::Write;
-    let Some(path) = example("chat") else {
-        panic!("the chat example is not built: run `cargo test --all-features`");
     };
     let mut child = Command::new(path)
         .args(args)
@@ -48,13 +37,14 @@ fn run_chat_with_input(args: &[String], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
     child.wait_with_output().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    run_example("chat", args)
 }
 
 /// The server's certificate in a PEM file, removed when dropped.
@@ -230,7 +220,8 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
     args.push("--json".to_owned());
     let input = "/add romeo@example.net Romeo Montague\n/status away at the ball\n\
                  /approve benvolio@example.net\n/deny tybalt@example.org\n/remove romeo@example.net\n";
-    let out = run_chat_with_input(&args, input);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_example_with_input("chat", &args, input);
     let log = server.finish();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -248,7 +239,10 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
         "<presence to='tybalt@example.org' type='unsubscribed'/>",
         "<item jid='romeo@example.net' subscription='remove'/>",
     ] {
-        assert!(sent.contains(expected), "{expected} not in\n{sent}\n{stdout}");
+        assert!(
+            sent.contains(expected),
+            "{expected} not in\n{sent}\n{stdout}"
+        );
     }
     let events: Vec<serde_json::Value> = stdout
         .lines()

@@ -8,6 +8,18 @@
 //! `cargo test --all-features --test interop -- --include-ignored`. When run, a server that is
 //! missing is a failure, never a silent pass.
 
+/// One `#[test]` a scenario and server, ignored unless asked for.
+#[cfg(all(feature = "tokio", feature = "blocking"))]
+macro_rules! interop {
+    ($($name:ident => $f:ident($kind:expr);)*) => {$(
+        #[test]
+        #[ignore = "interop: needs Prosody and ejabberd; run scripts/test.sh, or `cargo test --all-features --test interop -- --include-ignored`"]
+        fn $name() {
+            $f($kind)
+        }
+    )*};
+}
+
 #[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/im.rs"]
 mod im;

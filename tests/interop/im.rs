@@ -332,16 +332,6 @@ fn pre_approval_both(kind: Kind) {
     d.close().unwrap();
 }
 
-macro_rules! interop {
-    ($($name:ident => $f:ident($kind:expr);)*) => {$(
-        #[test]
-        #[ignore = "interop: needs Prosody and ejabberd; run scripts/test.sh, or `cargo test --all-features --test interop -- --include-ignored`"]
-        fn $name() {
-            $f($kind)
-        }
-    )*};
-}
-
 interop! {
     prosody_subscriptions_and_roster_blocking => subscriptions_and_roster_blocking(Kind::Prosody);
     prosody_subscriptions_tokio => subscriptions_tokio(Kind::Prosody);

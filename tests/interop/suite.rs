@@ -475,16 +475,6 @@ fn wrong_port_both(kind: Kind) {
     }
 }
 
-macro_rules! interop {
-    ($($name:ident => $f:ident($kind:expr);)*) => {$(
-        #[test]
-        #[ignore = "interop: needs Prosody and ejabberd; run scripts/test.sh, or `cargo test --all-features --test interop -- --include-ignored`"]
-        fn $name() {
-            $f($kind)
-        }
-    )*};
-}
-
 interop! {
     prosody_blocking_session => session_blocking(Kind::Prosody);
     prosody_tokio_session => session_tokio(Kind::Prosody);
