@@ -33,6 +33,18 @@ services=(
   "<presence from='benvolio@example.net' type='subscribe'/><presence from='nurse@example.com' type='subscribed'/><presence from='romeo@example.net' type='unsubscribed'/><presence from='tybalt@example.org' type='unsubscribe'/>"
   "<message from='juliet@example.com' type='chat'><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='romeo@example.net/home' to='juliet@example.com/phone' type='chat'><body>hi</body></message></forwarded></received></message><message from='mallory@example.org'><sent xmlns='urn:xmpp:carbons:2'/></message>"
 )
+# Registration (stage 2 with bit 4 set): the form, then the result or a refusal.
+register_prefix='\x12\x40\x07\x01\xff\x03\x10\x80\x02'
+# The ids are the client's first two (the fuzz target seeds its ids with 0x5eed).
+form="<iq type='result' id='09f1fd9d03f0a9b4'><query xmlns='jabber:iq:register'><instructions>Choose</instructions><username/><password/><x type='form' xmlns='jabber:x:data'><field type='hidden' var='FORM_TYPE'><value>jabber:iq:register</value></field><field var='username'><required/></field><field var='password' type='text-private'><required/></field></x></query></iq>"
+forms=(
+  "$form<iq type='result' id='553274161bbf8475'/>"
+  "$form<iq type='error' id='553274161bbf8475'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>taken</text></error></iq>"
+)
+for f in "${forms[@]}"; do
+  n=$((${n:-0} + 1))
+  { printf "$register_prefix"; printf '%s' "$f"; } > "$out/client/register-$n"
+done
 n=0
 for stanza in "${services[@]}"; do
   n=$((n + 1))

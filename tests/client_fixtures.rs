@@ -204,3 +204,112 @@ fn recorded_stream_errors_end_the_session_typed() {
         assert!(got.iter().any(|a| a == "close"));
     }
 }
+
+/// The recorded element containing `needle` (the first top-level element that does), with
+/// its `id` replaced by `id`.
+fn recorded_answer(bytes: &[u8], needle: &str, id: &str) -> String {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in {text}"));
+    let start = text[..at].rfind("<iq").unwrap();
+    let end = start
+        + text[start..]
+            .find("</iq>")
+            .map_or_else(|| text[start..].find("/>").unwrap() + 2, |e| e + 5);
+    // The recorded server's domain becomes the harness's.
+    let element = text[start..end].replace("'localhost'", &format!("'{}'", harness::DOMAIN));
+    let element = element.as_str();
+    let id_at = element.find(" id=").unwrap() + 5;
+    let quote = element.as_bytes()[id_at - 1] as char;
+    let id_end = id_at + element[id_at..].find(quote).unwrap();
+    format!("{}{id}{}", &element[..id_at], &element[id_end..])
+}
+
+/// The id of the last IQ the client sent.
+fn last_iq_id(pair: &harness::Pair) -> String {
+    let sent = pair.sent();
+    let at = sent.rfind("<iq type=").unwrap();
+    let id_at = at + sent[at..].find(" id='").unwrap() + 5;
+    sent[id_at..id_at + 16].to_owned()
+}
+
+#[test]
+fn recorded_registrations_are_handled_in_every_chunking() {
+    use xmpp_sansio::client::register::{Register, RegistrationError};
+    use xmpp_sansio::client::{DisconnectReason, Event};
+    for server in ["prosody", "ejabberd"] {
+        let form = common::load(&format!("{server}-04-register-form.xml")).all_server_bytes();
+        let submit = common::load(&format!("{server}-05-register-submit.xml")).all_server_bytes();
+        let conflict =
+            common::load(&format!("{server}-06-register-conflict.xml")).all_server_bytes();
+        for size in [usize::MAX, 1, 5, 64] {
+            let mut config = harness::config();
+            config.register = Some(Register::Automatic { then_login: true });
+            // Registered, then logged in.
+            let mut pair = harness::Pair::new(config.clone(), harness::Script::default());
+            pair.chunks = vec![size];
+            pair.server.register_silent = true;
+            pair.drive();
+            let answer = recorded_answer(&form, "jabber:iq:register", &last_iq_id(&pair));
+            pair.server_sends(&answer);
+            assert!(
+                pair.sent().contains("<username>juliet</username>")
+                    || pair.sent().contains("<value>juliet</value>"),
+                "{server}"
+            );
+            let answer = recorded_answer(&submit, "type='result'", &last_iq_id(&pair));
+            pair.server_sends(&answer);
+            assert!(
+                pair.client.is_online(),
+                "{server}, reads of {size}: {:#?}",
+                pair.seen
+            );
+            assert!(pair
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Registration(_))));
+            // The name is taken: typed, with the server's text.
+            let mut pair = harness::Pair::new(config, harness::Script::default());
+            pair.chunks = vec![size];
+            pair.server.register_silent = true;
+            pair.drive();
+            let answer = recorded_answer(&form, "jabber:iq:register", &last_iq_id(&pair));
+            pair.server_sends(&answer);
+            let answer = recorded_answer(&conflict, "<conflict", &last_iq_id(&pair));
+            pair.server_sends(&answer);
+            let Some(DisconnectReason::Registration(RegistrationError::Conflict(Some(text)))) =
+                pair.disconnect_reason()
+            else {
+                panic!("{server}: {:?}", pair.disconnect_reason())
+            };
+            assert!(text.contains("exists"), "{server}: {text}");
+        }
+    }
+}
+
+#[test]
+fn recorded_account_removals_end_the_session_as_removals() {
+    use xmpp_sansio::client::DisconnectReason;
+    for server in ["prosody", "ejabberd"] {
+        let recorded = common::load(&format!("{server}-22-register-remove.xml")).all_server_bytes();
+        let recorded = as_harness_account(&recorded);
+        for size in [usize::MAX, 1, 5, 64] {
+            let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
+            pair.chunks = vec![size];
+            pair.server.register_silent = true;
+            pair.client.remove_account(pair.now).unwrap();
+            pair.drive();
+            let id = last_iq_id(&pair);
+            let text = String::from_utf8(recorded.clone())
+                .unwrap()
+                .replace("remove1", &id);
+            pair.server_sends(&text);
+            assert_eq!(
+                pair.disconnect_reason(),
+                Some(DisconnectReason::AccountRemoved),
+                "{server}, reads of {size}"
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use xmpp_sansio::client::register::RegistrationEvent;
 use xmpp_sansio::client::{Action, Client, Config, Event, TlsInfo};
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
@@ -68,6 +69,10 @@ impl Driver {
                     assert!(r.is_ok() || self.client.is_closed(), "{r:?}");
                 }
                 Action::Event(Event::Online { .. }) => self.online += 1,
+                // An interactive registration: submit what the core prefilled.
+                Action::Event(Event::Registration(RegistrationEvent::Form(form))) => {
+                    let _ = self.client.submit_registration(self.now, form);
+                }
                 Action::Event(_) => {}
                 Action::Close => self.closed = true,
             }
@@ -95,7 +100,10 @@ fuzz_target!(|input: &[u8]| {
     if input.len() < 9 {
         return;
     }
-    let stage = input[0] % 4;
+    // Bit 4: register first (XEP-0077), automatically or interactively (bit 5); the
+    // arbitrary bytes then answer the registration, so the online stage is not scripted.
+    let register = input[0] & 0x10 != 0;
+    let stage = if register { (input[0] % 4).min(2) } else { input[0] % 4 };
     let sizes = &input[1..9];
     let data = &input[9..];
     let mut config = Config::new("juliet@example.com/balcony".parse().unwrap(), "pw");
@@ -106,6 +114,13 @@ fuzz_target!(|input: &[u8]| {
     config.presence.limits.max_contacts = 4;
     config.presence.limits.max_resources = 3;
     config.presence.limits.max_bytes = 2048;
+    if register {
+        config.register = Some(if input[0] & 0x20 != 0 {
+            xmpp_sansio::client::register::Register::Interactive { then_login: true }
+        } else {
+            xmpp_sansio::client::register::Register::Automatic { then_login: true }
+        });
+    }
     let now = Instant::now();
     let mut d = Driver {
         client: Client::new(config, now),

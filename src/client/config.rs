@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::forms::FormLimits;
 use super::presence::PresenceConfig;
+use super::register::Register;
 use super::roster::RosterConfig;
 use super::sasl::SaslConfig;
 use crate::jid::Jid;
@@ -145,6 +147,10 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Message carbons (XEP-0280): asked for once online. Default on.
     pub carbons: bool,
+    /// Register the account (XEP-0077) before logging in, or instead. Default `None`.
+    pub register: Option<Register>,
+    /// Bounds on the data forms servers send (registration forms, for one).
+    pub form_limits: FormLimits,
 }
 
 impl Config {
@@ -166,6 +172,8 @@ impl Config {
             roster: RosterConfig::default(),
             presence: PresenceConfig::default(),
             carbons: true,
+            register: None,
+            form_limits: FormLimits::default(),
         }
     }
 

@@ -59,6 +59,9 @@ pub enum Event {
         /// The `result` from the entity asked, or why there is none.
         result: Result<Iq, IqError>,
     },
+    /// In-band registration (XEP-0077): the form to fill, the account created, a password
+    /// change's outcome.
+    Registration(super::register::RegistrationEvent),
     /// The roster changed (RFC 6121 §2): loaded, an item pushed, a push refused.
     Roster(super::roster::RosterEvent),
     /// A contact asked for, granted, revoked or dropped a presence subscription (RFC 6121
@@ -151,6 +154,12 @@ pub enum DisconnectReason {
     /// Nothing arrived in time after a ping.
     #[error("the server did not answer a ping in time")]
     PingTimeout,
+    /// In-band registration failed (XEP-0077).
+    #[error("registration failed: {0}")]
+    Registration(super::register::RegistrationError),
+    /// The account was removed (XEP-0077 §3.2), as asked: the server ended the session.
+    #[error("the account was removed")]
+    AccountRemoved,
 }
 
 /// Why an IQ request got no `result`.

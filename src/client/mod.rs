@@ -15,8 +15,10 @@ pub mod carbons;
 mod config;
 mod event;
 mod features;
+pub mod forms;
 mod ids;
 pub mod presence;
+pub mod register;
 pub mod roster;
 pub mod sasl;
 mod services;
@@ -38,6 +40,7 @@ use self::ids::IdGenerator;
 use self::sasl::{Mechanism, SaslSession};
 use self::services::Services;
 use self::session::Session;
+use self::stanza::Iq;
 use self::stanza::StreamError;
 use crate::jid::Jid;
 use crate::ns;
@@ -57,6 +60,12 @@ enum Phase {
     ExpectTls,
     /// SASL exchange under way.
     ExpectSasl(Box<SaslSession>),
+    /// Asked for the registration form (XEP-0077) with this id.
+    ExpectRegisterForm(String),
+    /// Handed the form to the application; waiting for `submit_registration`.
+    ExpectRegisterSubmission(Box<register::RegistrationForm>),
+    /// Submitted the registration with this id.
+    ExpectRegisterResult(String),
     /// Sent the bind request with this id.
     ExpectBind(String),
     /// Sent the legacy session request with this id.
@@ -77,6 +86,9 @@ impl Phase {
             Phase::ExpectProceed => "waiting for <proceed/>",
             Phase::ExpectTls => "waiting for the TLS handshake",
             Phase::ExpectSasl(_) => "authenticating",
+            Phase::ExpectRegisterForm(_) => "asking for the registration form",
+            Phase::ExpectRegisterSubmission(_) => "waiting for the registration form to be filled",
+            Phase::ExpectRegisterResult(_) => "registering",
             Phase::ExpectBind(_) => "binding a resource",
             Phase::ExpectSession(_) => "establishing the session",
             Phase::Online => "online",
@@ -112,6 +124,11 @@ pub struct Client {
     secure: bool,
     tls: Option<TlsInfo>,
     authenticated: bool,
+    /// The account was registered on this client (so authentication follows, not another
+    /// registration).
+    registered: bool,
+    /// The account's removal was asked for: the end of the session is its success.
+    removing: bool,
     mechanism: Option<Mechanism>,
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
@@ -151,6 +168,8 @@ impl Client {
             secure: false,
             tls: None,
             authenticated: false,
+            registered: false,
+            removing: false,
             mechanism: None,
             jid: None,
             features: None,
@@ -322,6 +341,7 @@ impl Client {
                 }
             }
             Phase::Online => self.session_timeout(now),
+            Phase::ExpectRegisterSubmission(_) => {}
             _ => {
                 if now >= self.negotiation_deadline {
                     let what = self.phase.describe();
@@ -365,6 +385,9 @@ impl Client {
             Phase::Closed(_) => None,
             Phase::Closing => self.close_deadline,
             Phase::Online => self.session_deadline(),
+            // The application fills the registration form at its own pace (a CAPTCHA may
+            // take a person a while).
+            Phase::ExpectRegisterSubmission(_) => None,
             _ => Some(self.negotiation_deadline),
         }
     }
@@ -448,6 +471,13 @@ impl Client {
         if !matches!(self.actions.back(), Some(Action::Close)) {
             self.actions.push_back(Action::Close);
         }
+        // The server ends the stream after removing the account (Prosody with
+        // `not-authorized`, ejabberd with `conflict`): that is the removal's success.
+        let reason = if self.removing {
+            DisconnectReason::AccountRemoved
+        } else {
+            reason
+        };
         tracing::debug!(%reason, "session over");
         self.services.connection_lost();
         for id in self.session.clear() {
@@ -530,6 +560,16 @@ impl Client {
             Phase::ExpectBind(_) | Phase::ExpectSession(_) if el.is("iq", ns::JABBER_CLIENT) => {
                 self.on_bind_answer(now, el)
             }
+            Phase::ExpectRegisterForm(_) | Phase::ExpectRegisterResult(_)
+                if el.is("iq", ns::JABBER_CLIENT) =>
+            {
+                match Iq::from_element(el) {
+                    Ok(iq) => self.on_registration_answer(now, iq),
+                    Err(e) => {
+                        self.protocol_violation(now, format!("invalid IQ while registering: {e}"))
+                    }
+                }
+            }
             Phase::Online => self.on_stanza(now, el),
             // RFC 6120 §4.4: the server may finish sending; what it sends still counts.
             Phase::Closing if self.jid.is_some() => self.on_stanza(now, el),
@@ -569,7 +609,7 @@ impl Client {
         } else if !self.secure {
             self.negotiate_tls(now);
         } else {
-            self.start_auth(now);
+            self.register_or_authenticate(now);
         }
     }
 

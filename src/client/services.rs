@@ -167,7 +167,7 @@ impl Client {
                     Err(e) => tracing::debug!(error = %e, "message carbons not available"),
                 }
             }
-            Owner::Application | Owner::Ping => {}
+            Owner::Application | Owner::Ping | Owner::Register(_) => {}
         }
     }
 

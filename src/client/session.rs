@@ -27,7 +27,7 @@ struct Pending {
 }
 
 /// Who gets the response of a pending request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Owner {
     /// The application: [`Event::IqResponse`].
     Application,
@@ -37,6 +37,8 @@ pub(super) enum Owner {
     Roster,
     /// The carbons service's enable request.
     Carbons,
+    /// A password change or account removal.
+    Register(Box<super::register::Pending>),
 }
 
 #[derive(Debug, Default)]
@@ -289,13 +291,17 @@ impl Client {
                     tracing::debug!(id = %iq.id, from = ?iq.from, "IQ response from an entity not asked; ignored");
                     return;
                 }
-                let owner = pending.owner;
+                let owner = pending.owner.clone();
                 self.session.pending.remove(&iq.id);
                 let id = iq.id.clone();
-                let result = match iq.error() {
-                    Some(error) => Err(IqError::Stanza(Box::new(error))),
-                    None => Ok(iq),
-                };
+                let error = iq.error().map(|e| IqError::Stanza(Box::new(e)));
+                if let Owner::Register(pending) = owner {
+                    // The registration service reads the answer itself (a form may come
+                    // with a refusal).
+                    let result = error.map_or_else(|| Ok(iq.clone()), Err);
+                    return self.on_registration_response(*pending, result, Some(&iq));
+                }
+                let result = error.map_or(Ok(iq), Err);
                 self.deliver_outcome(owner, id, result);
             }
         }
@@ -306,6 +312,7 @@ impl Client {
         match owner {
             Owner::Application => self.emit(Event::IqResponse { id, result }),
             Owner::Ping => {}
+            Owner::Register(pending) => self.on_registration_response(*pending, result, None),
             service => self.on_service_response(service, result),
         }
     }
@@ -373,7 +380,7 @@ impl Client {
             .pending
             .iter()
             .filter(|(_, p)| now >= p.deadline)
-            .map(|(id, p)| (p.deadline, p.seq, id.clone(), p.owner))
+            .map(|(id, p)| (p.deadline, p.seq, id.clone(), p.owner.clone()))
             .collect();
         expired.sort_unstable_by_key(|e| (e.0, e.1));
         for (_, _, id, owner) in expired {

@@ -33,7 +33,7 @@ impl Client {
             }
             TlsPolicy::DangerousPlaintextAllowed => {
                 tracing::warn!("no STARTTLS offered: going on unencrypted, as the policy allows");
-                self.start_auth(now)
+                self.register_or_authenticate(now)
             }
         }
     }

@@ -45,12 +45,14 @@ use rustls::ClientConnection;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    ConnectOptions, Endpoint, Error, Failure, Probe,
+    deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
+    tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
 };
 use crate::client::presence::ResourcePresence;
+use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::DisconnectReason;
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -132,30 +134,45 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and returns once online
     /// (so [`Event::Online`] is not delivered: this is it).
+    ///
+    /// With [`Config::register`](crate::client::Config::register) set, the account is
+    /// registered first (XEP-0077) with the configured JID and password; a registration
+    /// that asks for more fails with the fields it asks for (use [`Connection::register`]
+    /// to fill them).
     pub fn connect(config: Config, options: &ConnectOptions) -> Result<Connection, Error> {
-        let configs = TlsConfigs::new(&options.trust)?;
-        let mut targets = resolve(config.jid.domain(), options)?;
-        let mut redirects = 0;
-        loop {
-            let shared = open(&config, &targets, options, &configs)?;
-            match negotiate(&shared) {
-                Ok(jid) => {
-                    let _ = shared.bound.set(jid);
-                    return Ok(Connection {
-                        shared: Arc::new(shared),
-                    });
-                }
-                Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
-                    tracing::info!(to = %to, "see-other-host: following the redirect");
-                    redirects += 1;
-                    targets = vec![to];
-                }
-                Err(Failure::Redirect(_)) => {
-                    return Err(Error::TooManyRedirects(options.max_redirects))
-                }
-                Err(Failure::Error(e)) => return Err(e),
-            }
+        let config = for_connect(config);
+        let mut negotiation = Negotiation {
+            goal: Goal::Online,
+            registered: None,
+        };
+        let shared = negotiate(&config, options, &mut negotiation)?;
+        let jid = shared.lock().client.jid().cloned();
+        if let Some(jid) = jid {
+            let _ = shared.bound.set(jid);
         }
+        Ok(Connection {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Registers an account (XEP-0077) with the configured JID's localpart and password,
+    /// and closes the stream; returns the account's JID. `fill` sees the server's form,
+    /// username and password filled in, and fills what else it asks for; if a required
+    /// field stays empty, the error lists it.
+    pub fn register(
+        config: Config,
+        options: &ConnectOptions,
+        mut fill: impl FnMut(&mut RegistrationForm) + Send,
+    ) -> Result<Jid, Error> {
+        let config = for_register(config);
+        let mut negotiation = Negotiation {
+            goal: Goal::Register(&mut fill),
+            registered: None,
+        };
+        drop(negotiate(&config, options, &mut negotiation)?);
+        negotiation
+            .registered
+            .ok_or(Error::Negotiation(Box::new(DisconnectReason::Closed)))
     }
 
     /// The full JID the server bound.
@@ -711,8 +728,37 @@ fn open(
 }
 
 /// Drives the client until it is online (returning the bound JID) or has failed.
-fn negotiate(shared: &Shared) -> Result<Jid, Failure> {
+/// Connects and negotiates for `negotiation`'s goal, following redirects.
+fn negotiate(
+    config: &Config,
+    options: &ConnectOptions,
+    negotiation: &mut Negotiation<'_>,
+) -> Result<Shared, Error> {
+    let configs = TlsConfigs::new(&options.trust)?;
+    let mut targets = resolve(config.jid.domain(), options)?;
+    let mut redirects = 0;
+    loop {
+        let shared = open(config, &targets, options, &configs)?;
+        match negotiate_on(&shared, negotiation) {
+            Ok(()) => return Ok(shared),
+            Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
+                tracing::info!(to = %to, "see-other-host: following the redirect");
+                redirects += 1;
+                targets = vec![to];
+            }
+            Err(Failure::Redirect(_)) => {
+                return Err(Error::TooManyRedirects(options.max_redirects))
+            }
+            Err(Failure::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Drives one connection's client until negotiation reached its goal or failed.
+fn negotiate_on(shared: &Shared, negotiation: &mut Negotiation<'_>) -> Result<(), Failure> {
     let settled = |state: &mut State| {
+        state.flush();
+        negotiation.on_events(&mut state.client, &mut state.events);
         state.flush();
         let State {
             client,
@@ -721,22 +767,18 @@ fn negotiate(shared: &Shared) -> Result<Jid, Failure> {
             first_bytes,
             ..
         } = state;
-        negotiation_outcome(client, failure, endpoint, first_bytes)
+        negotiation_outcome(client, negotiation, failure, endpoint, first_bytes)
     };
     let outcome = shared
         .wait_for(None, false, settled)
         .unwrap_or_else(|Elapsed| Err(Failure::Error(Error::Io(io::ErrorKind::TimedOut.into()))));
-    let mut state = shared.lock();
     outcome?;
     // Returning from `connect` is the news that the client is online.
+    let mut state = shared.lock();
     if let Some(Event::Online { .. }) = state.events.front() {
         state.events.pop_front();
     }
-    state
-        .client
-        .jid()
-        .cloned()
-        .ok_or_else(|| Failure::Error(Error::Io(io::ErrorKind::NotConnected.into())))
+    Ok(())
 }
 
 /// Encrypts `data` and writes it all, only writing: rustls's `Stream` would also read while a

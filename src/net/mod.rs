@@ -57,10 +57,13 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 
+use crate::client::register::{Register, RegistrationError, RegistrationEvent, RegistrationForm};
 use crate::client::sasl::AuthError;
 use crate::client::stanza::StreamError;
-use crate::client::{Client, CommandError, DisconnectReason};
+use crate::client::{Client, CommandError, Config, DisconnectReason, Event};
+use crate::jid::Jid;
 use crate::StreamErrorCondition;
+use std::collections::VecDeque;
 
 pub use srv::Endpoint;
 
@@ -252,6 +255,9 @@ pub enum Error {
     /// The server refused our credentials.
     #[error("authentication failed: {0}")]
     Auth(AuthError),
+    /// In-band registration failed (the name is taken, registration is disabled...).
+    #[error("registration failed: {0}")]
+    Registration(RegistrationError),
     /// The server ended the stream with an error while negotiating.
     #[error("the server sent a stream error: {0}")]
     Stream(Box<StreamError>),
@@ -276,6 +282,7 @@ impl Error {
     fn from_disconnect(reason: &DisconnectReason) -> Error {
         match reason {
             DisconnectReason::Auth(e) => Error::Auth(e.clone()),
+            DisconnectReason::Registration(e) => Error::Registration(e.clone()),
             DisconnectReason::StreamError(e) => Error::Stream(Box::new(e.clone())),
             other => Error::Negotiation(Box::new(other.clone())),
         }
@@ -289,15 +296,67 @@ enum Failure {
     Error(Error),
 }
 
+/// What negotiation is for.
+pub(crate) enum Goal<'a> {
+    /// Being online (registering first if the configuration says so, with the form as the
+    /// core prefilled it).
+    Online,
+    /// Registering only: `fill` completes the form; done once registered and closed.
+    Register(&'a mut (dyn FnMut(&mut RegistrationForm) + Send)),
+}
+
+/// Negotiation's progress that the driver keeps.
+pub(crate) struct Negotiation<'a> {
+    pub goal: Goal<'a>,
+    /// The account registered on this connection.
+    pub registered: Option<Jid>,
+}
+
+impl Negotiation<'_> {
+    /// Answers the registration form the core handed over, and notes the registration.
+    /// Other events stay queued.
+    pub(crate) fn on_events(&mut self, client: &mut Client, events: &mut VecDeque<Event>) {
+        for event in events.iter() {
+            if let Event::Registration(RegistrationEvent::Registered { jid }) = event {
+                self.registered = Some(jid.clone());
+            }
+        }
+        let Some(i) = events
+            .iter()
+            .position(|e| matches!(e, Event::Registration(RegistrationEvent::Form(_))))
+        else {
+            return;
+        };
+        let Some(Event::Registration(RegistrationEvent::Form(mut form))) = events.remove(i) else {
+            return;
+        };
+        if let Goal::Register(fill) = &mut self.goal {
+            fill(&mut form);
+        }
+        let unfilled = form.unfilled();
+        let now = Instant::now();
+        if !unfilled.is_empty() {
+            client.fail_registration(now, RegistrationError::UnfilledFields(unfilled));
+        } else if let Err(e) = client.submit_registration(now, form) {
+            client.fail_registration(now, RegistrationError::Rejected(e.to_string()));
+        }
+    }
+}
+
 /// Where negotiation stands once the client's actions are carried out: `None` while it goes
 /// on. A transport failure the driver recorded (`failure`) is reported as such; a STARTTLS
 /// connection whose server answered with TLS (`first_bytes`) as the wrong kind of port.
 fn negotiation_outcome(
     client: &Client,
+    negotiation: &Negotiation<'_>,
     failure: &mut Option<Error>,
     endpoint: &Endpoint,
     first_bytes: &Probe,
 ) -> Option<Result<(), Failure>> {
+    if matches!(negotiation.goal, Goal::Register(_)) && negotiation.registered.is_some() {
+        // Registered: done once the stream is closed.
+        return client.is_closed().then_some(Ok(()));
+    }
     if client.is_online() {
         if let Some(features) = client.features() {
             tracing::debug!(jid = ?client.jid(), %features, "negotiated");
@@ -366,6 +425,22 @@ impl Probe {
         let seen = &self.bytes[..self.len];
         seen.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
     }
+}
+
+/// The configuration `connect` negotiates with: an interactive registration is done with the
+/// form as the core prefilled it (the application is not there to fill it yet; `register`
+/// takes a filler).
+fn for_connect(mut config: Config) -> Config {
+    if let Some(Register::Interactive { then_login }) = config.register {
+        config.register = Some(Register::Automatic { then_login });
+    }
+    config
+}
+
+/// The configuration `register` negotiates with: register, then close.
+fn for_register(mut config: Config) -> Config {
+    config.register = Some(Register::Interactive { then_login: false });
+    config
 }
 
 /// Says why a session ended, at the level the reason deserves.

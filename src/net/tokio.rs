@@ -48,12 +48,14 @@ use tracing::Instrument;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    ConnectOptions, Endpoint, Error, Failure, Probe,
+    deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
+    tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
 };
 use crate::client::presence::ResourcePresence;
+use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::DisconnectReason;
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -86,15 +88,69 @@ enum Command {
 
 /// Connects, negotiates (STARTTLS or direct TLS, SASL, bind) and starts the driver task.
 /// Returns once online (so [`Event::Online`] is not delivered: this is it).
+///
+/// With [`Config::register`](crate::client::Config::register) set, the account is
+/// registered first (XEP-0077) with the configured JID and password; a registration that
+/// asks for more fails with the fields it asks for (use [`register`] to fill them).
 pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle, Events), Error> {
+    let config = for_connect(config);
+    let mut negotiation = Negotiation {
+        goal: Goal::Online,
+        registered: None,
+    };
+    let driver = negotiate(&config, options, &mut negotiation).await?;
+    Ok(driver.spawn())
+}
+
+/// Registers an account (XEP-0077) with the configured JID's localpart and password, and
+/// closes the stream; returns the account's JID. `fill` sees the server's form, username and
+/// password filled in, and fills what else it asks for (an email, a CAPTCHA's answer); if a
+/// required field stays empty, the error lists it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use xmpp_sansio::client::Config;
+/// use xmpp_sansio::net::{tokio::register, ConnectOptions, Error};
+///
+/// let config = Config::new("juliet@example.com".parse()?, "secret");
+/// match register(config, &ConnectOptions::new(), |form| form.fill("email", "j@example.org")).await {
+///     Ok(jid) => println!("{jid} registered"),
+///     Err(Error::Registration(why)) => println!("not registered: {why}"),
+///     Err(other) => return Err(other.into()),
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn register(
+    config: Config,
+    options: &ConnectOptions,
+    mut fill: impl FnMut(&mut RegistrationForm) + Send,
+) -> Result<Jid, Error> {
+    let config = for_register(config);
+    let mut negotiation = Negotiation {
+        goal: Goal::Register(&mut fill),
+        registered: None,
+    };
+    let mut driver = negotiate(&config, options, &mut negotiation).await?;
+    driver.flush().await;
+    negotiation
+        .registered
+        .ok_or(Error::Negotiation(Box::new(DisconnectReason::Closed)))
+}
+
+/// Connects and negotiates for `negotiation`'s goal, following redirects.
+async fn negotiate(
+    config: &Config,
+    options: &ConnectOptions,
+    negotiation: &mut Negotiation<'_>,
+) -> Result<Driver, Error> {
     let tls = TlsConfigs::new(&options.trust)?;
     let domain = config.jid.domain().to_owned();
     let mut targets = endpoints(&domain, options).await?;
     let mut redirects = 0;
     loop {
-        let mut driver = Driver::connect(&config, &targets, options, &tls).await?;
-        match driver.negotiate().await {
-            Ok(()) => return Ok(driver.spawn()),
+        let mut driver = Driver::connect(config, &targets, options, &tls).await?;
+        match driver.negotiate(negotiation).await {
+            Ok(()) => return Ok(driver),
             Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
                 tracing::info!(to = %to, "see-other-host: following the redirect");
                 redirects += 1;
@@ -522,11 +578,14 @@ impl Driver {
     }
 
     /// Drives the client until it is online or has failed.
-    async fn negotiate(&mut self) -> Result<(), Failure> {
+    async fn negotiate(&mut self, negotiation: &mut Negotiation<'_>) -> Result<(), Failure> {
         loop {
+            self.flush().await;
+            negotiation.on_events(&mut self.client, &mut self.events);
             self.flush().await;
             if let Some(outcome) = negotiation_outcome(
                 &self.client,
+                negotiation,
                 &mut self.failure,
                 &self.endpoint,
                 &self.first_bytes,

@@ -18,6 +18,13 @@ use xmpp_sansio::xml::{Element, Limits, StreamEvent, StreamReader};
 pub const USER: &str = "juliet";
 pub const DOMAIN: &str = "example.com";
 pub const PASSWORD: &str = "r0m30myr0m30";
+
+/// ejabberd 23.01's registration form (tests/fixtures/ejabberd-04-register-form.xml).
+pub const EJABBERD_REGISTER_FORM: &str = "<username/><password/><instructions>Choose a username and password to register with this server</instructions>";
+
+/// Prosody 0.12's registration form (tests/fixtures/prosody-04-register-form.xml): legacy
+/// fields and a data form.
+pub const PROSODY_REGISTER_FORM: &str = "<instructions>Choose a username and password for use with this service.</instructions><username/><password/><x type='form' xmlns='jabber:x:data'><title>Creating a new account</title><instructions>Choose a username and password for use with this service.</instructions><field type='hidden' var='FORM_TYPE'><value>jabber:iq:register</value></field><field type='text-single' label='Username' var='username'><required/></field><field type='text-private' label='Password' var='password'><required/></field></x>";
 const SALT: &[u8] = b"QSXCR+Q6sek8bf92";
 
 struct Account {
@@ -182,6 +189,19 @@ pub struct Server {
     /// What a roster get is answered with, inside the result (`""`: an empty result, as
     /// for an unchanged versioned roster).
     pub roster_reply: String,
+    /// What a registration form request is answered with, inside the result.
+    pub register_form: String,
+    /// The stanza error condition a registration (or password change) is refused with.
+    pub register_error: Option<&'static str>,
+    /// A password change without `old_password` is refused with this form (XEP-0077 §3.3).
+    pub password_form: Option<&'static str>,
+    /// The stream error that follows an account removal (`not-authorized` as Prosody,
+    /// `conflict` as ejabberd).
+    pub removal_stream_error: &'static str,
+    /// Registrations taken, as `(username, password)`.
+    pub registered: Vec<(String, String)>,
+    /// Leave registration requests unanswered (a test answers them with recordings).
+    pub register_silent: bool,
 }
 
 impl Server {
@@ -202,6 +222,12 @@ impl Server {
             errors: Vec::new(),
             auto_iq: true,
             roster_reply: "<query xmlns='jabber:iq:roster' ver='v0'/>".to_owned(),
+            register_form: EJABBERD_REGISTER_FORM.to_owned(),
+            register_error: None,
+            password_form: None,
+            removal_stream_error: "not-authorized",
+            registered: Vec::new(),
+            register_silent: false,
         }
     }
 
@@ -275,6 +301,7 @@ impl Server {
                 f.push_str(&format!("<mechanism>{m}</mechanism>"));
             }
             f.push_str("</mechanisms>");
+            f.push_str("<register xmlns='http://jabber.org/features/iq-register'/>");
             if let Some(types) = &self.script.cb_types {
                 f.push_str("<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
                 for t in types {
@@ -440,11 +467,70 @@ impl Server {
         ));
     }
 
+    fn on_register(&mut self, id: &str, ty: &str, query: xmpp_sansio::xml::ElementRef<'_>) {
+        const REG: &str = "jabber:iq:register";
+        if self.register_silent {
+            return;
+        }
+        if ty == "get" {
+            let form = self.register_form.clone();
+            return self.send(&format!(
+                "<iq type='result' id='{id}'><query xmlns='{REG}'>{form}</query></iq>"
+            ));
+        }
+        if let Some(condition) = self.register_error {
+            return self.send(&format!(
+                "<iq type='error' id='{id}'><error type='cancel'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                 <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>refused by the script</text></error></iq>"
+            ));
+        }
+        if query.get_child("remove", REG).is_some() {
+            let error = self.removal_stream_error;
+            return self.send(&format!(
+                "<iq type='result' id='{id}'/><stream:error><{error} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+            ));
+        }
+        // Legacy fields, or the same names in a submitted data form.
+        let value = |name: &str| {
+            query
+                .get_child(name, REG)
+                .map(|v| v.text().into_owned())
+                .or_else(|| {
+                    let x = query.get_child("x", "jabber:x:data")?;
+                    let field = x
+                        .children()
+                        .find(|f| f.attr("var").as_deref() == Some(name))?;
+                    Some(
+                        field
+                            .get_child("value", "jabber:x:data")?
+                            .text()
+                            .into_owned(),
+                    )
+                })
+        };
+        if self.authenticated {
+            if let (Some(form), None) = (self.password_form, value("old_password")) {
+                return self.send(&format!(
+                    "<iq type='error' id='{id}'><query xmlns='{REG}'>{form}</query><error code='401' type='modify'>\
+                     <not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                ));
+            }
+        }
+        self.registered.push((
+            value("username").unwrap_or_default(),
+            value("password").unwrap_or_default(),
+        ));
+        self.send(&format!("<iq type='result' id='{id}'/>"));
+    }
+
     fn on_iq(&mut self, el: &Element) {
         let id = el.attr("id").unwrap_or_default().into_owned();
         let ty = el.attr("type").unwrap_or_default().into_owned();
         if ty != "get" && ty != "set" {
             return;
+        }
+        if let Some(query) = el.get_child("query", "jabber:iq:register") {
+            return self.on_register(&id, &ty, query);
         }
         if let Some(bind) = el.get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind") {
             let resource = bind

@@ -342,3 +342,109 @@ interop! {
     ejabberd_carbons => carbons_both(Kind::Ejabberd);
     ejabberd_pre_approval => pre_approval_both(Kind::Ejabberd);
 }
+
+// ---- in-band registration (XEP-0077) ----
+
+/// Register, log in, register the same name again, change the password (the old one then
+/// fails), remove the account (then logging in fails): through the blocking adapter, or
+/// through tokio.
+fn registration(kind: Kind, tokio: bool) {
+    use xmpp_sansio::client::register::{RegistrationError, RegistrationEvent};
+    use xmpp_sansio::client::sasl::{AuthError, SaslCondition};
+    use xmpp_sansio::client::DisconnectReason;
+    use xmpp_sansio::net::Error;
+
+    let server = start(kind);
+    let jid: Jid = format!("reg{}@{}", u8::from(tokio), server.domain())
+        .parse()
+        .unwrap();
+    let fresh = || {
+        let mut c = xmpp_sansio::client::Config::new(jid.clone(), "first-pass");
+        c.resource = Some("r".into());
+        c
+    };
+    let rt = runtime();
+    let register = |config| {
+        if tokio {
+            rt.block_on(xtokio::register(config, &starttls(&server), |_| {}))
+        } else {
+            Connection::register(config, &starttls(&server), |_| {})
+        }
+    };
+    assert_eq!(register(fresh()).unwrap(), jid.bare());
+    // The same name again: typed conflict.
+    match register(fresh()) {
+        Err(Error::Registration(RegistrationError::Conflict(_))) => {}
+        other => panic!("{kind:?}: {other:?}"),
+    }
+    // Log in, change the password.
+    let conn = Connection::connect(fresh(), &starttls(&server)).unwrap();
+    let changed = |conn: &Connection| {
+        conn.call(|c, now| c.change_password(now, "second-pass"))
+            .unwrap();
+        wait_blocking(conn, "the password change", |e| {
+            matches!(e, Event::Registration(RegistrationEvent::PasswordChanged))
+        });
+        let password = conn.call(|c, _| c.config().password.clone());
+        assert!(matches!(password, xmpp_sansio::client::Password::Fixed(p) if p == "second-pass"));
+    };
+    changed(&conn);
+    conn.close().unwrap();
+    let old = Connection::connect(fresh(), &starttls(&server)).map(drop);
+    assert!(
+        matches!(
+            old,
+            Err(Error::Auth(AuthError::Failure {
+                condition: SaslCondition::NotAuthorized,
+                ..
+            }))
+        ),
+        "{kind:?}: the old password: {old:?}"
+    );
+    let mut new = fresh();
+    new.password = "second-pass".into();
+    // Removal ends the session as a success.
+    if tokio {
+        rt.block_on(async {
+            let (handle, mut events) = xtokio::connect(new.clone(), &starttls(&server))
+                .await
+                .unwrap();
+            handle
+                .call(|c, now| c.remove_account(now))
+                .await
+                .unwrap()
+                .unwrap();
+            let reason = super::suite::end_tokio(&mut events).await;
+            assert_eq!(reason, DisconnectReason::AccountRemoved, "{kind:?}");
+        });
+    } else {
+        let conn = Connection::connect(new.clone(), &starttls(&server)).unwrap();
+        conn.call(|c, now| c.remove_account(now)).unwrap();
+        let Event::Disconnected { reason } = wait_blocking(&conn, "the end", |e| {
+            matches!(e, Event::Disconnected { .. })
+        }) else {
+            unreachable!()
+        };
+        assert_eq!(reason, DisconnectReason::AccountRemoved, "{kind:?}");
+    }
+    let gone = Connection::connect(new, &starttls(&server)).map(drop);
+    assert!(
+        matches!(gone, Err(Error::Auth(_))),
+        "{kind:?}: after removal: {gone:?}"
+    );
+}
+
+fn registration_blocking(kind: Kind) {
+    registration(kind, false)
+}
+
+fn registration_tokio(kind: Kind) {
+    registration(kind, true)
+}
+
+interop! {
+    prosody_registration_blocking => registration_blocking(Kind::Prosody);
+    prosody_registration_tokio => registration_tokio(Kind::Prosody);
+    ejabberd_registration_blocking => registration_blocking(Kind::Ejabberd);
+    ejabberd_registration_tokio => registration_tokio(Kind::Ejabberd);
+}
