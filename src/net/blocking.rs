@@ -48,6 +48,7 @@ use super::{
     deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
     tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
 };
+use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
@@ -310,6 +311,23 @@ impl Connection {
     /// Approves `jid`'s subscription before it asks, where the server offers pre-approval.
     pub fn preapprove(&self, jid: &Jid) -> Result<(), CommandError> {
         self.call(|c, now| c.preapprove(now, jid))
+    }
+
+    /// Changes the account's password (XEP-0077); the outcome is an
+    /// [`Event::Registration`].
+    pub fn change_password(&self, password: &str) -> Result<(), CommandError> {
+        self.call(|c, now| c.change_password(now, password))
+    }
+
+    /// Submits the form a refused password change came with, filled in.
+    pub fn submit_password_form(&self, form: DataForm) -> Result<(), CommandError> {
+        self.call(|c, now| c.submit_password_form(now, form))
+    }
+
+    /// Removes the account; the session then ends with
+    /// [`DisconnectReason::AccountRemoved`].
+    pub fn remove_account(&self) -> Result<(), CommandError> {
+        self.call(|c, now| c.remove_account(now))
     }
 
     /// A copy of the roster; `None` when the roster service is off.

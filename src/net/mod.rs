@@ -33,6 +33,8 @@
 //! | remove a roster item | `roster_remove(now, jid)` (an id) | `roster_remove(jid)` (awaited) | `roster_remove(jid)` (awaited) |
 //! | presence subscriptions (RFC 6121 §3) | `subscribe`, `approve`, `deny`, `unsubscribe`, `cancel`, `preapprove` `(now, jid)` | the same `(jid)` | the same `(jid)` |
 //! | the roster, a contact's best presence | `roster()`, `presences()` | `roster()`, `best_presence(jid)` | `roster()`, `best_presence(jid)` |
+//! | register an account (XEP-0077) | `Config::register`, then `submit_registration(now, form)` | `register(config, options, fill)`, or `connect` with `Config::register` | `Connection::register(config, options, fill)`, or `connect` with `Config::register` |
+//! | change the password, remove the account | `change_password(now, password)`, `submit_password_form(now, form)`, `remove_account(now)` | the same without `now` | the same without `now` |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |

@@ -51,6 +51,7 @@ use super::{
     deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
     tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
 };
+use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
@@ -320,6 +321,26 @@ impl Handle {
     pub async fn preapprove(&self, jid: &Jid) -> Result<(), CommandError> {
         let jid = jid.clone();
         self.call(move |c, now| c.preapprove(now, &jid)).await?
+    }
+
+    /// Changes the account's password (XEP-0077); the outcome is an
+    /// [`Event::Registration`].
+    pub async fn change_password(&self, password: &str) -> Result<(), CommandError> {
+        let password = password.to_owned();
+        self.call(move |c, now| c.change_password(now, &password))
+            .await?
+    }
+
+    /// Submits the form a refused password change came with, filled in.
+    pub async fn submit_password_form(&self, form: DataForm) -> Result<(), CommandError> {
+        self.call(move |c, now| c.submit_password_form(now, form))
+            .await?
+    }
+
+    /// Removes the account; the session then ends with
+    /// [`DisconnectReason::AccountRemoved`](crate::client::DisconnectReason::AccountRemoved).
+    pub async fn remove_account(&self) -> Result<(), CommandError> {
+        self.call(|c, now| c.remove_account(now)).await?
     }
 
     /// A copy of the roster; `None` when the roster service is off or the session is over.

@@ -380,8 +380,7 @@ fn registration(kind: Kind, tokio: bool) {
     // Log in, change the password.
     let conn = Connection::connect(fresh(), &starttls(&server)).unwrap();
     let changed = |conn: &Connection| {
-        conn.call(|c, now| c.change_password(now, "second-pass"))
-            .unwrap();
+        conn.change_password("second-pass").unwrap();
         wait_blocking(conn, "the password change", |e| {
             matches!(e, Event::Registration(RegistrationEvent::PasswordChanged))
         });
@@ -409,17 +408,13 @@ fn registration(kind: Kind, tokio: bool) {
             let (handle, mut events) = xtokio::connect(new.clone(), &starttls(&server))
                 .await
                 .unwrap();
-            handle
-                .call(|c, now| c.remove_account(now))
-                .await
-                .unwrap()
-                .unwrap();
+            handle.remove_account().await.unwrap();
             let reason = super::suite::end_tokio(&mut events).await;
             assert_eq!(reason, DisconnectReason::AccountRemoved, "{kind:?}");
         });
     } else {
         let conn = Connection::connect(new.clone(), &starttls(&server)).unwrap();
-        conn.call(|c, now| c.remove_account(now)).unwrap();
+        conn.remove_account().unwrap();
         let Event::Disconnected { reason } = wait_blocking(&conn, "the end", |e| {
             matches!(e, Event::Disconnected { .. })
         }) else {
