@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use xmpp_sansio::client::carbons::Carbon;
 use xmpp_sansio::client::presence::SubscriptionEvent;
+use xmpp_sansio::client::register::{Register, RegistrationEvent};
 use xmpp_sansio::client::roster::{RosterEvent, RosterItem};
 use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence, Show};
 use xmpp_sansio::client::{DisconnectReason, Event};
@@ -39,7 +40,7 @@ options:
   --to CONTACT              where lines from stdin go
   --keepalive SECONDS       send a whitespace keepalive after this long without sending
   --json                    one JSON object per event on stdout (for scripts)
-  --register                register the account first (XEP-0077; not implemented yet)
+  --register                create the account first (in-band registration, XEP-0077)
 ";
 
 /// How the example reports: human-readable lines or one JSON object per line.
@@ -72,15 +73,16 @@ async fn main() {
     let usage = format!("{USAGE}{}", common::COMMON_USAGE);
     let args = common::parse(&usage, &["--to", "--keepalive", "--json", "--register"]);
     let out = Out { json: args.json };
-    if args.register {
-        eprintln!("error: --register: in-band registration (XEP-0077) is not implemented yet");
-        exit(2);
-    }
     let options = args
         .options()
         .unwrap_or_else(|e| out.fail("configuration", &e));
     // The core fetches the roster and announces our presence once online.
-    let (handle, mut events) = connect(args.config(), &options)
+    let mut config = args.config();
+    if args.register {
+        // Registered with the JID and password given, then logged in on the same stream.
+        config.register = Some(Register::Automatic { then_login: true });
+    }
+    let (handle, mut events) = connect(config, &options)
         .await
         .unwrap_or_else(|e| out.fail("connecting", &e));
     let jid = handle.jid();
@@ -281,6 +283,10 @@ async fn on_event(handle: &Handle, event: Event, out: &Out) {
                 },
             );
         }
+        Event::Registration(RegistrationEvent::Registered { jid }) => out.emit(
+            json!({"event": "registered", "jid": jid.as_str()}),
+            || format!("registered {jid}"),
+        ),
         Event::CarbonRefused { from } => out.emit(
             json!({"event": "carbon-refused", "from": from.as_ref().map(Jid::as_str)}),
             || format!("a forged carbon from {from:?} was dropped"),

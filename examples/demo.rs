@@ -1,8 +1,8 @@
 //! The end-to-end demo behind `scripts/demo.sh`: starts a real Prosody on 127.0.0.1 (ports,
-//! directory and self-signed certificate of its own), creates two accounts, and runs the
-//! `chat` example as both: each logs in and prints its roster, alice adds bob and bob
-//! approves her subscription, alice writes to bob, bob answers, both close cleanly. The
-//! server is stopped at the end.
+//! directory and self-signed certificate of its own) and runs the `chat` example as two new
+//! users: each registers its account in-band (XEP-0077) and logs in on the same stream, prints
+//! its roster, alice adds bob and bob approves her subscription, alice writes to bob, bob
+//! answers, both close cleanly. The server is stopped at the end.
 //!
 //! Needs Prosody installed (`scripts/install-servers.sh`) and the `chat` example built next
 //! to this one (`cargo build --all-features --examples`); `scripts/demo.sh` does both.
@@ -37,18 +37,14 @@ fn main() {
         server.starttls_port(),
         server.ca_pem_path().display()
     ));
-    for user in ["alice", "bob"] {
-        server
-            .add_user(user, PASSWORD)
-            .unwrap_or_else(|e| fail(&e, Some(&server)));
-    }
-    say("created alice@localhost and bob@localhost (prosodyctl register)");
 
     let mut bob = Peer::spawn(&chat, &server, "bob", "alice");
     bob.expect(&server, "online", |_| true);
+    bob.expect(&server, "registered", |_| true);
     bob.expect(&server, "roster", |_| true);
     let mut alice = Peer::spawn(&chat, &server, "alice", "bob");
     alice.expect(&server, "online", |_| true);
+    alice.expect(&server, "registered", |_| true);
     alice.expect(&server, "roster", |_| true);
 
     // Alice adds bob to her roster and asks to see his presence; bob approves.
@@ -117,6 +113,8 @@ impl Peer {
             "--to".to_owned(),
             format!("{to}@localhost"),
             "--json".to_owned(),
+            // The account is created in-band (XEP-0077), then the client logs in.
+            "--register".to_owned(),
         ];
         say(&format!("starting: chat {}", args.join(" ")));
         let mut child = Command::new(chat)
