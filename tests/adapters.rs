@@ -1,6 +1,7 @@
 //! Both adapters end to end over loopback TCP and real TLS, against the scripted server of
 //! `tests/harness` (real SCRAM): STARTTLS and direct TLS, certificate trust, typed errors,
-//! redirects, timeouts, a server that dies, and (tokio) cancel-safety and backpressure.
+//! redirects, timeouts, a server that dies, in-band registration, and (tokio) cancel-safety
+//! and backpressure.
 //! The same paths against real Prosody and ejabberd are in `tests/interop.rs`.
 #![cfg(all(feature = "tokio", feature = "blocking"))]
 
@@ -631,4 +632,105 @@ fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
         let reason = end_tokio(&mut events).await;
         assert!(is_timeout(&reason), "{reason:?}");
     });
+}
+
+// ---- in-band registration (XEP-0077) ----
+
+/// A server whose registration form is `form` (set once STARTTLS is asked for, before the
+/// form is requested).
+fn registrar(form: &'static str) -> FakeServer {
+    FakeServer::start(Script::default(), false, move |el, server| {
+        if el.starts_with("<starttls") {
+            server.register_form = form.to_owned();
+        }
+        Reaction::Continue
+    })
+}
+
+/// The registration the client submitted, as the server received it.
+fn submitted(log: &loopback::Log) -> &str {
+    log.received
+        .iter()
+        .find(|el| el.contains("jabber:iq:register") && el.contains("type='set'"))
+        .map_or("", String::as_str)
+}
+
+#[test]
+fn both_adapters_register_an_account_and_return_its_jid() {
+    let (a, b) = (
+        registrar(harness::EJABBERD_REGISTER_FORM),
+        registrar(harness::EJABBERD_REGISTER_FORM),
+    );
+    let blocking = Connection::register(config(), &options(&a), |_| {}).unwrap();
+    let tokio = runtime()
+        .block_on(xtokio::register(config(), &options(&b), |_| {}))
+        .unwrap();
+    for (jid, server) in [(blocking, a), (tokio, b)] {
+        assert_eq!(jid, config().jid.bare());
+        let log = server.finish();
+        let set = submitted(&log);
+        assert!(set.contains("<username>juliet</username>"), "{set}");
+        assert!(log.client_closed, "registration only closes the stream");
+    }
+}
+
+#[test]
+fn connect_with_register_registers_then_logs_in_on_the_same_stream() {
+    use xmpp_sansio::client::register::{Register, RegistrationEvent};
+    let registering = || {
+        let mut c = config();
+        c.register = Some(Register::Automatic { then_login: true });
+        c
+    };
+    let registered = |e: &Event| matches!(e, Event::Registration(RegistrationEvent::Registered { jid }) if *jid == config().jid.bare());
+    let a = registrar(harness::PROSODY_REGISTER_FORM);
+    let conn = Connection::connect(registering(), &options(&a)).unwrap();
+    let first = conn.next_event().unwrap();
+    assert!(registered(&first), "{first:?}");
+    conn.close().unwrap();
+    assert!(submitted(&a.finish()).contains("jabber:x:data"));
+
+    let b = registrar(harness::PROSODY_REGISTER_FORM);
+    runtime().block_on(async {
+        let (handle, mut events) = xtokio::connect(registering(), &options(&b)).await.unwrap();
+        let first = events.next().await.unwrap();
+        assert!(registered(&first), "{first:?}");
+        handle.close().await.unwrap();
+    });
+    assert!(submitted(&b.finish()).contains("jabber:x:data"));
+}
+
+#[test]
+fn a_form_nobody_fills_is_a_typed_error_and_a_filled_one_registers() {
+    use xmpp_sansio::client::register::RegistrationError;
+    const WITH_EMAIL: &str = "<username/><password/><email/>";
+    let unfilled = |r: Result<xmpp_sansio::jid::Jid, Error>| match r {
+        Err(Error::Registration(RegistrationError::UnfilledFields(fields))) => {
+            assert_eq!(fields, ["email"])
+        }
+        other => panic!("{other:?}"),
+    };
+    let (a, b) = (registrar(WITH_EMAIL), registrar(WITH_EMAIL));
+    unfilled(Connection::register(config(), &options(&a), |_| {}));
+    unfilled(runtime().block_on(xtokio::register(config(), &options(&b), |_| {})));
+    for server in [a, b] {
+        assert_eq!(submitted(&server.finish()), "", "nothing submitted");
+    }
+
+    let fill = |form: &mut xmpp_sansio::client::register::RegistrationForm| {
+        form.fill("email", "juliet@capulet.example");
+    };
+    let (a, b) = (registrar(WITH_EMAIL), registrar(WITH_EMAIL));
+    Connection::register(config(), &options(&a), fill).unwrap();
+    runtime()
+        .block_on(xtokio::register(config(), &options(&b), fill))
+        .unwrap();
+    for server in [a, b] {
+        let log = server.finish();
+        assert!(
+            submitted(&log).contains("<email>juliet@capulet.example</email>"),
+            "{}",
+            submitted(&log)
+        );
+    }
 }

@@ -345,11 +345,11 @@ interop! {
 
 // ---- in-band registration (XEP-0077) ----
 
-/// Register, log in, register the same name again, change the password (the old one then
+/// Register, register and log in on one stream, log in, register the same name again, change the password (the old one then
 /// fails), remove the account (then logging in fails): through the blocking adapter, or
 /// through tokio.
 fn registration(kind: Kind, tokio: bool) {
-    use xmpp_sansio::client::register::{RegistrationError, RegistrationEvent};
+    use xmpp_sansio::client::register::{Register, RegistrationError, RegistrationEvent};
     use xmpp_sansio::client::sasl::{AuthError, SaslCondition};
     use xmpp_sansio::client::DisconnectReason;
     use xmpp_sansio::net::Error;
@@ -372,6 +372,27 @@ fn registration(kind: Kind, tokio: bool) {
         }
     };
     assert_eq!(register(fresh()).unwrap(), jid.bare());
+    // Register and log in on the same stream, as `connect` with `config.register` does.
+    let mut both = fresh();
+    both.jid = format!("both{}@{}", u8::from(tokio), server.domain())
+        .parse()
+        .unwrap();
+    both.register = Some(Register::Automatic { then_login: true });
+    let registered = |e: &Event| matches!(e, Event::Registration(RegistrationEvent::Registered { jid }) if *jid == both.jid.bare());
+    if tokio {
+        rt.block_on(async {
+            let (handle, mut events) = xtokio::connect(both.clone(), &starttls(&server))
+                .await
+                .unwrap();
+            assert_eq!(handle.jid().bare(), both.jid.bare());
+            super::suite::wait_tokio(&mut events, "registered", registered).await;
+            handle.close().await.unwrap();
+        });
+    } else {
+        let conn = Connection::connect(both.clone(), &starttls(&server)).unwrap();
+        wait_blocking(&conn, "registered", registered);
+        conn.close().unwrap();
+    }
     // The same name again: typed conflict.
     match register(fresh()) {
         Err(Error::Registration(RegistrationError::Conflict(_))) => {}

@@ -30,7 +30,6 @@ pub(super) fn start(kind: Kind) -> Server {
     Server::start(kind).unwrap_or_else(|e| panic!("starting {}: {e}", kind.name()))
 }
 
-/// A new account on `server`, unique within this test process.
 /// A new account on `server`, unique within this test process, registered in-band
 /// (XEP-0077) as a user of the crate would: both servers allow it, so no admin command is
 /// needed.
