@@ -108,8 +108,9 @@ fn main() {
     let corpus = common::generate(10_000_000, 0x584D_5050_2024_0001);
     let (header, stanzas) = corpus.bytes.split_at(corpus.header_len);
 
-    // `CLIENT_BENCH_ONE_PASS=reader|client`: one pass and exit, for instruction counting
-    // (`valgrind --tool=callgrind`), which is immune to the noise of a shared machine.
+    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-off|none`: one pass and exit,
+    // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
+    // a shared machine.
     if let Ok(which) = std::env::var("CLIENT_BENCH_ONE_PASS") {
         let mut pair = online_pair();
         let (presences, _) = presences_of(header, stanzas);
