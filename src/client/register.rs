@@ -404,6 +404,7 @@ impl Client {
 
     /// Gives up registering, for this reason (a driver whose filler left required fields
     /// empty).
+    #[cfg(any(feature = "tokio", feature = "blocking"))]
     pub(crate) fn fail_registration(&mut self, now: Instant, error: RegistrationError) {
         if matches!(self.phase, Phase::ExpectRegisterSubmission(_)) {
             self.fail(now, DisconnectReason::Registration(error), None);
