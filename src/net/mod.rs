@@ -25,9 +25,9 @@
 //! |---|---|---|---|
 //! | a message with a body; returns its id | `send_message(now, to, kind, body)` | `send_message(to, kind, body)` | `send_message(to, kind, body)` |
 //! | a presence ([`OutgoingPresence`](crate::client::stanza::OutgoingPresence) or built) | `send_presence(now, presence)` | `send_presence(presence)` | `send_presence(presence)` |
-//! | an IQ request, answered later as [`Event::IqResponse`](crate::client::Event::IqResponse) | `send_iq(now, to, kind, payload)` | `send_iq(to, kind, payload)` | `send_iq(to, kind, payload)` |
+//! | an IQ request, answered later as [`Event::IqResponse`] | `send_iq(now, to, kind, payload)` | `send_iq(to, kind, payload)` | `send_iq(to, kind, payload)` |
 //! | an IQ request, waiting for its response | — (a sans-IO core cannot wait) | `request(to, kind, payload)` | `request(to, kind, payload)` |
-//! | answer an [`Event::IqRequest`](crate::client::Event::IqRequest) | `reply_iq(now, request, reply)` | `reply_iq(request, reply)` | `reply_iq(request, reply)` |
+//! | answer an [`Event::IqRequest`] | `reply_iq(now, request, reply)` | `reply_iq(request, reply)` | `reply_iq(request, reply)` |
 //! | claim the IQ requests of a namespace | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` | `handle_iq_namespace(ns)` |
 //! | add or change a roster item (RFC 6121 §2) | `roster_set(now, item)` (an id) | `roster_set(item)` (awaited) | `roster_set(item)` (awaited) |
 //! | remove a roster item | `roster_remove(now, jid)` (an id) | `roster_remove(jid)` (awaited) | `roster_remove(jid)` (awaited) |
@@ -42,7 +42,7 @@
 //! Events: the core queues them among its actions ([`Client::poll_action`]); tokio's
 //! [`Events`](tokio::Events) and the blocking
 //! [`Connection::next_event`](blocking::Connection::next_event) deliver them in order and end
-//! (`None`) after [`Event::Disconnected`](crate::client::Event::Disconnected).
+//! (`None`) after [`Event::Disconnected`].
 
 #[cfg(feature = "blocking")]
 pub mod blocking;

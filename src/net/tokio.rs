@@ -338,7 +338,7 @@ impl Handle {
     }
 
     /// Removes the account; the session then ends with
-    /// [`DisconnectReason::AccountRemoved`](crate::client::DisconnectReason::AccountRemoved).
+    /// [`DisconnectReason::AccountRemoved`].
     pub async fn remove_account(&self) -> Result<(), CommandError> {
         self.call(|c, now| c.remove_account(now)).await?
     }
