@@ -19,15 +19,26 @@ use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
 const CHUNK: usize = 4096;
 
-fn login(mechanism: Mechanism) {
+/// Logs in to the in-memory server until online, with the IM services' first round (roster
+/// fetch, initial presence, carbons) unless `bare`.
+fn login_with(mechanism: Mechanism, bare: bool) {
     let mut c = config();
     c.sasl.allowed = vec![mechanism];
+    if bare {
+        c.roster.enabled = false;
+        c.presence.enabled = false;
+        c.carbons = false;
+    }
     let script = Script {
         mechanisms: vec![mechanism.name()],
         ..Script::default()
     };
     let pair = Pair::online(c, script);
     black_box(pair.client.jid());
+}
+
+fn login(mechanism: Mechanism) {
+    login_with(mechanism, false)
 }
 
 /// An online client fed the corpus' stanzas in 4 KiB reads; returns the events seen.
@@ -105,13 +116,25 @@ fn online_pair() -> Pair {
 }
 
 fn main() {
+    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-off|none`: one pass and exit,
+    // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
+    // a shared machine. `logins|logins-bare`: 100 PLAIN logins, with or without the services'
+    // first round (before the corpus is even made).
+    let one_pass = std::env::var("CLIENT_BENCH_ONE_PASS").ok();
+    if let Some(bare) = match one_pass.as_deref() {
+        Some("logins") => Some(false),
+        Some("logins-bare") => Some(true),
+        _ => None,
+    } {
+        for _ in 0..100 {
+            login_with(Mechanism::Plain, bare);
+        }
+        return;
+    }
     let corpus = common::generate(10_000_000, 0x584D_5050_2024_0001);
     let (header, stanzas) = corpus.bytes.split_at(corpus.header_len);
 
-    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-off|none`: one pass and exit,
-    // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
-    // a shared machine.
-    if let Ok(which) = std::env::var("CLIENT_BENCH_ONE_PASS") {
+    if let Some(which) = one_pass {
         let mut pair = online_pair();
         let (presences, _) = presences_of(header, stanzas);
         let n = match which.as_str() {
