@@ -33,6 +33,18 @@ services=(
   "<presence from='benvolio@example.net' type='subscribe'/><presence from='nurse@example.com' type='subscribed'/><presence from='romeo@example.net' type='unsubscribed'/><presence from='tybalt@example.org' type='unsubscribe'/>"
   "<message from='juliet@example.com' type='chat'><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='romeo@example.net/home' to='juliet@example.com/phone' type='chat'><body>hi</body></message></forwarded></received></message><message from='mallory@example.org'><sent xmlns='urn:xmpp:carbons:2'/></message>"
 )
+# Online with a password change (bit 6) or an account removal (bit 7) outstanding: its id
+# is the client's fourth (bind, roster and carbons took the first three).
+account_answers=(
+  '\x43' "<iq type='result' id='70d29b6c7d22528d'/>"
+  '\x43' "<iq type='error' id='70d29b6c7d22528d'><query xmlns='jabber:iq:register'><x type='form' xmlns='jabber:x:data'><field type='hidden' var='FORM_TYPE'><value>jabber:iq:register:changepassword</value></field><field var='username'><required/></field><field var='old_password' type='text-private'><required/></field><field var='password' type='text-private'><required/></field></x></query><error type='modify'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+  '\x83' "<iq type='result' id='70d29b6c7d22528d'/><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+  '\x83' "<iq type='error' id='70d29b6c7d22528d'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+)
+for ((k = 0; k < ${#account_answers[@]}; k += 2)); do
+  { printf "${account_answers[k]}"'\x40\x07\x01\xff\x03\x10\x80\x02'; printf '%s' "${account_answers[k+1]}"; } \
+    > "$out/client/account-$k"
+done
 # Registration (stage 2 with bit 4 set): the form, then the result or a refusal.
 register_prefix='\x12\x40\x07\x01\xff\x03\x10\x80\x02'
 # The ids are the client's first two (the fuzz target seeds its ids with 0x5eed).

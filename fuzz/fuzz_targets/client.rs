@@ -160,6 +160,15 @@ fuzz_target!(|input: &[u8]| {
         );
         d.input(services.as_bytes());
         assert!(d.client.carbons_enabled());
+        // Bits 6 and 7: a password change and an account removal are outstanding (XEP-0077
+        // §3.2-3.3), so the arbitrary bytes answer them.
+        if input[0] & 0x40 != 0 {
+            d.client.change_password(d.now, "new-pw").unwrap();
+        }
+        if input[0] & 0x80 != 0 {
+            d.client.remove_account(d.now).unwrap();
+        }
+        d.drain();
     } else if stage == 2 {
         d.input(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
     }
