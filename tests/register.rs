@@ -329,3 +329,40 @@ fn removing_the_account_ends_the_session_as_a_success() {
         Some(DisconnectReason::ServerClosed)
     );
 }
+
+#[test]
+fn hostile_forms_end_registration_with_a_typed_error_and_nothing_sent() {
+    // Under the reader's element limit, over the form's: typed, nothing submitted.
+    let fields = format!(
+        "<x xmlns='jabber:x:data' type='form'>{}</x>",
+        "<field var='f'/>".repeat(20_000)
+    );
+    // Legacy fields too.
+    let legacy = "<username/><password/>".to_owned() + &"<x1/>".repeat(20_000);
+    let instructions = format!("<instructions>{}</instructions>", "x".repeat(500_000));
+    for form in [fields, legacy, instructions] {
+        let pair = run(registering(true), &form, None);
+        assert!(
+            matches!(
+                pair.disconnect_reason(),
+                Some(DisconnectReason::Registration(RegistrationError::Form(_)))
+            ),
+            "{:?}",
+            pair.disconnect_reason()
+        );
+        assert!(pair.server.registered.is_empty());
+    }
+    // Over the reader's element limit (megabytes): the stream ends with a typed error
+    // before the form is even looked at, and the buffered bytes stay within the limit.
+    let huge = format!("<instructions>{}</instructions>", "x".repeat(3_000_000));
+    let pair = run(registering(true), &huge, None);
+    assert!(
+        matches!(
+            pair.disconnect_reason(),
+            Some(DisconnectReason::InvalidXml(_))
+        ),
+        "{:?}",
+        pair.disconnect_reason()
+    );
+    assert!(pair.server.registered.is_empty());
+}
