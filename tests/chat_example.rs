@@ -105,6 +105,18 @@ fn login(jid: &str, password: &str, server: &FakeServer, ca: Option<&CaFile>) ->
     args
 }
 
+/// The standard output of a run that exited 0 (else fails with both outputs).
+fn succeeded(out: &Output) -> std::borrow::Cow<'_, str> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn run_owned(args: &[String]) -> Output {
     run(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
@@ -118,13 +130,7 @@ fn a_clean_session_exits_0_with_json_events() {
     let out = run_owned(&args);
     // The server's side first: a panic there would otherwise show only as a lost connection.
     let log = server.finish();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     let events: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -223,13 +229,7 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_example_with_input("chat", &args, input);
     let log = server.finish();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     let sent = log.received.join("\n");
     for expected in [
         "<item jid='romeo@example.net' name='Romeo Montague'/>",

@@ -37,6 +37,20 @@ fn roster_events(pair: &Pair) -> Vec<&RosterEvent> {
         .collect()
 }
 
+/// The one roster event so far, a `Loaded`: its item count, version and whether it was the
+/// stored roster.
+fn loaded(pair: &Pair) -> (usize, Option<&str>, bool) {
+    let [RosterEvent::Loaded {
+        items,
+        version,
+        cached,
+    }] = &roster_events(pair)[..]
+    else {
+        panic!("not one Loaded: {:?}", pair.events)
+    };
+    (items.len(), version.as_deref(), *cached)
+}
+
 /// RFC 6121 §2.1.4, Example 2 (with §2.6.3's version).
 const RFC_ROSTER: &str = "<query xmlns='jabber:iq:roster' ver='ver11'>\
     <item jid='romeo@example.net' name='Romeo' subscription='both'><group>Friends</group></item>\
@@ -59,18 +73,7 @@ fn the_roster_is_fetched_before_initial_presence_and_replaced_by_the_result() {
     let get = sent.find("jabber:iq:roster").unwrap();
     let presence = sent.rfind("<presence").unwrap();
     assert!(get < presence, "roster first (RFC 6121 §2.2): {sent}");
-    let [RosterEvent::Loaded {
-        items,
-        version,
-        cached,
-    }] = &roster_events(&pair)[..]
-    else {
-        panic!("{:?}", pair.events)
-    };
-    assert_eq!(
-        (items.len(), version.as_deref(), *cached),
-        (3, Some("ver11"), false)
-    );
+    assert_eq!(loaded(&pair), (3, Some("ver11"), false));
     let roster = pair.client.roster().unwrap();
     assert!(roster.is_loaded());
     let romeo = roster.get(&jid("romeo@example.net/orchard")).unwrap();
@@ -108,18 +111,7 @@ fn a_versioned_login_keeps_the_stored_roster_when_the_server_says_unchanged() {
         roster_get(&pair),
         "<query xmlns='jabber:iq:roster' ver='ver7'/>"
     );
-    let [RosterEvent::Loaded {
-        items,
-        version,
-        cached,
-    }] = &roster_events(&pair)[..]
-    else {
-        panic!("{:?}", pair.events)
-    };
-    assert_eq!(
-        (items.len(), version.as_deref(), *cached),
-        (2, Some("ver7"), true)
-    );
+    assert_eq!(loaded(&pair), (2, Some("ver7"), true));
 
     // RFC 6121 §2.6.3: the changes come as pushes, each with its version.
     pair.server_sends(

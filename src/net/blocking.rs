@@ -759,15 +759,7 @@ fn negotiate(
         let shared = open(config, &targets, options, &configs)?;
         match negotiate_on(&shared, negotiation) {
             Ok(()) => return Ok(shared),
-            Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
-                tracing::info!(to = %to, "see-other-host: following the redirect");
-                redirects += 1;
-                targets = vec![to];
-            }
-            Err(Failure::Redirect(_)) => {
-                return Err(Error::TooManyRedirects(options.max_redirects))
-            }
-            Err(Failure::Error(e)) => return Err(e),
+            Err(failure) => targets = failure.next_targets(&mut redirects, options)?,
         }
     }
 }

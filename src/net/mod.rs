@@ -298,6 +298,26 @@ enum Failure {
     Error(Error),
 }
 
+impl Failure {
+    /// Where to connect next: the redirect's endpoint while `redirects` is below
+    /// [`ConnectOptions::max_redirects`] (counting it), or the error to return.
+    fn next_targets(
+        self,
+        redirects: &mut u8,
+        options: &ConnectOptions,
+    ) -> Result<Vec<Endpoint>, Error> {
+        match self {
+            Failure::Redirect(to) if *redirects < options.max_redirects => {
+                tracing::info!(to = %to, "see-other-host: following the redirect");
+                *redirects += 1;
+                Ok(vec![to])
+            }
+            Failure::Redirect(_) => Err(Error::TooManyRedirects(options.max_redirects)),
+            Failure::Error(e) => Err(e),
+        }
+    }
+}
+
 /// What negotiation is for.
 pub(crate) enum Goal<'a> {
     /// Being online (registering first if the configuration says so, with the form as the

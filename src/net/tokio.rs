@@ -152,15 +152,7 @@ async fn negotiate(
         let mut driver = Driver::connect(config, &targets, options, &tls).await?;
         match driver.negotiate(negotiation).await {
             Ok(()) => return Ok(driver),
-            Err(Failure::Redirect(to)) if redirects < options.max_redirects => {
-                tracing::info!(to = %to, "see-other-host: following the redirect");
-                redirects += 1;
-                targets = vec![to];
-            }
-            Err(Failure::Redirect(_)) => {
-                return Err(Error::TooManyRedirects(options.max_redirects))
-            }
-            Err(Failure::Error(e)) => return Err(e),
+            Err(failure) => targets = failure.next_targets(&mut redirects, options)?,
         }
     }
 }
