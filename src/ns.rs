@@ -58,6 +58,8 @@ pub const OOB: &str = "jabber:x:oob";
 pub const CAPTCHA: &str = "urn:xmpp:captcha";
 /// XEP-0231: Bits of Binary (CAPTCHA images, for one).
 pub const BOB: &str = "urn:xmpp:bob";
+/// XEP-0221: Data Forms Media Element.
+pub const MEDIA_ELEMENT: &str = "urn:xmpp:media-element";
 /// XEP-0078: legacy non-SASL authentication.
 pub const LEGACY_AUTH: &str = "jabber:iq:auth";
 /// XEP-0054: vcard-temp.

@@ -688,6 +688,15 @@ fn connect_with_register_registers_then_logs_in_on_the_same_stream() {
     let first = conn.next_event().unwrap();
     assert!(registered(&first), "{first:?}");
     conn.close().unwrap();
+    // Returning from `connect` was the news of being online: no `Online` after it.
+    let mut rest = Vec::new();
+    while let Some(e) = conn.next_event() {
+        rest.push(e);
+    }
+    assert!(
+        !rest.iter().any(|e| matches!(e, Event::Online { .. })),
+        "{rest:?}"
+    );
     assert!(submitted(&a.finish()).contains("jabber:x:data"));
 
     let b = registrar(harness::PROSODY_REGISTER_FORM);
@@ -696,6 +705,14 @@ fn connect_with_register_registers_then_logs_in_on_the_same_stream() {
         let first = events.next().await.unwrap();
         assert!(registered(&first), "{first:?}");
         handle.close().await.unwrap();
+        let mut rest = Vec::new();
+        while let Some(e) = events.next().await {
+            rest.push(e);
+        }
+        assert!(
+            !rest.iter().any(|e| matches!(e, Event::Online { .. })),
+            "{rest:?}"
+        );
     });
     assert!(submitted(&b.finish()).contains("jabber:x:data"));
 }

@@ -118,21 +118,21 @@ fn a_submission_is_checked_against_its_form_and_sent_as_the_xep_shows() {
         form.validate(&two.submission()),
         Err(FormError::InvalidValue(..))
     ));
-    // XEP-0004 §9 Example 3's shape: type submit, names and values only, fixed fields left
-    // out, the hidden FORM_TYPE kept.
+    // XEP-0004 §9 Example 3's shape: type submit, names, types and values only (no labels,
+    // options or descriptions), fixed fields left out, the hidden FORM_TYPE kept hidden.
     let sent = filled
         .submission()
         .to_builder()
         .to_bytes(ns::JABBER_CLIENT)
         .unwrap();
     let sent = String::from_utf8(sent.to_vec()).unwrap();
-    assert!(sent.starts_with("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>jabber:bot</value></field>"), "{sent}");
+    assert!(sent.starts_with("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>jabber:bot</value></field>"), "{sent}");
     assert!(
-        sent.contains("<field var='public'><value>0</value></field>"),
+        sent.contains("<field var='public' type='boolean'><value>0</value></field>"),
         "{sent}"
     );
     assert!(
-        !sent.contains("Section") && !sent.contains("label="),
+        !sent.contains("Section") && !sent.contains("label=") && !sent.contains("<option"),
         "{sent}"
     );
     // And it reads back the same.

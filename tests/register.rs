@@ -7,7 +7,9 @@ mod harness;
 
 use harness::{config, Pair, Script, DOMAIN, PASSWORD, PROSODY_REGISTER_FORM, USER};
 use xmpp_sansio::client::register::{Register, RegistrationError, RegistrationEvent};
-use xmpp_sansio::client::{CommandError, Config, DisconnectReason, Event, Password, TlsPolicy};
+use xmpp_sansio::client::{
+    CommandError, Config, DisconnectReason, Event, IqError, Password, TlsPolicy,
+};
 
 fn registering(then_login: bool) -> Config {
     let mut config = config();
@@ -77,7 +79,7 @@ fn prosodys_data_form_is_submitted_as_a_data_form() {
     assert!(
         sent.contains(
             "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
-         <field var='FORM_TYPE'><value>jabber:iq:register</value></field>\
+         <field var='FORM_TYPE' type='hidden'><value>jabber:iq:register</value></field>\
          <field var='username'><value>juliet</value></field>"
         ),
         "{sent}"
@@ -196,7 +198,7 @@ fn interactive_registration_hands_the_form_over_and_validates_the_answer() {
     assert_eq!(pair.client.poll_timeout(), None);
     assert!(matches!(
         pair.client.submit_registration(pair.now, form.clone()),
-        Err(CommandError::InvalidStanza(_))
+        Err(CommandError::Registration(RegistrationError::UnfilledFields(f))) if f == ["email"]
     ));
     form.fill("email", "juliet@capulet.example");
     pair.client.submit_registration(pair.now, form).unwrap();
@@ -328,6 +330,84 @@ fn removing_the_account_ends_the_session_as_a_success() {
         pair.disconnect_reason(),
         Some(DisconnectReason::ServerClosed)
     );
+}
+
+#[test]
+fn a_session_that_ends_before_the_server_answered_a_removal_is_not_a_removal() {
+    // The connection drops, or the application closes, while the removal is unanswered.
+    for app_closes in [false, true] {
+        let mut pair = Pair::online(config(), Script::default());
+        pair.server.register_silent = true;
+        pair.client.remove_account(pair.now).unwrap();
+        pair.drive();
+        if app_closes {
+            pair.client.close(pair.now);
+            pair.server_sends("</stream:stream>");
+        } else {
+            pair.client.handle_eof(pair.now);
+            pair.drive();
+        }
+        let reason = pair.disconnect_reason().unwrap();
+        assert_ne!(
+            reason,
+            DisconnectReason::AccountRemoved,
+            "closed by us: {app_closes}"
+        );
+        // No refusal is reported either: the session's end says what happened.
+        assert!(registration_events(&pair).is_empty(), "{:?}", pair.events);
+    }
+    // The server ending the stream right after the request (without answering it) is the
+    // removal's success, as XEP-0077 §3.2 allows.
+    let mut pair = Pair::online(config(), Script::default());
+    pair.server.register_silent = true;
+    pair.client.remove_account(pair.now).unwrap();
+    pair.drive();
+    pair.server_sends(
+        "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    assert_eq!(
+        pair.disconnect_reason(),
+        Some(DisconnectReason::AccountRemoved)
+    );
+}
+
+#[test]
+fn a_password_change_unanswered_when_the_session_ends_gets_its_outcome() {
+    let mut pair = Pair::online(config(), Script::default());
+    pair.server.register_silent = true;
+    pair.client.change_password(pair.now, "n3w-p4ss").unwrap();
+    pair.drive();
+    pair.client.handle_eof(pair.now);
+    pair.drive();
+    let events = registration_events(&pair);
+    assert!(
+        matches!(
+            events[..],
+            [RegistrationEvent::PasswordChangeRefused {
+                error: IqError::Disconnected,
+                form: None
+            }]
+        ),
+        "{events:?}"
+    );
+    // Unknown whether the server changed it: the configuration keeps what it had.
+    assert!(matches!(&pair.client.config().password, Password::Fixed(p) if p == PASSWORD));
+    // Before the session's end.
+    assert!(matches!(
+        pair.events.last(),
+        Some(Event::Disconnected { .. })
+    ));
+}
+
+#[test]
+fn a_registration_forms_debug_output_hides_the_password() {
+    let mut config = config();
+    config.register = Some(Register::Interactive { then_login: true });
+    let pair = run(config, PROSODY_REGISTER_FORM, None);
+    let debug = format!("{:?}", pair.events);
+    assert!(debug.contains("RegistrationForm"), "{debug}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+    assert!(!format!("{:?}", pair.client).contains(PASSWORD));
 }
 
 #[test]

@@ -449,3 +449,21 @@ proptest! {
         prop_assert_eq!(roster.version(), Some(last.as_str()));
     }
 }
+
+#[test]
+fn nothing_is_sent_after_our_end_tag_not_even_a_push_reply() {
+    // RFC 6120 §4.4: once we closed, stanzas may still arrive, but we send nothing more.
+    let script = Script {
+        answer_close: false,
+        ..Script::default()
+    };
+    let mut pair = online(config(), script, RFC_ROSTER);
+    pair.client.close(pair.now);
+    pair.drive();
+    pair.server_sends(
+        "<iq type='set' id='late'><query xmlns='jabber:iq:roster'><item jid='nurse@example.com'/></query></iq>\
+         <iq type='get' id='ping' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    let sent = pair.sent();
+    assert!(sent.ends_with("</stream:stream>"), "{sent}");
+}

@@ -210,6 +210,9 @@ pub enum CommandError {
     /// The call does not fit the client's state (the text says why).
     #[error("unexpected call: {0}")]
     Unexpected(&'static str),
+    /// A registration form that cannot be submitted as filled.
+    #[error("{0}")]
+    Registration(crate::client::register::RegistrationError),
     /// The server does not offer what the command needs (the text says what).
     #[error("the server does not offer {0}")]
     NotSupported(&'static str),

@@ -122,8 +122,8 @@ pub struct Media {
     pub size: Option<(u32, u32)>,
 }
 
-/// One field of a form.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One field of a form. Its `Debug` hides the values of secret fields ([`Field::is_secret`]).
+#[derive(Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Field {
     /// Its name (`var`); only `fixed` fields may have none.
@@ -165,12 +165,23 @@ impl Field {
         self.values.first().map(String::as_str)
     }
 
+    /// Its values are secrets: a `text-private` field, or one named like a password, token
+    /// or secret. They are kept out of logs and `Debug` output.
+    pub fn is_secret(&self) -> bool {
+        is_secret_field(self.var.as_deref(), Some(self.kind.name()))
+    }
+
+    /// The field's element. Its type is always written (but for the default, text-single),
+    /// so that a submission's private fields stay recognisable (the wire log hides them) and
+    /// a result's hidden `FORM_TYPE` stays hidden (XEP-0068); `with_definition` adds what
+    /// only a `form` carries.
     fn to_builder(&self, with_definition: bool) -> Builder {
         let mut f = Builder::new("field", ns::DATA_FORMS).attr_opt("var", self.var.as_deref());
+        if self.kind != FieldType::TextSingle {
+            f = f.attr("type", std::borrow::Cow::Borrowed(self.kind.name()));
+        }
         if with_definition {
-            f = f
-                .attr("type", std::borrow::Cow::Borrowed(self.kind.name()))
-                .attr_opt("label", self.label.as_deref());
+            f = f.attr_opt("label", self.label.as_deref());
             if let Some(desc) = &self.desc {
                 f = f.text_child("desc", desc);
             }
@@ -192,6 +203,37 @@ impl Field {
     }
 }
 
+impl fmt::Debug for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = ["[hidden]"];
+        let values: &dyn fmt::Debug = if self.is_secret() && !self.values.is_empty() {
+            &hidden
+        } else {
+            &self.values
+        };
+        f.debug_struct("Field")
+            .field("var", &self.var)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("desc", &self.desc)
+            .field("required", &self.required)
+            .field("values", values)
+            .field("options", &self.options)
+            .field("media", &self.media)
+            .finish()
+    }
+}
+
+/// Whether a field's values are secrets, from its name and type: `text-private`, or named
+/// like a password, token or secret.
+pub(crate) fn is_secret_field(var: Option<&str>, kind: Option<&str>) -> bool {
+    kind == Some("text-private")
+        || var.is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("password") || v.contains("token") || v.contains("secret")
+        })
+}
+
 /// Bounds on what a peer's form may make us hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -200,8 +242,25 @@ pub struct FormLimits {
     pub max_fields: usize,
     /// Values and options per field. Default 256.
     pub max_values: usize,
-    /// Bytes of all the text together (titles, instructions, labels, values). Default 64 KiB.
+    /// Bytes of all the text together (titles, instructions, labels, values, media types
+    /// and URIs), each piece counting [`FormLimits::PIECE_COST`] bytes more, so that empty
+    /// items are not free. Default 64 KiB.
     pub max_text: usize,
+}
+
+impl FormLimits {
+    /// What each piece of text costs beyond its bytes (about what holding it costs).
+    pub const PIECE_COST: usize = 32;
+
+    /// Spends one piece of text `s` from the budget `spent`.
+    pub(crate) fn spend(&self, spent: &mut usize, s: &str) -> Result<(), FormError> {
+        *spent += s.len() + Self::PIECE_COST;
+        if *spent > self.max_text {
+            Err(FormError::LimitReached("more text than the limit"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Default for FormLimits {
@@ -259,18 +318,20 @@ impl DataForm {
     /// matter (an unknown field type is `text-single`, an unknown form type `form`), strict
     /// about size.
     pub fn parse(el: ElementRef<'_>, limits: &FormLimits) -> Result<DataForm, FormError> {
+        Self::parse_within(el, limits, &mut 0)
+    }
+
+    /// As [`DataForm::parse`], with `text` bytes of [`FormLimits::max_text`] already spent
+    /// (by the element around the form).
+    pub(crate) fn parse_within(
+        el: ElementRef<'_>,
+        limits: &FormLimits,
+        text: &mut usize,
+    ) -> Result<DataForm, FormError> {
         if !el.is("x", ns::DATA_FORMS) {
             return Err(FormError::NotAForm);
         }
-        let mut text = 0usize;
-        let mut count = |s: &str| -> Result<(), FormError> {
-            text += s.len();
-            if text > limits.max_text {
-                Err(FormError::LimitReached("more text than the limit"))
-            } else {
-                Ok(())
-            }
-        };
+        let mut count = |s: &str| limits.spend(text, s);
         let mut form = DataForm {
             kind: el
                 .attr("type")
@@ -369,7 +430,9 @@ impl DataForm {
             if !field.kind.is_multi() && values.len() > 1 {
                 return invalid("several values in a single-valued field");
             }
-            for value in values {
+            // An empty value is no value (a server's form may carry `<value/>` in an
+            // optional field): only required fields must have one, checked above.
+            for value in values.iter().filter(|v| !v.is_empty()) {
                 match field.kind {
                     FieldType::Boolean
                         if !matches!(value.as_str(), "0" | "1" | "true" | "false") =>
@@ -377,7 +440,7 @@ impl DataForm {
                         return invalid("not a boolean")
                     }
                     FieldType::JidSingle | FieldType::JidMulti
-                        if !value.is_empty() && crate::jid::Jid::parse(value).is_err() =>
+                        if crate::jid::Jid::parse(value).is_err() =>
                     {
                         return invalid("not a JID")
                     }
@@ -456,23 +519,26 @@ fn parse_field(
                     .map(|v| v.text().into_owned())
                     .unwrap_or_default();
                 count(&value)?;
+                count(label.as_deref().unwrap_or_default())?;
                 field.options.push((label, value));
             }
-            (MEDIA, "media") => {
+            (ns::MEDIA_ELEMENT, "media") => {
                 if field.media.len() == limits.max_values {
                     return Err(FormError::LimitReached("more media than the limit"));
                 }
+                count("")?;
                 let dimension = |name| child.attr(name).and_then(|v| v.parse::<u32>().ok());
                 let mut media = Media {
                     uris: Vec::new(),
                     size: dimension("width").zip(dimension("height")),
                 };
-                for uri in child.children().filter(|u| u.is("uri", MEDIA)) {
+                for uri in child.children().filter(|u| u.is("uri", ns::MEDIA_ELEMENT)) {
                     if media.uris.len() == limits.max_values {
                         return Err(FormError::LimitReached("more media URIs than the limit"));
                     }
                     let kind = uri.attr("type").map(|t| t.into_owned()).unwrap_or_default();
                     let target = uri.text().trim().to_owned();
+                    count(&kind)?;
                     count(&target)?;
                     media.uris.push((kind, target));
                 }
@@ -483,9 +549,6 @@ fn parse_field(
     }
     Ok(field)
 }
-
-/// XEP-0221: Data Forms Media Element.
-const MEDIA: &str = "urn:xmpp:media-element";
 
 impl fmt::Display for FormType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

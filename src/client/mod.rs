@@ -127,8 +127,8 @@ pub struct Client {
     /// The account was registered on this client (so authentication follows, not another
     /// registration).
     registered: bool,
-    /// The account's removal was asked for: the end of the session is its success.
-    removing: bool,
+    /// Where an account removal stands: the end of the session may be its success.
+    removal: register::Removal,
     mechanism: Option<Mechanism>,
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
@@ -169,7 +169,7 @@ impl Client {
             tls: None,
             authenticated: false,
             registered: false,
-            removing: false,
+            removal: register::Removal::NotAsked,
             mechanism: None,
             jid: None,
             features: None,
@@ -429,6 +429,10 @@ impl Client {
 
     /// Sends an element the client built itself (always serializable).
     fn send_element_internal(&mut self, now: Instant, el: &Builder) {
+        // Nothing follows our `</stream:stream>` (RFC 6120 §4.4), not even a reply.
+        if matches!(self.phase, Phase::Closing | Phase::Closed(_)) {
+            return;
+        }
         match el.to_bytes(ns::JABBER_CLIENT) {
             Ok(bytes) => self.send(now, bytes),
             Err(e) => debug_assert!(false, "internal element failed to serialize: {e}"),
@@ -472,17 +476,22 @@ impl Client {
             self.actions.push_back(Action::Close);
         }
         // The server ends the stream after removing the account (Prosody with
-        // `not-authorized`, ejabberd with `conflict`): that is the removal's success.
-        let reason = if self.removing {
-            DisconnectReason::AccountRemoved
-        } else {
-            reason
+        // `not-authorized`, ejabberd with `conflict`): that is the removal's success. Any
+        // other end before the server said so is what it is.
+        let server_ended = matches!(
+            reason,
+            DisconnectReason::ServerClosed | DisconnectReason::StreamError(_)
+        );
+        let reason = match self.removal {
+            register::Removal::Confirmed => DisconnectReason::AccountRemoved,
+            register::Removal::Asked if server_ended => DisconnectReason::AccountRemoved,
+            _ => reason,
         };
         tracing::debug!(%reason, "session over");
         self.services.connection_lost();
-        for id in self.session.clear() {
-            let result = Err(IqError::Disconnected);
-            self.emit(Event::IqResponse { id, result });
+        // Every request still waiting gets its outcome, in the order they were sent.
+        for (id, owner) in self.session.clear() {
+            self.deliver_outcome(owner, id, Err(IqError::Disconnected));
         }
         self.emit(Event::Disconnected {
             reason: reason.clone(),

@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::event::IqError;
-use super::forms::{DataForm, FormLimits};
+use super::forms::{is_secret_field, DataForm, FormError, FormLimits};
 use super::session::Owner;
 use super::stanza::{ErrorType, Iq, IqType, StanzaError, StanzaErrorCondition};
 use super::{Client, CommandError, DisconnectReason, Event, Password, Phase, TlsPolicy};
@@ -47,7 +47,8 @@ impl Register {
 }
 
 /// The server's registration form (XEP-0077 §3.1): legacy fields, a data form, or both.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Its `Debug` hides passwords.
+#[derive(Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct RegistrationForm {
     /// What the server says to do.
@@ -67,12 +68,19 @@ impl RegistrationForm {
     /// Reads the `<query xmlns='jabber:iq:register'/>` of the server's answer.
     pub fn parse(query: ElementRef<'_>, limits: &FormLimits) -> Result<Self, RegistrationError> {
         let mut form = RegistrationForm::default();
+        // One text budget for the legacy fields and the data form together.
         let mut text = 0usize;
+        let refused = |e: FormError| {
+            RegistrationError::Form(match e {
+                FormError::LimitReached(why) => why,
+                _ => "a malformed data form",
+            })
+        };
         for child in query.children() {
             match (child.ns(), child.name()) {
                 (ns::REGISTER, "instructions") => {
                     let t = child.text();
-                    text += t.len();
+                    limits.spend(&mut text, &t).map_err(refused)?;
                     form.instructions = Some(t.into_owned());
                 }
                 (ns::REGISTER, "registered") => form.registered = true,
@@ -81,25 +89,25 @@ impl RegistrationForm {
                         return Err(RegistrationError::Form("more fields than the limit"));
                     }
                     let value = child.text();
-                    text += name.len() + value.len();
+                    limits.spend(&mut text, name).map_err(refused)?;
+                    limits.spend(&mut text, &value).map_err(refused)?;
                     form.fields.push((name.to_owned(), value.into_owned()));
                 }
                 (ns::DATA_FORMS, "x") => {
-                    let parsed = DataForm::parse(child, limits)
-                        .map_err(|_| RegistrationError::Form("a data form over the limits"))?;
+                    let parsed =
+                        DataForm::parse_within(child, limits, &mut text).map_err(refused)?;
                     form.form = Some(parsed);
                 }
                 (ns::OOB, "x") => {
                     let url = child
                         .get_child("url", ns::OOB)
                         .map(|u| u.text().trim().to_owned());
-                    text += url.as_ref().map_or(0, String::len);
+                    limits
+                        .spend(&mut text, url.as_deref().unwrap_or_default())
+                        .map_err(refused)?;
                     form.url = url;
                 }
                 _ => {}
-            }
-            if text > limits.max_text {
-                return Err(RegistrationError::Form("more text than the limit"));
             }
         }
         Ok(form)
@@ -143,6 +151,22 @@ impl RegistrationForm {
                 .map(|(n, _)| n.clone())
                 .collect(),
         }
+    }
+
+    /// Whether this form, filled in, may be submitted in answer to `asked`: every required
+    /// field filled ([`RegistrationForm::unfilled`]), and the data form's values fitting
+    /// their fields.
+    fn check_against(&self, asked: &RegistrationForm) -> Result<(), RegistrationError> {
+        let unfilled = self.unfilled();
+        if !unfilled.is_empty() {
+            return Err(RegistrationError::UnfilledFields(unfilled));
+        }
+        if let (Some(asked), Some(filled)) = (&asked.form, &self.form) {
+            asked
+                .validate(&filled.submission())
+                .map_err(RegistrationError::Rejected)?;
+        }
+        Ok(())
     }
 
     /// The query to submit: the data form's submission when there is one, else the legacy
@@ -202,9 +226,9 @@ pub enum RegistrationError {
     /// The server's form is over a limit, or malformed (the text says how).
     #[error("the registration form was refused: {0}")]
     Form(&'static str),
-    /// The filled form does not fit the server's (the text says how).
+    /// The filled form does not fit the server's.
     #[error("the filled form does not fit: {0}")]
-    Rejected(String),
+    Rejected(FormError),
 }
 
 fn text(t: &Option<String>) -> String {
@@ -257,12 +281,47 @@ pub enum RegistrationEvent {
 }
 
 /// What the registration service is waiting for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum Pending {
     /// A password change to this password.
-    PasswordChange(String),
+    PasswordChange(Password),
     /// The account's removal.
     Removal,
+}
+
+/// Where an account removal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Removal {
+    #[default]
+    NotAsked,
+    /// Asked for, no answer yet: the server ending the stream now is the removal's success
+    /// (a server may end it without answering).
+    Asked,
+    /// The server said the account is removed.
+    Confirmed,
+}
+
+impl fmt::Debug for RegistrationForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .map(|(name, value)| {
+                let secret = !value.is_empty() && is_secret_field(Some(name), None);
+                (
+                    name.as_str(),
+                    if secret { "[hidden]" } else { value.as_str() },
+                )
+            })
+            .collect();
+        f.debug_struct("RegistrationForm")
+            .field("instructions", &self.instructions)
+            .field("registered", &self.registered)
+            .field("fields", &fields)
+            .field("form", &self.form)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl fmt::Display for Register {
@@ -374,8 +433,11 @@ impl Client {
         }
     }
 
-    /// Submits the registration form of a [`RegistrationEvent::Form`], filled in; it is
-    /// checked first (every required field filled, values of the right types).
+    /// Submits the registration form of a [`RegistrationEvent::Form`], filled in. It is
+    /// checked first: a form with required fields empty is
+    /// [`RegistrationError::UnfilledFields`], one whose values do not fit is
+    /// [`RegistrationError::Rejected`] (both in [`CommandError::Registration`], and nothing
+    /// is sent: fill it better, or close).
     pub fn submit_registration(
         &mut self,
         now: Instant,
@@ -386,20 +448,18 @@ impl Client {
                 "no registration form is waiting to be submitted",
             ));
         };
-        if let (Some(asked), Some(filled)) = (&asked.form, &form.form) {
-            asked.validate(&filled.submission()).map_err(|_| {
-                CommandError::InvalidStanza("the form does not fill the required fields")
-            })?;
-        }
-        if !form.unfilled().is_empty() {
-            return Err(CommandError::InvalidStanza(
-                "the form does not fill the required fields",
-            ));
-        }
+        form.check_against(asked)
+            .map_err(CommandError::Registration)?;
         // The time the application took is not the server's: its clock starts now.
         self.negotiation_deadline = super::later(now, self.config.timeouts.negotiation);
         self.submit_form(now, &form);
         Ok(())
+    }
+
+    /// Whether the account was registered on this client.
+    #[cfg(any(feature = "tokio", feature = "blocking"))]
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered
     }
 
     /// Gives up registering, for this reason (a driver whose filler left required fields
@@ -445,7 +505,7 @@ impl Client {
         let query = Builder::new("query", ns::REGISTER)
             .text_child("username", username)
             .text_child("password", password);
-        let pending = Pending::PasswordChange(password.to_owned());
+        let pending = Pending::PasswordChange(Password::Fixed(password.to_owned()));
         self.send_registration(now, query, pending)
     }
 
@@ -463,7 +523,11 @@ impl Client {
             .ok_or(CommandError::InvalidStanza("the form has no new password"))?
             .to_owned();
         let query = Builder::new("query", ns::REGISTER).child(form.submission().to_builder());
-        self.send_registration(now, query, Pending::PasswordChange(password))
+        self.send_registration(
+            now,
+            query,
+            Pending::PasswordChange(Password::Fixed(password)),
+        )
     }
 
     /// Removes the account from the server (XEP-0077 §3.2). The server then ends the
@@ -472,8 +536,9 @@ impl Client {
     pub fn remove_account(&mut self, now: Instant) -> Result<(), CommandError> {
         self.require_online()?;
         let query = Builder::new("query", ns::REGISTER).child(Builder::new("remove", ns::REGISTER));
-        self.removing = true;
-        self.send_registration(now, query, Pending::Removal)
+        self.send_registration(now, query, Pending::Removal)?;
+        self.removal = Removal::Asked;
+        Ok(())
     }
 
     fn send_registration(
@@ -498,12 +563,12 @@ impl Client {
     pub(super) fn on_registration_response(
         &mut self,
         pending: Pending,
-        result: Result<Iq, IqError>,
+        result: Result<(), IqError>,
         answer: Option<&Iq>,
     ) {
         let event = match (pending, result) {
-            (Pending::PasswordChange(password), Ok(_)) => {
-                self.config.password = Password::Fixed(password);
+            (Pending::PasswordChange(password), Ok(())) => {
+                self.config.password = password;
                 RegistrationEvent::PasswordChanged
             }
             (Pending::PasswordChange(_), Err(error)) => {
@@ -515,9 +580,14 @@ impl Client {
                 RegistrationEvent::PasswordChangeRefused { error, form }
             }
             // The server ends the stream next; the session's end says it was a removal.
-            (Pending::Removal, Ok(_)) => return,
+            (Pending::Removal, Ok(())) => {
+                self.removal = Removal::Confirmed;
+                return;
+            }
+            // The session's end says what happened.
+            (Pending::Removal, Err(IqError::Disconnected)) => return,
             (Pending::Removal, Err(error)) => {
-                self.removing = false;
+                self.removal = Removal::NotAsked;
                 RegistrationEvent::RemovalRefused(error)
             }
         };

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::event::IqError;
-use super::stanza::{ErrorType, Iq, StanzaError, StanzaErrorCondition};
+use super::stanza::{Iq, StanzaErrorCondition};
 use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, ElementRef};
@@ -448,18 +448,11 @@ impl Roster {
                     Refusal::Malformed(_) => StanzaErrorCondition::BadRequest,
                     Refusal::LimitReached(_) => StanzaErrorCondition::ResourceConstraint,
                 };
-                let error = StanzaError::new(
-                    match condition {
-                        StanzaErrorCondition::ResourceConstraint => ErrorType::Wait,
-                        _ => condition.default_type(),
-                    },
-                    condition,
-                );
                 let event = RosterEvent::PushRefused {
                     from: push.from.clone(),
                     why,
                 };
-                (push.error_reply(error), event)
+                (push.error_reply(condition), event)
             }
         }
     }

@@ -150,24 +150,21 @@ impl Client {
         }
     }
 
-    /// A response to a request a service sent.
-    pub(super) fn on_service_response(&mut self, owner: Owner, result: Result<Iq, IqError>) {
-        match owner {
-            Owner::Roster => {
-                if let Some(roster) = &mut self.services.roster {
-                    for event in roster.on_result(result) {
-                        self.emit(Event::Roster(event));
-                    }
-                }
+    /// The outcome of the roster service's roster get.
+    pub(super) fn on_roster_result(&mut self, result: Result<Iq, IqError>) {
+        if let Some(roster) = &mut self.services.roster {
+            for event in roster.on_result(result) {
+                self.emit(Event::Roster(event));
             }
-            Owner::Carbons => {
-                self.services.carbons = result.is_ok();
-                match result {
-                    Ok(_) => tracing::debug!("message carbons enabled"),
-                    Err(e) => tracing::debug!(error = %e, "message carbons not available"),
-                }
-            }
-            Owner::Application | Owner::Ping | Owner::Register(_) => {}
+        }
+    }
+
+    /// The outcome of the carbons service's enable request.
+    pub(super) fn on_carbons_result(&mut self, result: Result<Iq, IqError>) {
+        self.services.carbons = result.is_ok();
+        match result {
+            Ok(_) => tracing::debug!("message carbons enabled"),
+            Err(e) => tracing::debug!(error = %e, "message carbons not available"),
         }
     }
 

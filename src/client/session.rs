@@ -27,7 +27,7 @@ struct Pending {
 }
 
 /// Who gets the response of a pending request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(super) enum Owner {
     /// The application: [`Event::IqResponse`].
     Application,
@@ -66,18 +66,20 @@ impl Session {
         &mut self.jids
     }
 
-    /// Forgets what dies with the connection; returns the ids of the application's requests
-    /// that will get no response, oldest first.
-    pub(super) fn clear(&mut self) -> Vec<String> {
+    /// Forgets what dies with the connection; returns the requests that will get no
+    /// response, with their owners, oldest first.
+    pub(super) fn clear(&mut self) -> Vec<(String, Owner)> {
         self.ping_sent = None;
-        let mut orphans: Vec<(u64, String)> = self
+        let mut orphans: Vec<(u64, String, Owner)> = self
             .pending
             .drain()
-            .filter(|(_, p)| p.owner == Owner::Application)
-            .map(|(id, p)| (p.seq, id))
+            .map(|(id, p)| (p.seq, id, p.owner))
             .collect();
-        orphans.sort_unstable();
-        orphans.into_iter().map(|(_, id)| id).collect()
+        orphans.sort_unstable_by_key(|o| o.0);
+        orphans
+            .into_iter()
+            .map(|(_, id, owner)| (id, owner))
+            .collect()
     }
 
     fn track(&mut self, id: String, to: Option<Jid>, deadline: Instant, owner: Owner) {
@@ -291,29 +293,37 @@ impl Client {
                     tracing::debug!(id = %iq.id, from = ?iq.from, "IQ response from an entity not asked; ignored");
                     return;
                 }
-                let owner = pending.owner.clone();
-                self.session.pending.remove(&iq.id);
-                let id = iq.id.clone();
+                let Some((id, pending)) = self.session.pending.remove_entry(&iq.id) else {
+                    return;
+                };
                 let error = iq.error().map(|e| IqError::Stanza(Box::new(e)));
-                if let Owner::Register(pending) = owner {
-                    // The registration service reads the answer itself (a form may come
-                    // with a refusal).
-                    let result = error.map_or_else(|| Ok(iq.clone()), Err);
-                    return self.on_registration_response(*pending, result, Some(&iq));
+                match pending.owner {
+                    // The registration service reads the answer itself (a refusal may carry
+                    // a form).
+                    Owner::Register(p) => {
+                        self.on_registration_response(*p, error.map_or(Ok(()), Err), Some(&iq))
+                    }
+                    owner => self.deliver_outcome(owner, id, error.map_or(Ok(iq), Err)),
                 }
-                let result = error.map_or(Ok(iq), Err);
-                self.deliver_outcome(owner, id, result);
             }
         }
     }
 
     /// The outcome of a request, to whoever sent it.
-    fn deliver_outcome(&mut self, owner: Owner, id: String, result: Result<Iq, IqError>) {
+    pub(super) fn deliver_outcome(
+        &mut self,
+        owner: Owner,
+        id: String,
+        result: Result<Iq, IqError>,
+    ) {
         match owner {
             Owner::Application => self.emit(Event::IqResponse { id, result }),
             Owner::Ping => {}
-            Owner::Register(pending) => self.on_registration_response(*pending, result, None),
-            service => self.on_service_response(service, result),
+            Owner::Roster => self.on_roster_result(result),
+            Owner::Carbons => self.on_carbons_result(result),
+            Owner::Register(pending) => {
+                self.on_registration_response(*pending, result.map(drop), None)
+            }
         }
     }
 
@@ -375,17 +385,18 @@ impl Client {
             let deadline = later(now, self.config.timeouts.ping_timeout);
             self.session.track(id, Some(domain), deadline, Owner::Ping);
         }
-        let mut expired: Vec<(Instant, u64, String, Owner)> = self
+        let mut expired: Vec<(Instant, u64, String)> = self
             .session
             .pending
             .iter()
             .filter(|(_, p)| now >= p.deadline)
-            .map(|(id, p)| (p.deadline, p.seq, id.clone(), p.owner.clone()))
+            .map(|(id, p)| (p.deadline, p.seq, id.clone()))
             .collect();
         expired.sort_unstable_by_key(|e| (e.0, e.1));
-        for (_, _, id, owner) in expired {
-            self.session.pending.remove(&id);
-            self.deliver_outcome(owner, id, Err(IqError::Timeout));
+        for (_, _, id) in expired {
+            if let Some(pending) = self.session.pending.remove(&id) {
+                self.deliver_outcome(pending.owner, id, Err(IqError::Timeout));
+            }
         }
         if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.

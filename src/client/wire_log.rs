@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::forms::is_secret_field;
 use crate::ns;
 use crate::xml::{Builder, Element, ElementRef, Limits, Node, StreamEvent, StreamReader};
 
@@ -76,13 +77,14 @@ fn show_element(f: &mut fmt::Formatter<'_>, el: &Element) -> fmt::Result {
 /// A cheap test on outbound bytes before parsing them: every secret lives in one of these
 /// namespaces or fields.
 fn may_hold_secrets(bytes: &[u8]) -> bool {
-    const MARKERS: [&[u8]; 6] = [
+    const MARKERS: [&[u8]; 7] = [
         b"xmpp-sasl",
         b"urn:xmpp:sasl:",
         b"urn:xmpp:fast",
         b"jabber:iq:register",
         b"jabber:iq:auth",
         b"jabber:x:data",
+        b"jabber.org/protocol/muc",
     ];
     MARKERS
         .iter()
@@ -107,22 +109,17 @@ fn secret_namespace(ns: &str) -> bool {
     matches!(ns, ns::XMPP_SASL | ns::SASL2 | ns::FAST)
 }
 
-/// Elements of registration and legacy authentication that carry secrets.
+/// Elements of registration, legacy authentication and MUC (room passwords) that carry
+/// secrets.
 fn secret_field(name: &str, ns: &str) -> bool {
-    matches!(ns, ns::REGISTER | ns::LEGACY_AUTH)
-        && matches!(
+    match ns {
+        ns::REGISTER | ns::LEGACY_AUTH => matches!(
             name,
             "password" | "old_password" | "digest" | "key" | "token"
-        )
-}
-
-/// A data form field whose values are secrets: `text-private`, or named like a password.
-fn secret_form_field(var: Option<&str>, kind: Option<&str>) -> bool {
-    kind == Some("text-private")
-        || var.is_some_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("password") || v.contains("token") || v.contains("secret")
-        })
+        ),
+        ns::MUC | ns::MUC_USER => name == "password",
+        _ => false,
+    }
 }
 
 fn holds_secrets(el: ElementRef<'_>) -> bool {
@@ -130,7 +127,7 @@ fn holds_secrets(el: ElementRef<'_>) -> bool {
         return true;
     }
     if el.is("field", ns::DATA_FORMS)
-        && secret_form_field(el.attr("var").as_deref(), el.attr("type").as_deref())
+        && is_secret_field(el.attr("var").as_deref(), el.attr("type").as_deref())
     {
         return true;
     }
@@ -144,7 +141,7 @@ fn redact(b: &mut Builder, secret: bool) {
         || secret_field(b.name(), b.ns())
         || (b.name() == "field"
             && b.ns() == ns::DATA_FORMS
-            && secret_form_field(b.get_attr("var"), b.get_attr("type")));
+            && is_secret_field(b.get_attr("var"), b.get_attr("type")));
     if secret_namespace(b.ns()) {
         for (name, _, value) in b.attrs_mut() {
             if name == "token" {
@@ -199,6 +196,41 @@ mod tests {
         assert_eq!(shown(chat), String::from_utf8_lossy(chat));
         assert_eq!(shown(b" "), " ");
         assert_eq!(shown(b"</stream:stream>"), "</stream:stream>");
+    }
+
+    #[test]
+    fn submissions_the_crate_builds_keep_their_private_fields_recognisable() {
+        use crate::client::forms::{DataForm, Field, FieldType, FormType};
+        let mut form = DataForm::new(FormType::Form);
+        form.fields
+            .push(Field::new("FORM_TYPE", FieldType::Hidden).with_value("urn:x"));
+        form.fields.push(Field::new("pin", FieldType::TextPrivate));
+        form.set("pin", "4321");
+        let bytes = form
+            .submission()
+            .to_builder()
+            .to_bytes(ns::JABBER_CLIENT)
+            .unwrap();
+        let out = shown(&bytes);
+        assert!(!out.contains("4321"), "{out}");
+        assert!(
+            out.contains("<field var='FORM_TYPE' type='hidden'>"),
+            "{out}"
+        );
+        // And in `Debug`.
+        let debug = format!("{:?}", form.submission());
+        assert!(
+            !debug.contains("4321") && debug.contains("urn:x"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn room_passwords_are_redacted() {
+        let join = b"<presence to='room@muc.example.com/juliet'><x xmlns='http://jabber.org/protocol/muc'>\
+            <password>cauldronburn</password></x></presence>";
+        let out = shown(join);
+        assert!(!out.contains("cauldronburn"), "{out}");
     }
 
     #[test]

@@ -45,15 +45,14 @@ use rustls::ClientConnection;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
-    tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
+    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
+    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
-use crate::client::DisconnectReason;
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -64,8 +63,9 @@ const READ_SIZE: usize = 64 * 1024;
 /// before it reads, so the bound matters while a request or a close waits: reading goes on
 /// (the awaited response may be behind them) up to here.
 const MAX_PENDING_EVENTS: usize = 4096;
-/// How long one read may block while other clones may have set earlier deadlines.
-const SHARED_READ_SLICE: Duration = Duration::from_secs(1);
+/// How long one read may block: another thread (a clone, or a borrower of this
+/// `Connection`) may have set an earlier deadline meanwhile.
+const READ_SLICE: Duration = Duration::from_secs(1);
 
 /// [`Connection::next_event_timeout`] waited the whole time and nothing arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -141,11 +141,7 @@ impl Connection {
     /// that asks for more fails with the fields it asks for (use [`Connection::register`]
     /// to fill them).
     pub fn connect(config: Config, options: &ConnectOptions) -> Result<Connection, Error> {
-        let config = for_connect(config);
-        let mut negotiation = Negotiation {
-            goal: Goal::Online,
-            registered: None,
-        };
+        let (config, mut negotiation) = Negotiation::online(config);
         let shared = negotiate(&config, options, &mut negotiation)?;
         let jid = shared.lock().client.jid().cloned();
         if let Some(jid) = jid {
@@ -165,15 +161,9 @@ impl Connection {
         options: &ConnectOptions,
         mut fill: impl FnMut(&mut RegistrationForm) + Send,
     ) -> Result<Jid, Error> {
-        let config = for_register(config);
-        let mut negotiation = Negotiation {
-            goal: Goal::Register(&mut fill),
-            registered: None,
-        };
+        let (config, mut negotiation) = Negotiation::register(config, &mut fill);
         drop(negotiate(&config, options, &mut negotiation)?);
-        negotiation
-            .registered
-            .ok_or(Error::Negotiation(Box::new(DisconnectReason::Closed)))
+        Ok(config.jid.bare())
     }
 
     /// The full JID the server bound.
@@ -185,17 +175,16 @@ impl Connection {
     /// every event was returned (after [`Event::Disconnected`]). So
     /// `while let Some(event) = conn.next_event() { .. }` ends when the session does.
     pub fn next_event(&self) -> Option<Event> {
-        self.shared
-            .wait_for(None, self.is_shared(), take_event)
-            .unwrap_or(None)
+        self.shared.wait(take_event)
     }
 
     /// As [`Self::next_event`], but waits at most `timeout` ([`Elapsed`] then); a zero
     /// timeout still reads once what the socket already holds.
     pub fn next_event_timeout(&self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
-        let deadline = Instant::now().checked_add(timeout);
-        let deadline = deadline.or(Some(far_future()));
-        self.shared.wait_for(deadline, self.is_shared(), take_event)
+        let deadline = later(Instant::now(), timeout);
+        self.shared
+            .wait_until(Some(deadline), take_event)
+            .ok_or(Elapsed)
     }
 
     /// Runs `f` on the client (any command or getter of [`Client`]) and writes what it
@@ -267,9 +256,7 @@ impl Connection {
             state.waiters.remove(&id);
             Some(outcome)
         };
-        self.shared
-            .wait_for(None, self.is_shared(), outcome)
-            .unwrap_or(Err(IqError::Timeout))
+        self.shared.wait(outcome)
     }
 
     /// Adds or changes a roster item and waits for the server's answer (the change itself
@@ -325,7 +312,7 @@ impl Connection {
     }
 
     /// Removes the account; the session then ends with
-    /// [`DisconnectReason::AccountRemoved`].
+    /// [`DisconnectReason::AccountRemoved`](crate::client::DisconnectReason::AccountRemoved).
     pub fn remove_account(&self) -> Result<(), CommandError> {
         self.call(|c, now| c.remove_account(now))
     }
@@ -359,25 +346,29 @@ impl Connection {
     /// one from the first stanza on, use
     /// [`Config::handled_iq_namespaces`](crate::client::Config::handled_iq_namespaces).)
     pub fn handle_iq_namespace(&self, namespace: impl Into<String>) -> Result<(), CommandError> {
-        self.call(|c, _| c.handle_iq_namespace(namespace));
-        Ok(())
+        self.call(|c, _| {
+            if c.is_closed() {
+                return Err(CommandError::Disconnected);
+            }
+            c.handle_iq_namespace(namespace);
+            Ok(())
+        })
     }
 
     /// Closes the stream and waits (up to the configured close timeout) until the session
     /// is over. Events that arrive meanwhile stay queued for [`Self::next_event`], which then
     /// ends with [`Event::Disconnected`].
     pub fn close(&self) -> Result<(), CommandError> {
-        self.call(|c, now| c.close(now));
+        self.call(|c, now| {
+            if c.is_closed() {
+                return Err(CommandError::Disconnected);
+            }
+            c.close(now);
+            Ok(())
+        })?;
         let closed = |state: &mut State| state.client.is_closed().then_some(());
-        let _ = self.shared.wait_for(None, self.is_shared(), closed);
+        self.shared.wait(closed);
         Ok(())
-    }
-}
-
-impl Connection {
-    /// Other clones exist: their commands may change the timers while this one reads.
-    fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.shared) > 1
     }
 }
 
@@ -395,26 +386,39 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits until `take` finds what the caller wants (see [`Shared::wait_until`]).
+    fn wait<T>(&self, mut take: impl FnMut(&mut State) -> Option<T>) -> T {
+        loop {
+            // Without a deadline, `wait_until` returns only what `take` found.
+            if let Some(found) = self.wait_until(None, &mut take) {
+                return found;
+            }
+        }
+    }
+
     /// Waits until `take` finds what the caller wants, reading from the socket when nobody
-    /// else is and running the client's timers; [`Elapsed`] at `deadline`. With `shared`
-    /// (other clones exist, whose commands may set earlier deadlines while this thread is
-    /// blocked in a read), a read waits at most [`SHARED_READ_SLICE`].
-    fn wait_for<T>(
+    /// else is and running the client's timers; `None` at `deadline`. A read blocks at most
+    /// [`READ_SLICE`]: another thread may set an earlier deadline while this one reads.
+    fn wait_until<T>(
         &self,
         deadline: Option<Instant>,
-        shared: bool,
         mut take: impl FnMut(&mut State) -> Option<T>,
-    ) -> Result<T, Elapsed> {
+    ) -> Option<T> {
         let _entered = self.span.enter();
         let mut waited = false;
         let mut state = self.lock();
         loop {
+            let full = state.events.len() >= MAX_PENDING_EVENTS;
             if let Some(found) = take(&mut state) {
-                return Ok(found);
+                if full && state.events.len() < MAX_PENDING_EVENTS {
+                    // Room for more: a thread waiting because reading had stopped may read.
+                    self.changed.notify_all();
+                }
+                return Some(found);
             }
             let now = Instant::now();
             if waited && deadline.is_some_and(|d| now >= d) {
-                return Err(Elapsed);
+                return None;
             }
             if state.client.poll_timeout().is_some_and(|t| now >= t) {
                 state.client.handle_timeout(now);
@@ -430,10 +434,8 @@ impl Shared {
                 // This thread reads; the others wait for what it hands over.
                 state.reading = true;
                 drop(state);
-                if shared {
-                    let slice = now + SHARED_READ_SLICE;
-                    wake = Some(wake.map_or(slice, |w| w.min(slice)));
-                }
+                let slice = now + READ_SLICE;
+                wake = Some(wake.map_or(slice, |w| w.min(slice)));
                 // Nobody else takes `reader` (only the thread that set `reading`), and
                 // `state` is taken after it: no lock is held across the read but this one.
                 let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
@@ -537,7 +539,6 @@ impl State {
                             _ => e,
                         };
                         self.transport_failed(Error::Io(e));
-                        self.shutdown();
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name),
@@ -618,7 +619,13 @@ impl State {
 
     /// Ends the session on a transport failure; while negotiating, the failure is what
     /// `connect` reports (unless the session had already ended for a reason of its own).
+    /// The transport is dropped without a goodbye: writing one to a peer that stopped
+    /// reading could wait the whole write timeout again.
     fn transport_failed(&mut self, error: Error) {
+        if !self.closed {
+            self.closed = true;
+            let _ = self.sock.shutdown(Shutdown::Both);
+        }
         if !self.client.is_closed() {
             self.client.handle_transport_error(Instant::now(), &error);
             self.failure.get_or_insert(error);
@@ -779,16 +786,7 @@ fn negotiate_on(shared: &Shared, negotiation: &mut Negotiation<'_>) -> Result<()
         } = state;
         negotiation_outcome(client, negotiation, failure, endpoint, first_bytes)
     };
-    let outcome = shared
-        .wait_for(None, false, settled)
-        .unwrap_or_else(|Elapsed| Err(Failure::Error(Error::Io(io::ErrorKind::TimedOut.into()))));
-    outcome?;
-    // Returning from `connect` is the news that the client is online.
-    let mut state = shared.lock();
-    if let Some(Event::Online { .. }) = state.events.front() {
-        state.events.pop_front();
-    }
-    Ok(())
+    shared.wait(settled)
 }
 
 /// Encrypts `data` and writes it all, only writing: rustls's `Stream` would also read while a
@@ -919,8 +917,4 @@ fn handshake(
     }
     let info = tls::tls_info(&conn);
     Ok((conn, info))
-}
-
-fn far_future() -> Instant {
-    later(Instant::now(), Duration::from_secs(365 * 24 * 3600))
 }

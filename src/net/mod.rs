@@ -63,7 +63,6 @@ use crate::client::register::{Register, RegistrationError, RegistrationEvent, Re
 use crate::client::sasl::AuthError;
 use crate::client::stanza::StreamError;
 use crate::client::{Client, CommandError, Config, DisconnectReason, Event};
-use crate::jid::Jid;
 use crate::StreamErrorCondition;
 use std::collections::VecDeque;
 
@@ -318,31 +317,36 @@ impl Failure {
     }
 }
 
-/// What negotiation is for.
-pub(crate) enum Goal<'a> {
-    /// Being online (registering first if the configuration says so, with the form as the
-    /// core prefilled it).
-    Online,
-    /// Registering only: `fill` completes the form; done once registered and closed.
-    Register(&'a mut (dyn FnMut(&mut RegistrationForm) + Send)),
-}
-
-/// Negotiation's progress that the driver keeps.
+/// What negotiation is for: being online (`connect`), or registering only (`register`).
 pub(crate) struct Negotiation<'a> {
-    pub goal: Goal<'a>,
-    /// The account registered on this connection.
-    pub registered: Option<Jid>,
+    /// Registering only: completes the server's form; done once registered and closed.
+    fill: Option<&'a mut (dyn FnMut(&mut RegistrationForm) + Send)>,
 }
 
-impl Negotiation<'_> {
-    /// Answers the registration form the core handed over, and notes the registration.
-    /// Other events stay queued.
-    pub(crate) fn on_events(&mut self, client: &mut Client, events: &mut VecDeque<Event>) {
-        for event in events.iter() {
-            if let Event::Registration(RegistrationEvent::Registered { jid }) = event {
-                self.registered = Some(jid.clone());
-            }
+impl<'a> Negotiation<'a> {
+    /// Being online, registering first if the configuration says so. An interactive
+    /// registration is done with the form as the core prefilled it: the application is not
+    /// there to fill it yet (`register` takes a filler).
+    pub(crate) fn online(mut config: Config) -> (Config, Self) {
+        if let Some(Register::Interactive { then_login }) = config.register {
+            config.register = Some(Register::Automatic { then_login });
         }
+        (config, Negotiation { fill: None })
+    }
+
+    /// Registering only, with `fill` completing the server's form; then closing.
+    pub(crate) fn register(
+        mut config: Config,
+        fill: &'a mut (dyn FnMut(&mut RegistrationForm) + Send),
+    ) -> (Config, Self) {
+        config.register = Some(Register::Interactive { then_login: false });
+        (config, Negotiation { fill: Some(fill) })
+    }
+
+    /// Takes out `Online` (returning from `connect` is that news) and answers the
+    /// registration form the core handed over. Other events stay queued.
+    pub(crate) fn on_events(&mut self, client: &mut Client, events: &mut VecDeque<Event>) {
+        events.retain(|e| !matches!(e, Event::Online { .. }));
         let Some(i) = events
             .iter()
             .position(|e| matches!(e, Event::Registration(RegistrationEvent::Form(_))))
@@ -352,15 +356,12 @@ impl Negotiation<'_> {
         let Some(Event::Registration(RegistrationEvent::Form(mut form))) = events.remove(i) else {
             return;
         };
-        if let Goal::Register(fill) = &mut self.goal {
+        if let Some(fill) = &mut self.fill {
             fill(&mut form);
         }
-        let unfilled = form.unfilled();
         let now = Instant::now();
-        if !unfilled.is_empty() {
-            client.fail_registration(now, RegistrationError::UnfilledFields(unfilled));
-        } else if let Err(e) = client.submit_registration(now, form) {
-            client.fail_registration(now, RegistrationError::Rejected(e.to_string()));
+        if let Err(CommandError::Registration(e)) = client.submit_registration(now, form) {
+            client.fail_registration(now, e);
         }
     }
 }
@@ -375,7 +376,7 @@ fn negotiation_outcome(
     endpoint: &Endpoint,
     first_bytes: &Probe,
 ) -> Option<Result<(), Failure>> {
-    if matches!(negotiation.goal, Goal::Register(_)) && negotiation.registered.is_some() {
+    if negotiation.fill.is_some() && client.is_registered() {
         // Registered: done once the stream is closed.
         return client.is_closed().then_some(Ok(()));
     }
@@ -447,22 +448,6 @@ impl Probe {
         let seen = &self.bytes[..self.len];
         seen.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
     }
-}
-
-/// The configuration `connect` negotiates with: an interactive registration is done with the
-/// form as the core prefilled it (the application is not there to fill it yet; `register`
-/// takes a filler).
-fn for_connect(mut config: Config) -> Config {
-    if let Some(Register::Interactive { then_login }) = config.register {
-        config.register = Some(Register::Automatic { then_login });
-    }
-    config
-}
-
-/// The configuration `register` negotiates with: register, then close.
-fn for_register(mut config: Config) -> Config {
-    config.register = Some(Register::Interactive { then_login: false });
-    config
 }
 
 /// Says why a session ended, at the level the reason deserves.

@@ -48,15 +48,14 @@ use tracing::Instrument;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, for_connect, for_register, log_session_end, negotiation_outcome,
-    tls_server_name, worse, ConnectOptions, Endpoint, Error, Failure, Goal, Negotiation, Probe,
+    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
+    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
-use crate::client::DisconnectReason;
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -94,11 +93,7 @@ enum Command {
 /// registered first (XEP-0077) with the configured JID and password; a registration that
 /// asks for more fails with the fields it asks for (use [`register`] to fill them).
 pub async fn connect(config: Config, options: &ConnectOptions) -> Result<(Handle, Events), Error> {
-    let config = for_connect(config);
-    let mut negotiation = Negotiation {
-        goal: Goal::Online,
-        registered: None,
-    };
+    let (config, mut negotiation) = Negotiation::online(config);
     let driver = negotiate(&config, options, &mut negotiation).await?;
     Ok(driver.spawn())
 }
@@ -126,16 +121,9 @@ pub async fn register(
     options: &ConnectOptions,
     mut fill: impl FnMut(&mut RegistrationForm) + Send,
 ) -> Result<Jid, Error> {
-    let config = for_register(config);
-    let mut negotiation = Negotiation {
-        goal: Goal::Register(&mut fill),
-        registered: None,
-    };
-    let mut driver = negotiate(&config, options, &mut negotiation).await?;
-    driver.flush().await;
-    negotiation
-        .registered
-        .ok_or(Error::Negotiation(Box::new(DisconnectReason::Closed)))
+    let (config, mut negotiation) = Negotiation::register(config, &mut fill);
+    negotiate(&config, options, &mut negotiation).await?;
+    Ok(config.jid.bare())
 }
 
 /// Connects and negotiates for `negotiation`'s goal, following redirects.
@@ -330,7 +318,7 @@ impl Handle {
     }
 
     /// Removes the account; the session then ends with
-    /// [`DisconnectReason::AccountRemoved`].
+    /// [`DisconnectReason::AccountRemoved`](crate::client::DisconnectReason::AccountRemoved).
     pub async fn remove_account(&self) -> Result<(), CommandError> {
         self.call(|c, now| c.remove_account(now)).await?
     }
@@ -603,10 +591,6 @@ impl Driver {
                 &self.endpoint,
                 &self.first_bytes,
             ) {
-                // `connect` returning is the news that the client is online.
-                if let Some(Event::Online { .. }) = self.events.front() {
-                    self.events.pop_front();
-                }
                 return outcome;
             }
             let deadline = self.client.poll_timeout();
@@ -731,7 +715,6 @@ impl Driver {
                         timeout(self.write_timeout, self.transport.write_all(&bytes)).await;
                     if let Err(e) = written.unwrap_or_else(|_| Err(write_timed_out())) {
                         self.transport_failed(Error::Io(e));
-                        self.transport = Transport::Gone;
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name).await,
@@ -805,7 +788,10 @@ impl Driver {
 
     /// Ends the session on a transport failure; while negotiating, the failure is what
     /// `connect` reports (unless the session had already ended for a reason of its own).
+    /// The transport is dropped without a goodbye: writing one to a peer that stopped
+    /// reading could wait the whole write timeout again.
     fn transport_failed(&mut self, error: Error) {
+        self.transport = Transport::Gone;
         if !self.client.is_closed() {
             self.client.handle_transport_error(Instant::now(), &error);
             self.failure.get_or_insert(error);
