@@ -398,3 +398,32 @@ fn an_approval_after_the_roster_push_that_granted_it_is_still_news() {
         }]
     );
 }
+
+#[test]
+fn with_the_roster_off_the_policy_still_answers_and_approvals_are_news() {
+    let mut config = config();
+    config.roster.enabled = false;
+    config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
+    let mut pair = online(config, Script::default());
+    pair.server_sends("<presence from='benvolio@example.net' type='subscribe'/>");
+    assert!(pair
+        .sent()
+        .contains("<presence to='benvolio@example.net' type='subscribed'/>"));
+    // Nothing to check an approval against: the server's filtering (RFC 6121 §3.1.6) is
+    // trusted.
+    pair.server_sends("<presence from='romeo@example.net' type='subscribed'/>");
+    let events = subscription_events(&pair);
+    assert!(
+        matches!(
+            events[..],
+            [
+                SubscriptionEvent::Requested {
+                    answered: Some(true),
+                    ..
+                },
+                SubscriptionEvent::Approved { .. }
+            ]
+        ),
+        "{events:?}"
+    );
+}

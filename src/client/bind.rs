@@ -58,8 +58,7 @@ impl Client {
             if matches!(iq.kind, IqType::Get | IqType::Set) {
                 let error =
                     StanzaError::new(ErrorType::Wait, StanzaErrorCondition::UnexpectedRequest);
-                let reply = super::stanza::error_reply(&iq, &error);
-                self.send_element_internal(now, &reply);
+                self.send_element_internal(now, &iq.error_reply(error));
             }
             return;
         }

@@ -133,7 +133,7 @@ pub struct Client {
     jid: Option<Jid>,
     features: Option<StreamFeatures>,
     session: Session,
-    /// The services' state (roster, presence map, carbons), kept across connections.
+    /// The services' state (roster, presence map, carbons).
     services: Services,
     /// Stanzas that arrived before the bind or session result.
     early_stanzas: Vec<Element>,

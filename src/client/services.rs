@@ -3,9 +3,11 @@
 //! returns. Services do not reach into each other; what one needs of another (the policy
 //! needs the roster) passes through here.
 //!
-//! Their state is the session's, not the connection's: the roster outlives a transport (a
-//! reconnect fetches only what changed); the presence map is emptied when the connection
-//! ends, since nobody's presence is known then.
+//! A `Client` lives for one connection. The roster is what outlives it: the application
+//! stores it (from `RosterEvent::Loaded` and `Updated`) and hands it back in
+//! `config.roster.stored`, so that the next connection fetches only what changed. The
+//! presence map and the carbons flag are emptied when the connection ends, since nobody's
+//! presence is known then.
 
 use std::time::Instant;
 
@@ -19,7 +21,7 @@ use crate::jid::Jid;
 use crate::ns;
 use crate::xml::Builder;
 
-/// The services' state, kept across connections.
+/// The services' state for this client.
 #[derive(Debug)]
 pub(super) struct Services {
     /// `None` when the roster service is off.
@@ -210,7 +212,7 @@ impl Client {
                 | PresenceType::Unsubscribe
                 | PresenceType::Unsubscribed
         );
-        if subscription && self.services.roster.is_some() && self.services.presence.is_some() {
+        if subscription && self.services.presence.is_some() {
             return self.on_subscription(now, p);
         }
         let Some(map) = &mut self.services.presence else {
@@ -269,7 +271,11 @@ impl Client {
             // rest; we do too, if one gets through).
             // The roster push that clears `ask` may come first (ejabberd sends it before
             // the presence): then the roster says we are subscribed.
-            PresenceType::Subscribed if item.is_some_and(|i| i.ask || i.subscription.to()) => {
+            // Without the roster service nothing tells: the server's filtering is trusted.
+            PresenceType::Subscribed
+                if self.services.roster.is_none()
+                    || item.is_some_and(|i| i.ask || i.subscription.to()) =>
+            {
                 SubscriptionEvent::Approved { from }
             }
             PresenceType::Subscribed => {

@@ -7,8 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::stanza::{
-    error_reply, ErrorType, Iq, IqType, JidCache, Message, MessageType, Presence, StanzaError,
-    StanzaErrorCondition,
+    Iq, IqType, JidCache, Message, MessageType, Presence, StanzaError, StanzaErrorCondition,
 };
 use super::{later, Client, CommandError, DisconnectReason, Event, IqError};
 use crate::jid::Jid;
@@ -196,7 +195,7 @@ impl Client {
         }
         let iq = match reply {
             Ok(payload) => request.result_reply(payload),
-            Err(error) => error_reply(request, &error),
+            Err(error) => request.error_reply(error),
         };
         self.send_checked(now, &iq)
     }
@@ -257,31 +256,27 @@ impl Client {
     fn on_iq(&mut self, now: Instant, iq: Iq) {
         match iq.kind {
             IqType::Get | IqType::Set => {
-                let Some(payload_ns) = iq.payload().map(|p| p.ns().to_owned()) else {
+                let Some(payload) = iq.payload() else {
                     // RFC 6120 §8.2.3: a get or set has exactly one child.
-                    let error =
-                        StanzaError::new(ErrorType::Modify, StanzaErrorCondition::BadRequest);
-                    self.send_element_internal(now, &error_reply(&iq, &error));
-                    return;
+                    let reply = iq.error_reply(StanzaErrorCondition::BadRequest);
+                    return self.send_element_internal(now, &reply);
                 };
-                if payload_ns == ns::ROSTER && iq.kind == IqType::Set && self.takes_roster_pushes()
-                {
-                    return self.on_roster_push(now, &iq);
-                }
-                if self.session.handled.contains(&payload_ns) {
+                let roster_push = payload.ns() == ns::ROSTER
+                    && iq.kind == IqType::Set
+                    && self.takes_roster_pushes();
+                let claimed = self.session.handled.contains(payload.ns());
+                let ping = iq.kind == IqType::Get && payload.is("ping", ns::PING);
+                if roster_push {
+                    self.on_roster_push(now, &iq);
+                } else if claimed {
                     self.emit(Event::IqRequest(iq));
-                } else if iq.kind == IqType::Get
-                    && iq.payload().is_some_and(|p| p.is("ping", ns::PING))
-                {
+                } else if ping {
                     // XEP-0199 §4: answer pings.
                     self.send_element_internal(now, &iq.result_reply(None));
                 } else {
                     // RFC 6120 §8.4: an IQ request nobody handles gets service-unavailable.
-                    let error = StanzaError::new(
-                        ErrorType::Cancel,
-                        StanzaErrorCondition::ServiceUnavailable,
-                    );
-                    self.send_element_internal(now, &error_reply(&iq, &error));
+                    let reply = iq.error_reply(StanzaErrorCondition::ServiceUnavailable);
+                    self.send_element_internal(now, &reply);
                 }
             }
             IqType::Result | IqType::Error => {

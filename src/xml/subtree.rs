@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::element::{Element, ElementRef, Kind, Scope, ESCAPED, NO_PARENT};
 use super::parser::Parser;
-use super::reader::Limits;
 
 impl ElementRef<'_> {
     /// This descendant as an element of its own, with the namespaces and `xml:lang` it has
@@ -49,8 +48,9 @@ impl ElementRef<'_> {
             }
         }
         let bytes = el.bytes.slice(start..end);
-        let limits = Limits::default();
-        let mut parser = Parser::new(limits.max_depth, limits.max_attributes);
+        // These bytes passed the stream's limits (whatever they were configured to) as part
+        // of the whole element: the part cannot exceed them.
+        let mut parser = Parser::new(usize::MAX, usize::MAX);
         parser.parse_element(bytes, &Arc::new(scope), 0).ok()
     }
 

@@ -356,8 +356,8 @@ impl std::error::Error for StanzaError {}
 
 /// The error response to an IQ request: `<iq type='error' id='…' to='…'>` with `error`
 /// (RFC 6120 §8.2.3). `to` is the request's `from`, left out when the request had none
-/// (it then came from the user's own account or server).
-pub fn error_reply(iq: &Iq, error: &StanzaError) -> Builder {
+/// (it then came from the user's own account or server). Public as [`Iq::error_reply`].
+pub(super) fn error_reply(iq: &Iq, error: &StanzaError) -> Builder {
     Builder::new("iq", ns::JABBER_CLIENT)
         .attr("type", Cow::Borrowed(IqType::Error.name()))
         .attr("id", &iq.id)

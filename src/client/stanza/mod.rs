@@ -20,7 +20,7 @@ use crate::jid::{Jid, JidError};
 use crate::ns;
 use crate::xml::{Builder, Element, ElementRef};
 
-pub use error::{error_reply, ErrorType, StanzaError, StanzaErrorCondition, StreamError};
+pub use error::{ErrorType, StanzaError, StanzaErrorCondition, StreamError};
 
 // ---------------------------------------------------------------------------------------------
 // Header enums
