@@ -1,3 +1,4 @@
+use super::error::error_reply;
 use super::*;
 use crate::xml::Builder;
 use crate::xml::{Limits, StreamEvent, StreamReader};
