@@ -1,5 +1,6 @@
-//! The blocking adapter: log in, announce presence, optionally send one message, print what
-//! arrives for a while, close. No async runtime in sight.
+//! The blocking adapter: log in (the client fetches the roster and announces presence
+//! itself), optionally send one message, print what arrives for a while, close. No async
+//! runtime in sight.
 //!
 //! ```text
 //! cargo run --features blocking --example blocking_client -- --jid alice@localhost \
@@ -11,7 +12,7 @@ mod common;
 use std::process::exit;
 use std::time::{Duration, Instant};
 
-use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence};
+use xmpp_sansio::client::stanza::MessageType;
 use xmpp_sansio::client::Event;
 use xmpp_sansio::net::blocking::{Connection, Elapsed};
 
@@ -25,8 +26,6 @@ fn main() {
     let options = args.options().unwrap_or_else(|e| fail(&e));
     let conn = Connection::connect(args.config(), &options).unwrap_or_else(|e| fail(&e));
     println!("online as {}", conn.jid());
-    conn.send_presence(OutgoingPresence::available())
-        .unwrap_or_else(|e| fail(&e));
     if let (Some(to), Some(text)) = (&args.to, &args.message) {
         conn.send_message(to, MessageType::Chat, text)
             .unwrap_or_else(|e| fail(&e));

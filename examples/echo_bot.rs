@@ -76,5 +76,4 @@ fn disco_info() -> Builder {
     Builder::new("query", ns::DISCO_INFO)
         .child(identity)
         .child(feature(ns::DISCO_INFO))
-        .child(feature(ns::VCARD))
 }

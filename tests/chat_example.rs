@@ -80,7 +80,10 @@ fn bad_usage_exits_2_and_says_why() {
             &["--jid", "a@b", "--password", "x", "--port", "many"][..],
             "is not a port",
         ),
-        (&["--jid", "not a jid@@", "--password", "x"][..], "--jid"),
+        (
+            &["--jid", "not a jid@@", "--password", "x"][..],
+            "--jid \"not a jid@@\": localpart",
+        ),
         (
             &["--jid", "a@b", "--password", "x", "--frobnicate"][..],
             "unknown option",

@@ -433,7 +433,7 @@ fn hostile_forms_end_registration_with_a_typed_error_and_nothing_sent() {
         assert!(pair.server.registered.is_empty());
     }
     // Over the reader's element limit (megabytes): the stream ends with a typed error
-    // before the form is even looked at, and the buffered bytes stay within the limit.
+    // before the form is even looked at.
     let huge = format!("<instructions>{}</instructions>", "x".repeat(3_000_000));
     let pair = run(registering(true), &huge, None);
     assert!(

@@ -11,9 +11,10 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new("juliet@example.com".parse()?, "secret");
 //! let (handle, mut events) = connect(config, &ConnectOptions::new()).await?;
-//! // A request is awaited; its response does not come through `events`.
-//! let roster = handle.request(None, IqType::Get, Builder::new("query", ns::ROSTER)).await?;
-//! println!("{} contacts", roster.payload().map_or(0, |q| q.children().count()));
+//! // A request is awaited; its response does not come through `events`. (The roster needs
+//! // none: the client fetches it once online, and `handle.roster()` reads it.)
+//! let info = handle.request(None, IqType::Get, Builder::new("query", ns::DISCO_INFO)).await?;
+//! println!("{} server features", info.payload().map_or(0, |q| q.children().count()));
 //! handle.send_message(&"romeo@example.net".parse()?, MessageType::Chat, "hi").await?;
 //! while let Some(event) = events.next().await {
 //!     match event {

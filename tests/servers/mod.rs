@@ -46,8 +46,6 @@ pub const DOMAIN: &str = "localhost";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long [`Server::stop`] waits after SIGTERM before SIGKILL.
 const TERM_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long [`Server::add_user`] may take.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Lines of each log file in [`Server::log_tail`].
 const TAIL_LINES: usize = 40;
 /// Set (to anything) to keep instance directories after the servers stop.
@@ -108,7 +106,6 @@ impl std::fmt::Display for Kind {
 enum Install {
     Prosody {
         prosody: PathBuf,
-        prosodyctl: PathBuf,
     },
     Ejabberd {
         erl: PathBuf,
@@ -124,8 +121,7 @@ struct ErlangNode {
     /// `name@localhost`.
     node: String,
     cookie: String,
-    /// The distribution port: the node listens there (127.0.0.1) without epmd, and
-    /// `add_user`'s short-lived node connects there.
+    /// The distribution port: the node listens there (127.0.0.1) without epmd.
     dist_port: u16,
 }
 
@@ -216,71 +212,6 @@ impl Server {
     pub fn ca_pem(&self) -> String {
         fs::read_to_string(&self.ca_pem_path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", self.ca_pem_path.display()))
-    }
-
-    /// Creates the account `user@localhost` with the server's own admin tooling.
-    pub fn add_user(&self, user: &str, password: &str) -> Result<(), String> {
-        let mut command = match (&self.install, &self.erlang) {
-            (Install::Prosody { prosodyctl, .. }, _) => {
-                // `prosodyctl register` silently overwrites an existing account; ejabberd
-                // refuses. Refuse here too, at least for ASCII names (whose nodeprep is
-                // lowercasing; the file name is Prosody's datamanager encoding).
-                if user.is_ascii()
-                    && self
-                        .dir
-                        .join("data")
-                        .join(DOMAIN)
-                        .join("accounts")
-                        .join(format!(
-                            "{}.dat",
-                            prosody_encode(&user.to_ascii_lowercase())
-                        ))
-                        .exists()
-                {
-                    return Err(format!(
-                        "{}: creating {user}@{DOMAIN} failed: the account exists",
-                        self.kind
-                    ));
-                }
-                let mut c = Command::new(prosodyctl);
-                c.arg("--config")
-                    .arg(&self.config)
-                    .args(["register", user, DOMAIN, password]);
-                c
-            }
-            (Install::Ejabberd { erl, erl_libs }, Some(node)) => {
-                let eval = format!(
-                    "R = rpc:call('{}', ejabberd_auth, try_register, [{}, {}, {}], 15000), \
-                     io:format(\"~p~n\", [R]), halt(case R of ok -> 0; _ -> 1 end).",
-                    node.node,
-                    erlang_binary(user),
-                    erlang_binary(DOMAIN),
-                    erlang_binary(password)
-                );
-                let mut c = erlang_command(erl, erl_libs, &self.dir);
-                c.arg("-sname")
-                    .arg(format!("xs_ctl_{}@localhost", unique_suffix()))
-                    .args(["-setcookie", &node.cookie, "-hidden", "-noinput"])
-                    .args(["-erl_epmd_port", &node.dist_port.to_string()])
-                    .args(["-start_epmd", "false", "-dist_listen", "false"])
-                    .args(["-eval", &eval]);
-                c
-            }
-            (Install::Ejabberd { .. }, None) => unreachable!("an ejabberd instance has a node"),
-        };
-        command.current_dir(&self.dir).stdin(Stdio::null());
-        let what = format!("{}: creating {user}@{DOMAIN}", self.kind);
-        let (status, output) =
-            run_with_timeout(&mut command, ADMIN_TIMEOUT).map_err(|e| format!("{what}: {e}"))?;
-        if status == Some(0) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} failed ({}): {}",
-                status.map_or("timed out".to_owned(), |s| format!("exit status {s}")),
-                output.trim()
-            ))
-        }
     }
 
     /// Stops the server (SIGTERM, SIGKILL after 5 s) and waits until it is gone; then its
@@ -639,7 +570,8 @@ fn wait_until_ready(server: &mut Server) -> Result<(), Failure> {
     let deadline = Instant::now() + START_TIMEOUT;
     let ports = [server.starttls_port, server.direct_tls_port];
     // ejabberd listens (and the kernel accepts connections) before it has finished
-    // starting: before that, `add_user` fails (`no_exists passwd`). Its log says when.
+    // starting: before that, registration and login fail (`no_exists passwd`). Its log
+    // says when.
     // Prosody opens its ports at the end of its (single-threaded) startup.
     let marker = match server.kind {
         Kind::Ejabberd => Some((server.logs[0].clone(), " is started in the node ")),
@@ -723,39 +655,6 @@ fn signal(pid: u32, signal: &str) {
         .status();
 }
 
-/// Runs `command` to completion, capturing stdout and stderr together; `None` as status
-/// when it timed out (and was killed).
-fn run_with_timeout(
-    command: &mut Command,
-    timeout: Duration,
-) -> Result<(Option<i32>, String), String> {
-    let out_path = std::env::temp_dir().join(format!("xmpp-servers-cmd-{}.out", unique_suffix()));
-    let out =
-        fs::File::create(&out_path).map_err(|e| format!("creating {}: {e}", out_path.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let spawned = command.stdout(out).stderr(err).spawn();
-    let result = match spawned {
-        Err(e) => Err(format!("running {:?}: {e}", command.get_program())),
-        Ok(mut child) => {
-            let deadline = Instant::now() + timeout;
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Some(status.code().unwrap_or(-1)),
-                    Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(5)),
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break None;
-                    }
-                }
-            };
-            Ok((status, fs::read_to_string(&out_path).unwrap_or_default()))
-        }
-    };
-    let _ = fs::remove_file(&out_path);
-    result
-}
-
 /// `erl` with ejabberd's application on the code path and the instance as home.
 fn erlang_command(erl: &Path, erl_libs: &Path, dir: &Path) -> Command {
     let mut c = Command::new(erl);
@@ -769,31 +668,12 @@ fn erlang_command(erl: &Path, erl_libs: &Path, dir: &Path) -> Command {
     c
 }
 
-/// An Erlang binary literal holding `s`'s UTF-8 bytes: `<<104,105>>`.
-fn erlang_binary(s: &str) -> String {
-    let bytes: Vec<String> = s.bytes().map(|b| b.to_string()).collect();
-    format!("<<{}>>", bytes.join(","))
-}
-
 /// A path for inside an Erlang string literal (no quotes or backslashes expected).
 fn erlang_string_chars(path: &Path) -> Result<String, String> {
     let s = path
         .to_str()
         .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
     Ok(s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Prosody's file name encoding (util.datamanager): every non-alphanumeric byte as `%xx`.
-fn prosody_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02x}");
-        }
-    }
-    out
 }
 
 /// A Lua string literal.
@@ -975,12 +855,7 @@ fn find_install(kind: Kind) -> Result<Install, String> {
 fn find_prosody() -> Result<Install, String> {
     let prosody =
         find_program("prosody").ok_or("prosody is not installed (no `prosody` program)")?;
-    let prosodyctl =
-        find_program("prosodyctl").ok_or("prosody is not installed (no `prosodyctl` program)")?;
-    Ok(Install::Prosody {
-        prosody,
-        prosodyctl,
-    })
+    Ok(Install::Prosody { prosody })
 }
 
 fn find_ejabberd() -> Result<Install, String> {
