@@ -24,12 +24,6 @@ use xmpp_sansio::StreamErrorCondition;
 
 const ROMEO: &str = "romeo@example.net/orchard";
 
-fn options(server: &FakeServer) -> ConnectOptions {
-    ConnectOptions::new()
-        .host("127.0.0.1", server.port())
-        .trust(Trust::Certificates(vec![identity().cert.clone()]))
-}
-
 /// Answers a message whose body is "ping" with "pong", and one with "flood" with `n`
 /// messages.
 fn responder(flood: usize) -> impl FnMut(&str, &mut Server) -> Reaction + Send + 'static {
@@ -96,7 +90,7 @@ async fn end_tokio(events: &mut xtokio::Events) -> DisconnectReason {
 #[test]
 fn blocking_starttls_scram_bind_message_round_trip_and_clean_close() {
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     assert_eq!(conn.jid().as_str(), "juliet@example.com/balcony");
     assert!(conn.call(|c, _| c.is_secure()));
     // `connect` returning is the news of being online: no Online event follows; the
@@ -168,7 +162,7 @@ fn blocking_starttls_scram_bind_message_round_trip_and_clean_close() {
 #[test]
 fn tokio_starttls_scram_bind_message_round_trip_and_clean_close() {
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         assert_eq!(handle.jid().as_str(), "juliet@example.com/balcony");
@@ -204,7 +198,7 @@ fn tokio_starttls_scram_bind_message_round_trip_and_clean_close() {
 fn direct_tls_offers_alpn_and_skips_starttls() {
     for tokio in [false, true] {
         let server = FakeServer::start(Script::default(), true, responder(0));
-        let opts = options(&server).direct_tls("127.0.0.1", server.port());
+        let opts = server.options().direct_tls("127.0.0.1", server.port());
         if tokio {
             runtime().block_on(async {
                 let (handle, _events) = xtokio::connect(config(), &opts).await.unwrap();
@@ -311,8 +305,8 @@ fn wrong_password_is_a_typed_auth_error() {
         FakeServer::start(script.clone(), false, responder(0)),
         FakeServer::start(script, false, responder(0)),
     );
-    let blocking = Connection::connect(config(), &options(&a));
-    let tokio = runtime().block_on(xtokio::connect(config(), &options(&b)));
+    let blocking = Connection::connect(config(), &a.options());
+    let tokio = runtime().block_on(xtokio::connect(config(), &b.options()));
     for result in [blocking.map(drop), tokio.map(drop)] {
         assert!(
             matches!(result, Err(Error::Auth(AuthError::Failure { .. }))),
@@ -367,7 +361,7 @@ fn see_other_host_is_followed_to_the_new_server() {
         let server = FakeServer::plain();
         let target = format!("127.0.0.1:{}", server.port());
         let (redirector, count) = loopback::redirector(move || target.clone());
-        let opts = options(&server).host("127.0.0.1", redirector.port());
+        let opts = server.options().host("127.0.0.1", redirector.port());
         if tokio {
             runtime().block_on(async {
                 let (handle, _events) = xtokio::connect(config(), &opts).await.unwrap();
@@ -426,7 +420,7 @@ fn a_stream_error_while_negotiating_is_typed() {
 #[test]
 fn a_server_that_dies_mid_session_is_a_typed_disconnect_not_a_hang() {
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "crash")
         .unwrap();
     let reason = end_blocking(&conn);
@@ -440,7 +434,7 @@ fn a_server_that_dies_mid_session_is_a_typed_disconnect_not_a_hang() {
     drop(server);
 
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         handle
@@ -464,7 +458,7 @@ fn a_server_that_dies_mid_session_is_a_typed_disconnect_not_a_hang() {
 fn tokio_events_survive_select_cancellation() {
     const N: usize = 500;
     let server = FakeServer::start(Script::default(), false, responder(N));
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         handle
@@ -496,7 +490,7 @@ fn tokio_commands_go_through_while_the_application_is_not_reading_events() {
     // sends; the driver must keep taking commands (no deadlock) and lose nothing.
     const N: usize = 2000;
     let server = FakeServer::start(Script::default(), false, responder(N));
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         let to = ROMEO.parse().unwrap();
@@ -536,7 +530,7 @@ fn tokio_commands_go_through_while_the_application_is_not_reading_events() {
 #[test]
 fn tokio_dropping_every_handle_closes_the_session() {
     let server = FakeServer::plain();
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         drop(handle);
@@ -554,7 +548,7 @@ fn unbounded_timeouts_are_accepted_by_both_adapters() {
     config.timeouts.iq = Duration::MAX;
     for tokio in [false, true] {
         let server = FakeServer::start(Script::default(), true, responder(0));
-        let opts = options(&server).direct_tls("127.0.0.1", server.port());
+        let opts = server.options().direct_tls("127.0.0.1", server.port());
         if tokio {
             runtime().block_on(async {
                 let (handle, _events) = xtokio::connect(config.clone(), &opts).await.unwrap();
@@ -573,7 +567,7 @@ fn unbounded_timeouts_are_accepted_by_both_adapters() {
 #[test]
 fn blocking_zero_timeout_polls_still_read() {
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "ping")
         .unwrap();
     // A game loop polling with a zero timeout: the answer must come through.
@@ -598,7 +592,7 @@ fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
     let is_timeout = |reason: &DisconnectReason| matches!(reason, DisconnectReason::Transport(t) if t.contains("timed out"));
 
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let mut opts = options(&server);
+    let mut opts = server.options();
     opts.write_timeout = Duration::from_millis(500);
     let conn = Connection::connect(config(), &opts).unwrap();
     conn.send_message(&to, MessageType::Chat, "stall").unwrap();
@@ -612,7 +606,7 @@ fn a_peer_that_stops_reading_ends_the_session_after_the_write_timeout() {
     assert!(is_timeout(&reason), "{reason:?}");
 
     let server = FakeServer::start(Script::default(), false, responder(0));
-    let mut opts = options(&server);
+    let mut opts = server.options();
     opts.write_timeout = Duration::from_millis(500);
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
@@ -661,9 +655,9 @@ fn both_adapters_register_an_account_and_return_its_jid() {
         registrar(harness::EJABBERD_REGISTER_FORM),
         registrar(harness::EJABBERD_REGISTER_FORM),
     );
-    let blocking = Connection::register(config(), &options(&a), |_| {}).unwrap();
+    let blocking = Connection::register(config(), &a.options(), |_| {}).unwrap();
     let tokio = runtime()
-        .block_on(xtokio::register(config(), &options(&b), |_| {}))
+        .block_on(xtokio::register(config(), &b.options(), |_| {}))
         .unwrap();
     for (jid, server) in [(blocking, a), (tokio, b)] {
         assert_eq!(jid, config().jid.bare());
@@ -684,7 +678,7 @@ fn connect_with_register_registers_then_logs_in_on_the_same_stream() {
     };
     let registered = |e: &Event| matches!(e, Event::Registration(RegistrationEvent::Registered { jid }) if *jid == config().jid.bare());
     let a = registrar(harness::PROSODY_REGISTER_FORM);
-    let conn = Connection::connect(registering(), &options(&a)).unwrap();
+    let conn = Connection::connect(registering(), &a.options()).unwrap();
     let first = conn.next_event().unwrap();
     assert!(registered(&first), "{first:?}");
     conn.close().unwrap();
@@ -701,7 +695,7 @@ fn connect_with_register_registers_then_logs_in_on_the_same_stream() {
 
     let b = registrar(harness::PROSODY_REGISTER_FORM);
     runtime().block_on(async {
-        let (handle, mut events) = xtokio::connect(registering(), &options(&b)).await.unwrap();
+        let (handle, mut events) = xtokio::connect(registering(), &b.options()).await.unwrap();
         let first = events.next().await.unwrap();
         assert!(registered(&first), "{first:?}");
         handle.close().await.unwrap();
@@ -728,8 +722,8 @@ fn a_form_nobody_fills_is_a_typed_error_and_a_filled_one_registers() {
         other => panic!("{other:?}"),
     };
     let (a, b) = (registrar(WITH_EMAIL), registrar(WITH_EMAIL));
-    unfilled(Connection::register(config(), &options(&a), |_| {}));
-    unfilled(runtime().block_on(xtokio::register(config(), &options(&b), |_| {})));
+    unfilled(Connection::register(config(), &a.options(), |_| {}));
+    unfilled(runtime().block_on(xtokio::register(config(), &b.options(), |_| {})));
     for server in [a, b] {
         assert_eq!(submitted(&server.finish()), "", "nothing submitted");
     }
@@ -738,9 +732,9 @@ fn a_form_nobody_fills_is_a_typed_error_and_a_filled_one_registers() {
         form.fill("email", "juliet@capulet.example");
     };
     let (a, b) = (registrar(WITH_EMAIL), registrar(WITH_EMAIL));
-    Connection::register(config(), &options(&a), fill).unwrap();
+    Connection::register(config(), &a.options(), fill).unwrap();
     runtime()
-        .block_on(xtokio::register(config(), &options(&b), fill))
+        .block_on(xtokio::register(config(), &b.options(), fill))
         .unwrap();
     for server in [a, b] {
         let log = server.finish();

@@ -49,10 +49,7 @@ fn carbons_are_enabled_once_online() {
     let mut pair = Pair::new(config(), Script::default());
     pair.server.auto_iq = false;
     pair.drive();
-    let sent = pair.sent();
-    let at = sent.find("<enable xmlns='urn:xmpp:carbons:2'/>").unwrap();
-    let id_at = sent[..at].rfind("id='").unwrap() + 4;
-    let id = &sent[id_at..id_at + 16];
+    let id = pair.sent_iq_id("<enable xmlns='urn:xmpp:carbons:2'/>");
     pair.server_sends(&format!(
         "<iq type='error' id='{id}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
     ));

@@ -226,14 +226,6 @@ fn recorded_answer(bytes: &[u8], needle: &str, id: &str) -> String {
     format!("{}{id}{}", &element[..id_at], &element[id_end..])
 }
 
-/// The id of the last IQ the client sent.
-fn last_iq_id(pair: &harness::Pair) -> String {
-    let sent = pair.sent();
-    let at = sent.rfind("<iq type=").unwrap();
-    let id_at = at + sent[at..].find(" id='").unwrap() + 5;
-    sent[id_at..id_at + 16].to_owned()
-}
-
 #[test]
 fn recorded_registrations_are_handled_in_every_chunking() {
     use xmpp_sansio::client::register::{Register, RegistrationError, RegistrationEvent};
@@ -251,14 +243,14 @@ fn recorded_registrations_are_handled_in_every_chunking() {
             pair.chunks = vec![size];
             pair.server.register_silent = true;
             pair.drive();
-            let answer = recorded_answer(&form, "jabber:iq:register", &last_iq_id(&pair));
+            let answer = recorded_answer(&form, "jabber:iq:register", &pair.sent_iq_id(""));
             pair.server_sends(&answer);
             assert!(
                 pair.sent().contains("<username>juliet</username>")
                     || pair.sent().contains("<value>juliet</value>"),
                 "{server}"
             );
-            let answer = recorded_answer(&submit, "type='result'", &last_iq_id(&pair));
+            let answer = recorded_answer(&submit, "type='result'", &pair.sent_iq_id(""));
             pair.server_sends(&answer);
             assert!(
                 pair.client.is_online(),
@@ -274,9 +266,9 @@ fn recorded_registrations_are_handled_in_every_chunking() {
             pair.chunks = vec![size];
             pair.server.register_silent = true;
             pair.drive();
-            let answer = recorded_answer(&form, "jabber:iq:register", &last_iq_id(&pair));
+            let answer = recorded_answer(&form, "jabber:iq:register", &pair.sent_iq_id(""));
             pair.server_sends(&answer);
-            let answer = recorded_answer(&conflict, "<conflict", &last_iq_id(&pair));
+            let answer = recorded_answer(&conflict, "<conflict", &pair.sent_iq_id(""));
             pair.server_sends(&answer);
             let Some(DisconnectReason::Registration(RegistrationError::Conflict(Some(text)))) =
                 pair.disconnect_reason()
@@ -300,7 +292,7 @@ fn recorded_account_removals_end_the_session_as_removals() {
             pair.server.register_silent = true;
             pair.client.remove_account(pair.now).unwrap();
             pair.drive();
-            let id = last_iq_id(&pair);
+            let id = pair.sent_iq_id("");
             let text = String::from_utf8(recorded.clone())
                 .unwrap()
                 .replace("remove1", &id);

@@ -250,19 +250,13 @@ fn a_password_change_updates_the_configuration() {
     pair.drive();
     assert!(pair.sent().contains(&format!(
         "<iq type='set' id='{}' to='{DOMAIN}'><query xmlns='jabber:iq:register'><username>{USER}</username><password>n3w-p4ss</password></query></iq>",
-        last_iq_id(&pair)
+        pair.sent_iq_id("")
     )));
     assert!(matches!(
         registration_events(&pair)[..],
         [RegistrationEvent::PasswordChanged]
     ));
     assert!(matches!(&pair.client.config().password, Password::Fixed(p) if p == "n3w-p4ss"));
-}
-
-fn last_iq_id(pair: &Pair) -> String {
-    let sent = pair.sent();
-    let at = sent.rfind("<iq type='set' id='").unwrap() + 19;
-    sent[at..at + 16].to_owned()
 }
 
 #[test]

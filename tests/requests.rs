@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{Script, Server};
-use loopback::{identity, runtime, FakeServer, Reaction};
+use loopback::{runtime, FakeServer, Reaction};
 use xmpp_sansio::client::stanza::{Iq, IqType, MessageType, StanzaErrorCondition};
 use xmpp_sansio::client::{Config, DisconnectReason, Event, IqError};
 use xmpp_sansio::jid::Jid;
 use xmpp_sansio::net::blocking::{Connection, Elapsed};
-use xmpp_sansio::net::{tokio as xtokio, ConnectOptions, Trust};
+use xmpp_sansio::net::tokio as xtokio;
 use xmpp_sansio::xml::Builder;
 
 const ROMEO: &str = "romeo@example.net/orchard";
@@ -27,12 +27,6 @@ const DELUGE: usize = 1000;
 
 fn romeo() -> Jid {
     ROMEO.parse().unwrap()
-}
-
-fn options(server: &FakeServer) -> ConnectOptions {
-    ConnectOptions::new()
-        .host("127.0.0.1", server.port())
-        .trust(Trust::Certificates(vec![identity().cert.clone()]))
 }
 
 /// A request the scripted peer handles as `what` says: `answer`, `error`, `flood` (messages
@@ -136,7 +130,7 @@ fn short_iq_timeout() -> Config {
 #[test]
 fn tokio_requests_are_answered_refused_timed_out_and_keep_events_in_order() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(short_iq_timeout(), &opts).await.unwrap();
         let to = Some(&romeo());
@@ -171,7 +165,7 @@ fn tokio_requests_are_answered_refused_timed_out_and_keep_events_in_order() {
 #[test]
 fn tokio_an_abandoned_request_leaves_no_trace() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         let waiting = handle.request(Some(&romeo()), IqType::Get, query("later"));
@@ -202,7 +196,7 @@ fn tokio_an_abandoned_request_leaves_no_trace() {
 #[test]
 fn tokio_outstanding_requests_end_with_the_session() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         let to = romeo();
@@ -236,7 +230,7 @@ fn tokio_events_are_a_stream() {
     use futures_core::Stream;
     fn is_stream<S: Stream<Item = Event> + Unpin>(_: &S) {}
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         is_stream(&events);
@@ -255,7 +249,7 @@ fn tokio_events_are_a_stream() {
 #[test]
 fn blocking_requests_are_answered_refused_timed_out_and_keep_events_in_order() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(short_iq_timeout(), &options(&server)).unwrap();
+    let conn = Connection::connect(short_iq_timeout(), &server.options()).unwrap();
     let to = Some(&romeo());
     let answer = conn.request(to, IqType::Get, query("answer")).unwrap();
     assert_eq!(said(&answer).as_deref(), Some("yes"));
@@ -285,7 +279,7 @@ fn blocking_requests_are_answered_refused_timed_out_and_keep_events_in_order() {
 #[test]
 fn blocking_outstanding_requests_end_with_the_session() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let conn = conn.clone();
@@ -316,7 +310,7 @@ fn blocking_outstanding_requests_end_with_the_session() {
 #[test]
 fn blocking_another_thread_sends_and_requests_while_one_waits_for_events() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     // The main thread waits for events; nothing has arrived yet.
     let reader = {
         let conn = conn.clone();
@@ -358,7 +352,7 @@ fn blocking_another_thread_sends_and_requests_while_one_waits_for_events() {
 #[test]
 fn blocking_dropping_every_clone_closes_the_session() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     let other = conn.clone();
     drop(conn);
     other
@@ -375,7 +369,7 @@ fn a_request_is_answered_behind_more_events_than_the_adapters_hold() {
     // The application awaits a request without reading events; the answer comes after more
     // messages than the tokio adapter holds before it stops reading when nobody awaits.
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         let answer = handle.request(Some(&romeo()), IqType::Get, query("deluge"));
@@ -387,7 +381,7 @@ fn a_request_is_answered_behind_more_events_than_the_adapters_hold() {
         handle.close().await.unwrap();
     });
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(config(), &options(&server)).unwrap();
+    let conn = Connection::connect(config(), &server.options()).unwrap();
     let answer = conn.request(Some(&romeo()), IqType::Get, query("deluge"));
     assert_eq!(said(&answer.unwrap()).as_deref(), Some("yes"));
     let mut count = 0;
@@ -404,7 +398,7 @@ fn blocking_timers_set_by_another_thread_fire_while_one_thread_reads() {
     config.timeouts.keepalive = None;
     config.timeouts.ping_after = None;
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let conn = Connection::connect(config, &options(&server)).unwrap();
+    let conn = Connection::connect(config, &server.options()).unwrap();
     let reader = {
         let conn = conn.clone();
         std::thread::spawn(move || conn.next_event_timeout(Duration::from_secs(30)))
@@ -425,7 +419,7 @@ fn blocking_timers_set_by_another_thread_fire_while_one_thread_reads() {
 #[test]
 fn tokio_a_panic_in_call_is_the_callers_and_the_session_goes_on() {
     let server = FakeServer::start(Script::default(), false, romeo_peer());
-    let opts = options(&server);
+    let opts = server.options();
     runtime().block_on(async move {
         let (handle, mut events) = xtokio::connect(config(), &opts).await.unwrap();
         let panicking = handle.clone();

@@ -353,9 +353,7 @@ fn a_failed_fetch_is_reported_and_the_roster_outlives_the_connection() {
     let mut pair = Pair::new(config(), Script::default());
     pair.server.auto_iq = false;
     pair.drive();
-    let get = pair.sent();
-    let id_start = get.find("<iq type='get' id='").unwrap() + 19;
-    let id = &get[id_start..id_start + 16];
+    let id = pair.sent_iq_id("jabber:iq:roster");
     pair.server_sends(&format!(
         "<iq type='error' id='{id}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
     ));

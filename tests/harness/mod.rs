@@ -799,6 +799,24 @@ impl Pair {
     pub fn sent(&self) -> String {
         String::from_utf8_lossy(&self.server.raw).into_owned()
     }
+
+    /// The id of the last IQ the client sent that contains `needle` (`""`: the last IQ).
+    pub fn sent_iq_id(&self, needle: &str) -> String {
+        let sent = self.sent();
+        let iq = sent
+            .split("<iq ")
+            .skip(1)
+            .filter(|iq| iq.contains(needle))
+            .last()
+            .unwrap_or_else(|| panic!("no IQ with {needle:?} sent: {sent}"));
+        let at = if iq.starts_with("id='") {
+            4
+        } else {
+            iq.find(" id='").expect("an IQ without an id") + 5
+        };
+        let len = iq[at..].find('\'').expect("an unterminated id");
+        iq[at..at + len].to_owned()
+    }
 }
 
 /// An event as text, with what varies between runs (SCRAM nonces) left out.

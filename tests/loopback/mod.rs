@@ -255,6 +255,15 @@ impl FakeServer {
         self.addr.port()
     }
 
+    /// Options that reach this server and trust its certificate.
+    pub fn options(&self) -> xmpp_sansio::net::ConnectOptions {
+        xmpp_sansio::net::ConnectOptions::new()
+            .host("127.0.0.1", self.port())
+            .trust(xmpp_sansio::net::Trust::Certificates(vec![identity()
+                .cert
+                .clone()]))
+    }
+
     /// Waits for the connection to end and returns what the server saw.
     pub fn finish(mut self) -> Log {
         self.thread.take().unwrap().join().unwrap()
