@@ -46,7 +46,7 @@ use rustls::ClientConnection;
 use super::tls::{self, TlsConfigs};
 use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
+    write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
@@ -532,10 +532,7 @@ impl State {
                     if let Err(e) = written {
                         // The socket's write timeout reads as WouldBlock on Unix.
                         let e = match e.kind() {
-                            io::ErrorKind::WouldBlock => io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "write timed out (the peer is not reading)",
-                            ),
+                            io::ErrorKind::WouldBlock => write_timed_out(),
                             _ => e,
                         };
                         self.transport_failed(Error::Io(e));

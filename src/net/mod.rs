@@ -450,6 +450,14 @@ impl Probe {
     }
 }
 
+/// A write that did not finish within the write timeout.
+fn write_timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "write timed out (the peer is not reading)",
+    )
+}
+
 /// Says why a session ended, at the level the reason deserves.
 fn log_session_end(reason: &DisconnectReason) {
     match reason {

@@ -50,7 +50,7 @@ use tracing::Instrument;
 use super::tls::{self, TlsConfigs};
 use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
+    write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
@@ -804,13 +804,6 @@ impl Driver {
             self.transport_failed(Error::Io(e));
         }
     }
-}
-
-fn write_timed_out() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "write timed out (the peer is not reading)",
-    )
 }
 
 /// Connects to each address of `target` in turn, each within the connect timeout.
