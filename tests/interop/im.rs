@@ -398,18 +398,33 @@ fn registration(kind: Kind, tokio: bool) {
         Err(Error::Registration(RegistrationError::Conflict(_))) => {}
         other => panic!("{kind:?}: {other:?}"),
     }
-    // Log in, change the password.
-    let conn = Connection::connect(fresh(), &starttls(&server)).unwrap();
-    let changed = |conn: &Connection| {
-        conn.change_password("second-pass").unwrap();
-        wait_blocking(conn, "the password change", |e| {
-            matches!(e, Event::Registration(RegistrationEvent::PasswordChanged))
+    // Log in, change the password (through the adapter under test); the configuration
+    // follows.
+    let is_changed =
+        |e: &Event| matches!(e, Event::Registration(RegistrationEvent::PasswordChanged));
+    let second = |p: xmpp_sansio::client::Password| matches!(p, xmpp_sansio::client::Password::Fixed(p) if p == "second-pass");
+    if tokio {
+        rt.block_on(async {
+            let (handle, mut events) = xtokio::connect(fresh(), &starttls(&server)).await.unwrap();
+            handle.change_password("second-pass").await.unwrap();
+            wait_tokio(&mut events, "the password change", is_changed).await;
+            let password = handle
+                .call(|c, _| c.config().password.clone())
+                .await
+                .unwrap();
+            assert!(second(password), "{kind:?}");
+            handle.close().await.unwrap();
         });
-        let password = conn.call(|c, _| c.config().password.clone());
-        assert!(matches!(password, xmpp_sansio::client::Password::Fixed(p) if p == "second-pass"));
-    };
-    changed(&conn);
-    conn.close().unwrap();
+    } else {
+        let conn = Connection::connect(fresh(), &starttls(&server)).unwrap();
+        conn.change_password("second-pass").unwrap();
+        wait_blocking(&conn, "the password change", is_changed);
+        assert!(
+            second(conn.call(|c, _| c.config().password.clone())),
+            "{kind:?}"
+        );
+        conn.close().unwrap();
+    }
     let old = Connection::connect(fresh(), &starttls(&server)).map(drop);
     assert!(
         matches!(
