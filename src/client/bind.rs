@@ -26,13 +26,8 @@ impl Client {
         if let Some(resource) = resource {
             bind = bind.child(Builder::new("resource", ns::XMPP_BIND).text(resource));
         }
-        let id = self.ids.next_id();
-        let iq = Builder::new("iq", ns::JABBER_CLIENT)
-            .attr("type", "set")
-            .attr("id", &id)
-            .child(bind);
         tracing::debug!("binding a resource");
-        self.send_element_internal(now, &iq);
+        let id = self.send_negotiation_iq(now, IqType::Set, bind);
         self.phase = Phase::ExpectBind(id);
     }
 
@@ -97,12 +92,8 @@ impl Client {
             };
             self.jid = Some(jid);
             if self.features.as_ref().is_some_and(|f| f.session_required()) {
-                let id = self.ids.next_id();
-                let iq = Builder::new("iq", ns::JABBER_CLIENT)
-                    .attr("type", "set")
-                    .attr("id", &id)
-                    .child(Builder::new("session", ns::XMPP_SESSION));
-                self.send_element_internal(now, &iq);
+                let session = Builder::new("session", ns::XMPP_SESSION);
+                let id = self.send_negotiation_iq(now, IqType::Set, session);
                 self.phase = Phase::ExpectSession(id);
                 return;
             }

@@ -439,6 +439,23 @@ impl Client {
         }
     }
 
+    /// Sends a request of ours to the server while negotiating (binding, registering);
+    /// returns its id, for the phase that waits for the answer.
+    fn send_negotiation_iq(
+        &mut self,
+        now: Instant,
+        kind: stanza::IqType,
+        payload: Builder,
+    ) -> String {
+        let id = self.ids.next_id();
+        let iq = Builder::new("iq", ns::JABBER_CLIENT)
+            .attr("type", std::borrow::Cow::Borrowed(kind.name()))
+            .attr("id", &id)
+            .child(payload);
+        self.send_element_internal(now, &iq);
+        id
+    }
+
     fn emit(&mut self, event: Event) {
         self.actions.push_back(Action::Event(event));
     }

@@ -355,12 +355,8 @@ impl Client {
             return self.fail(now, reason, None);
         }
         tracing::debug!(mode = %self.config.register.map_or(String::new(), |r| r.to_string()), "in-band registration: asking for the form");
-        let id = self.ids.next_id();
-        let iq = Builder::new("iq", ns::JABBER_CLIENT)
-            .attr("type", "get")
-            .attr("id", &id)
-            .child(Builder::new("query", ns::REGISTER));
-        self.send_element_internal(now, &iq);
+        let query = Builder::new("query", ns::REGISTER);
+        let id = self.send_negotiation_iq(now, IqType::Get, query);
         self.phase = Phase::ExpectRegisterForm(id);
     }
 
@@ -472,12 +468,7 @@ impl Client {
     }
 
     fn submit_form(&mut self, now: Instant, form: &RegistrationForm) {
-        let id = self.ids.next_id();
-        let iq = Builder::new("iq", ns::JABBER_CLIENT)
-            .attr("type", "set")
-            .attr("id", &id)
-            .child(form.submission());
-        self.send_element_internal(now, &iq);
+        let id = self.send_negotiation_iq(now, IqType::Set, form.submission());
         self.phase = Phase::ExpectRegisterResult(id);
     }
 
