@@ -1,6 +1,6 @@
 //! A bot on the tokio adapter, in the shape most bots take: log in (the core fetches the
-//! roster and announces presence by itself), publish a vCard, answer disco#info, accept
-//! subscriptions, and echo every chat message. Exits 0 when the session ends cleanly, 1
+//! roster, announces presence with its caps and answers disco#info by itself), say it is a
+//! bot, publish a vCard, accept subscriptions, and echo every chat message. Exits 0 when the session ends cleanly, 1
 //! otherwise.
 //!
 //! ```text
@@ -9,9 +9,9 @@
 
 mod common;
 
+use xmpp_sansio::client::disco::Identity;
 use xmpp_sansio::client::presence::SubscriptionPolicy;
 use xmpp_sansio::client::roster::RosterEvent;
-use xmpp_sansio::client::stanza::StanzaErrorCondition::ItemNotFound;
 use xmpp_sansio::client::stanza::{IqType, MessageType, OutgoingPresence};
 use xmpp_sansio::client::{DisconnectReason, Event};
 use xmpp_sansio::net::tokio::connect;
@@ -21,9 +21,10 @@ use xmpp_sansio::{ns, xml::Builder};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let args = common::parse(&common::usage("echo_bot"), &[]);
-    // disco#info requests are the bot's to answer, from the first stanza on; every
+    // The bot describes itself as one (disco#info answers and caps say so); every
     // subscription request is approved; this is the presence announced once online.
-    let mut config = args.config().handle_iq_namespace(ns::DISCO_INFO);
+    let mut config = args.config();
+    config.disco.identities = vec![Identity::new("client", "bot").with_name("Echo Bot")];
     config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
     config.presence.initial = Some(OutgoingPresence::available().status("I repeat what you say"));
     let (bot, mut events) = connect(config, &args.options()?).await?;
@@ -36,14 +37,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match event {
             Event::Roster(RosterEvent::Loaded { items, .. }) => {
                 eprintln!("roster: {} contacts", items.len());
-            }
-            Event::IqRequest(iq) => {
-                // Only the bot itself is described; nodes (caps) are not.
-                let reply = match iq.payload() {
-                    Some(query) if query.attr("node").is_none() => Ok(Some(disco_info())),
-                    _ => Err(ItemNotFound.into()),
-                };
-                bot.reply_iq(&iq, reply).await?;
             }
             Event::Message(m) if matches!(m.kind, MessageType::Chat | MessageType::Normal) => {
                 // Carbons of our other resources' messages are not echoed.
@@ -64,16 +57,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// XEP-0030: who the bot is and what it does.
-fn disco_info() -> Builder {
-    let identity = Builder::new("identity", ns::DISCO_INFO)
-        .attr("category", "client")
-        .attr("type", "bot")
-        .attr("name", "Echo Bot");
-    let feature = |var| Builder::new("feature", ns::DISCO_INFO).attr("var", var);
-    Builder::new("query", ns::DISCO_INFO)
-        .child(identity)
-        .child(feature(ns::DISCO_INFO))
 }

@@ -103,6 +103,13 @@ fn blocking_starttls_scram_bind_message_round_trip_and_clean_close() {
         matches!(event, Event::Roster(RosterEvent::Loaded { .. })),
         "{event:?}"
     );
+    // Then the server's description (XEP-0030), fetched by the discovery service.
+    let event = conn.next_event_timeout(Duration::from_secs(10));
+    assert!(
+        matches!(&event, Ok(Some(Event::ServerInfo(info))) if info.has_identity("server", "im")),
+        "{event:?}"
+    );
+    assert!(conn.call(|c, _| c.server_info().is_some()));
     conn.send_message(&ROMEO.parse().unwrap(), MessageType::Chat, "ping")
         .unwrap();
     let event = conn
@@ -171,6 +178,11 @@ fn tokio_starttls_scram_bind_message_round_trip_and_clean_close() {
         let event = events.next().await.unwrap();
         assert!(
             matches!(event, Event::Roster(RosterEvent::Loaded { .. })),
+            "{event:?}"
+        );
+        let event = events.next().await;
+        assert!(
+            matches!(&event, Some(Event::ServerInfo(info)) if info.has_feature("urn:xmpp:carbons:2")),
             "{event:?}"
         );
         handle

@@ -230,7 +230,7 @@ fn outgoing_presence_is_rfc6121_presence() {
     pair.drive();
     assert!(pair
         .sent()
-        .ends_with("<presence><show>chat</show></presence>"));
+        .contains("<presence><show>chat</show><c xmlns='http://jabber.org/protocol/caps'"));
 }
 
 #[test]

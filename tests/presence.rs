@@ -43,14 +43,17 @@ fn initial_presence_follows_the_roster_request_as_configured() {
     let pair = online(config(), Script::default());
     let sent = pair.sent();
     let roster = sent.find("jabber:iq:roster").unwrap();
-    assert!(sent[roster..].contains("<presence/>"), "{sent}");
+    assert!(
+        sent[roster..].contains("<presence><c xmlns='http://jabber.org/protocol/caps'"),
+        "{sent}"
+    );
 
     let mut away = config();
     away.presence.initial = Some(OutgoingPresence::available().show(Show::Away).priority(-1));
     let pair = online(away, Script::default());
     assert!(pair
         .sent()
-        .contains("<presence><show>away</show><priority>-1</priority></presence>"));
+        .contains("<presence><show>away</show><priority>-1</priority><c "));
 
     let mut silent = config();
     silent.presence.initial = None;

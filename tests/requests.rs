@@ -114,6 +114,7 @@ fn config() -> Config {
     config.roster.enabled = false;
     config.presence.enabled = false;
     config.carbons = false;
+    config.disco.enabled = false;
     config
 }
 

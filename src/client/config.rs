@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::caps::CapsConfig;
+use super::disco::DiscoConfig;
 use super::forms::FormLimits;
 use super::presence::PresenceConfig;
 use super::register::Register;
@@ -147,9 +149,14 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Message carbons (XEP-0280): asked for once online. Default on.
     pub carbons: bool,
+    /// Service discovery (XEP-0030): how this client describes itself; on by default.
+    pub disco: DiscoConfig,
+    /// Entity capabilities (XEP-0115, XEP-0390): announced and resolved; on by default.
+    pub caps: CapsConfig,
     /// Register the account (XEP-0077) before logging in, or instead. Default `None`.
     pub register: Option<Register>,
-    /// Bounds on the data forms servers send (registration forms, for one).
+    /// Bounds on the data forms and discovery answers peers send (registration forms,
+    /// descriptions).
     pub form_limits: FormLimits,
 }
 
@@ -172,6 +179,8 @@ impl Config {
             roster: RosterConfig::default(),
             presence: PresenceConfig::default(),
             carbons: true,
+            disco: DiscoConfig::default(),
+            caps: CapsConfig::default(),
             register: None,
             form_limits: FormLimits::default(),
         }

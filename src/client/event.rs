@@ -67,6 +67,12 @@ pub enum Event {
     /// A contact asked for, granted, revoked or dropped a presence subscription (RFC 6121
     /// §3).
     Subscription(super::presence::SubscriptionEvent),
+    /// Entity capabilities (XEP-0115, XEP-0390): an entity's resolved, a resolution
+    /// failed, a verified description learned (to store).
+    Caps(super::caps::CapsEvent),
+    /// The server's description (XEP-0030), fetched once online; also
+    /// [`Client::server_info`](super::Client::server_info).
+    ServerInfo(std::sync::Arc<super::disco::DiscoInfo>),
     /// A message carbon (XEP-0280) that did not come from our own account was dropped: it
     /// may be forged.
     CarbonRefused {

@@ -11,8 +11,10 @@
 
 mod auth;
 mod bind;
+pub mod caps;
 pub mod carbons;
 mod config;
+pub mod disco;
 mod event;
 mod features;
 pub mod forms;
@@ -507,8 +509,9 @@ impl Client {
         tracing::debug!(%reason, "session over");
         self.services.connection_lost();
         // Every request still waiting gets its outcome, in the order they were sent.
+        let now = self.last_recv.max(self.last_send);
         for (id, owner) in self.session.clear() {
-            self.deliver_outcome(owner, id, Err(IqError::Disconnected));
+            self.deliver_outcome(now, owner, id, Err(IqError::Disconnected));
         }
         self.emit(Event::Disconnected {
             reason: reason.clone(),

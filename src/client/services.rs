@@ -9,9 +9,12 @@
 //! presence map and the carbons flag are emptied when the connection ends, since nobody's
 //! presence is known then.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::caps::{self, Caps};
 use super::carbons::{self, Unwrapped};
+use super::disco::{Disco, DiscoInfo};
 use super::presence::{PresenceMap, SubscriptionEvent, SubscriptionPolicy};
 use super::roster::{Roster, RosterItem};
 use super::session::Owner;
@@ -30,10 +33,22 @@ pub(super) struct Services {
     pub(super) presence: Option<PresenceMap>,
     /// Carbons are active on this connection.
     pub(super) carbons: bool,
+    /// `None` when the discovery service is off.
+    pub(super) disco: Option<Disco>,
+    /// `None` when the caps service (or discovery, which it needs) is off.
+    pub(super) caps: Option<Caps>,
 }
 
 impl Services {
     pub(super) fn new(config: &super::Config) -> Self {
+        let disco = config
+            .disco
+            .enabled
+            .then(|| Disco::new(&config.disco, &service_features(config)));
+        let caps = disco
+            .as_ref()
+            .filter(|_| config.caps.enabled)
+            .map(|d| Caps::new(&config.caps, &d.own));
         Self {
             roster: config.roster.enabled.then(|| Roster::new(&config.roster)),
             presence: config
@@ -41,6 +56,8 @@ impl Services {
                 .enabled
                 .then(|| PresenceMap::new(config.presence.limits)),
             carbons: false,
+            disco,
+            caps,
         }
     }
 
@@ -49,8 +66,23 @@ impl Services {
         if let Some(presence) = &mut self.presence {
             presence.clear();
         }
+        if let Some(caps) = &mut self.caps {
+            caps.connection_lost();
+        }
         self.carbons = false;
     }
+}
+
+/// The features the enabled services register with discovery.
+fn service_features(config: &super::Config) -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if config.caps.enabled {
+        features.push(ns::CAPS);
+        if config.caps.ecaps2 {
+            features.push(ns::CAPS2);
+        }
+    }
+    features
 }
 
 impl Client {
@@ -71,6 +103,30 @@ impl Client {
     /// Whether message carbons (XEP-0280) are on for this connection.
     pub fn carbons_enabled(&self) -> bool {
         self.services.carbons
+    }
+
+    /// Our own description (XEP-0030): what `disco#info` requests are answered with and
+    /// what our caps hash; `None` when the discovery service is off.
+    pub fn own_disco_info(&self) -> Option<&Arc<DiscoInfo>> {
+        self.services.disco.as_ref().map(|d| &d.own)
+    }
+
+    /// The server's description, fetched once online; `None` until it arrives, if the
+    /// server refused, or when the discovery service is off.
+    pub fn server_info(&self) -> Option<&Arc<DiscoInfo>> {
+        self.services.disco.as_ref()?.server.as_ref()
+    }
+
+    /// The capabilities of `jid` (a full JID), once resolved from its presence
+    /// ([`CapsEvent::Resolved`](super::caps::CapsEvent::Resolved)).
+    pub fn caps_of(&self, jid: &Jid) -> Option<&Arc<DiscoInfo>> {
+        self.services.caps.as_ref()?.of(jid)
+    }
+
+    /// Whether `jid` supports `feature`, from its caps; `None` when they are not known
+    /// (ask with [`Self::disco_info`]).
+    pub fn supports(&self, jid: &Jid, feature: &str) -> Option<bool> {
+        self.caps_of(jid).map(|info| info.has_feature(feature))
     }
 
     // ---- commands ----
@@ -130,6 +186,58 @@ impl Client {
         self.send_presence(now, OutgoingPresence::subscribed(jid))
     }
 
+    /// Asks `to` (`None`: our server) for its description, of `node` if given; returns
+    /// the request id, answered by an [`Event::IqResponse`] whose `result` reads with
+    /// [`DiscoInfo::from_iq`]. (To answer from caps first, see [`Self::caps_of`].)
+    pub fn disco_info(
+        &mut self,
+        now: Instant,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<String, CommandError> {
+        let query = Builder::new("query", ns::DISCO_INFO).attr_opt("node", node);
+        self.send_iq(now, to, IqType::Get, query)
+    }
+
+    /// Asks `to` (`None`: our server) for its items, of `node` if given; returns the
+    /// request id, answered by an [`Event::IqResponse`] whose `result` reads with
+    /// [`disco::items_from_iq`](super::disco::items_from_iq).
+    pub fn disco_items(
+        &mut self,
+        now: Instant,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<String, CommandError> {
+        let query = Builder::new("query", ns::DISCO_ITEMS).attr_opt("node", node);
+        self.send_iq(now, to, IqType::Get, query)
+    }
+
+    /// Adds a feature to our description (XEP-0030), or removes it (`on` false). Our caps
+    /// change with it, and once online our last broadcast presence goes out again with
+    /// them (XEP-0115 §4). [`CommandError::NotSupported`] when discovery is off.
+    pub fn set_feature(
+        &mut self,
+        now: Instant,
+        feature: &str,
+        on: bool,
+    ) -> Result<(), CommandError> {
+        let services = service_features(&self.config);
+        let Some(disco) = &mut self.services.disco else {
+            return Err(CommandError::NotSupported("service discovery (it is off)"));
+        };
+        if !disco.set_feature(feature, on, &services) {
+            return Ok(());
+        }
+        let Some(caps) = &mut self.services.caps else {
+            return Ok(());
+        };
+        caps.describe(&disco.own);
+        match caps.last_broadcast.clone() {
+            Some(presence) if self.is_online() => self.send_presence(now, presence),
+            _ => Ok(()),
+        }
+    }
+
     // ---- the session starts ----
 
     /// Once online: the roster first, then carbons, then initial presence (RFC 6121 §2.2,
@@ -144,6 +252,11 @@ impl Client {
         if self.config.carbons {
             let enable = carbons::enable();
             let _ = self.send_request(now, None, IqType::Set, enable, Owner::Carbons);
+        }
+        if self.services.disco.is_some() {
+            let query = Builder::new("query", ns::DISCO_INFO);
+            let domain = self.config.jid.domain_jid();
+            let _ = self.send_request(now, Some(&domain), IqType::Get, query, Owner::ServerInfo);
         }
         if let Some(initial) = self.config.presence.initial.clone() {
             if self.services.presence.is_some() {
@@ -170,7 +283,77 @@ impl Client {
         }
     }
 
+    /// The outcome of the discovery service's query of the server.
+    pub(super) fn on_server_info(&mut self, result: Result<Iq, IqError>) {
+        let limits = self.config.form_limits;
+        let Some(disco) = &mut self.services.disco else {
+            return;
+        };
+        match result
+            .map_err(Into::into)
+            .and_then(|iq| DiscoInfo::from_iq_within(&iq, &limits))
+        {
+            Ok(info) => {
+                let info = Arc::new(info);
+                disco.server = Some(info.clone());
+                self.emit(Event::ServerInfo(info));
+            }
+            Err(e) => tracing::debug!(error = %e, "the server's description is not available"),
+        }
+    }
+
+    /// The outcome of a caps query.
+    pub(super) fn on_caps_result(
+        &mut self,
+        now: Instant,
+        query: caps::Query,
+        result: Result<Iq, IqError>,
+    ) {
+        let limits = self.config.form_limits;
+        if let Some(caps) = &mut self.services.caps {
+            let out = caps.on_response(now, query, result, &limits);
+            self.apply_caps(now, out);
+        }
+    }
+
+    /// Sends the caps service's queries and reports its events.
+    pub(super) fn apply_caps(&mut self, now: Instant, out: caps::Output) {
+        for query in out.queries {
+            let payload = Builder::new("query", ns::DISCO_INFO).attr("node", &query.node);
+            let to = query.to.clone();
+            let owner = Owner::Caps(Box::new(query));
+            let _ = self.send_request(now, Some(&to), IqType::Get, payload, owner);
+        }
+        for event in out.events {
+            self.emit(Event::Caps(event));
+        }
+    }
+
     // ---- inbound ----
+
+    /// Whether the discovery service answers `disco#info` and `disco#items` requests.
+    pub(super) fn answers_disco(&self) -> bool {
+        self.services.disco.is_some()
+    }
+
+    /// A `disco#info` or `disco#items` request, for the discovery service.
+    pub(super) fn on_disco_request(&mut self, now: Instant, iq: &Iq) {
+        let Some(disco) = &self.services.disco else {
+            return;
+        };
+        let items = iq.payload().is_some_and(|q| q.ns() == ns::DISCO_ITEMS);
+        let reply = if items {
+            disco.answer_items(iq)
+        } else {
+            let nodes = self
+                .services
+                .caps
+                .as_ref()
+                .map_or(&[][..], |c| c.own_nodes());
+            disco.answer_info(iq, nodes)
+        };
+        self.send_element_internal(now, &reply);
+    }
 
     /// Whether the roster service takes roster pushes.
     pub(super) fn takes_roster_pushes(&self) -> bool {
@@ -205,6 +388,20 @@ impl Client {
         let Some(me) = self.jid.as_ref().map(Jid::bare) else {
             return;
         };
+        let available = match p.kind {
+            PresenceType::Available => Some(true),
+            PresenceType::Unavailable => Some(false),
+            _ => None,
+        };
+        if let (Some(caps), Some(available), Some(from)) =
+            (&mut self.services.caps, available, &p.from)
+        {
+            // Our own presence, reflected: we know what we announce.
+            if Some(from) != self.jid.as_ref() {
+                let out = caps.on_presence(now, from, available, &p.element);
+                self.apply_caps(now, out);
+            }
+        }
         let subscription = matches!(
             p.kind,
             PresenceType::Subscribe

@@ -38,6 +38,10 @@ pub(super) enum Owner {
     Carbons,
     /// A password change or account removal.
     Register(Box<super::register::Pending>),
+    /// The discovery service's query of the server's description.
+    ServerInfo,
+    /// The caps service's query of an entity's description.
+    Caps(Box<super::caps::Query>),
 }
 
 #[derive(Debug, Default)]
@@ -125,11 +129,25 @@ impl Client {
         presence: impl Into<Builder>,
     ) -> Result<(), CommandError> {
         self.require_online()?;
-        let presence = presence.into();
+        let mut presence = presence.into();
         if presence.name() != "presence" || presence.ns() != ns::JABBER_CLIENT {
             return Err(CommandError::InvalidStanza(
                 "not a <presence/> in jabber:client",
             ));
+        }
+        if let Some(caps) = &mut self.services.caps {
+            let broadcast = presence.get_attr("to").is_none();
+            match presence.get_attr("type") {
+                // XEP-0115 §4: every available presence carries our caps.
+                None => {
+                    if broadcast {
+                        caps.last_broadcast = Some(presence.clone());
+                    }
+                    caps.attach(&mut presence);
+                }
+                Some("unavailable") if broadcast => caps.last_broadcast = None,
+                Some(_) => {}
+            }
         }
         self.send_checked(now, &presence)
     }
@@ -266,6 +284,9 @@ impl Client {
                     && self.takes_roster_pushes();
                 let claimed = self.session.handled.contains(payload.ns());
                 let ping = iq.kind == IqType::Get && payload.is("ping", ns::PING);
+                let disco = iq.kind == IqType::Get
+                    && payload.name() == "query"
+                    && matches!(payload.ns(), ns::DISCO_INFO | ns::DISCO_ITEMS);
                 if roster_push {
                     self.on_roster_push(now, &iq);
                 } else if claimed {
@@ -273,6 +294,8 @@ impl Client {
                 } else if ping {
                     // XEP-0199 §4: answer pings.
                     self.send_element_internal(now, &iq.result_reply(None));
+                } else if disco && self.answers_disco() {
+                    self.on_disco_request(now, &iq);
                 } else {
                     // RFC 6120 §8.4: an IQ request nobody handles gets service-unavailable.
                     let reply = iq.error_reply(StanzaErrorCondition::ServiceUnavailable);
@@ -298,7 +321,7 @@ impl Client {
                     Owner::Register(p) => {
                         self.on_registration_response(*p, error.map_or(Ok(()), Err), Some(&iq))
                     }
-                    owner => self.deliver_outcome(owner, id, error.map_or(Ok(iq), Err)),
+                    owner => self.deliver_outcome(now, owner, id, error.map_or(Ok(iq), Err)),
                 }
             }
         }
@@ -307,6 +330,7 @@ impl Client {
     /// The outcome of a request, to whoever sent it.
     pub(super) fn deliver_outcome(
         &mut self,
+        now: Instant,
         owner: Owner,
         id: String,
         result: Result<Iq, IqError>,
@@ -319,6 +343,8 @@ impl Client {
             Owner::Register(pending) => {
                 self.on_registration_response(*pending, result.map(drop), None)
             }
+            Owner::ServerInfo => self.on_server_info(result),
+            Owner::Caps(query) => self.on_caps_result(now, *query, result),
         }
     }
 
@@ -355,7 +381,8 @@ impl Client {
     pub(super) fn session_deadline(&self) -> Option<Instant> {
         let (keepalive, ping) = self.intervals();
         let pending = self.session.pending.values().map(|p| p.deadline);
-        pending.chain(keepalive).chain(ping).min()
+        let caps = self.services.caps.as_ref().and_then(|c| c.deadline());
+        pending.chain(keepalive).chain(ping).chain(caps).min()
     }
 
     pub(super) fn session_timeout(&mut self, now: Instant) {
@@ -390,8 +417,12 @@ impl Client {
         expired.sort_unstable_by_key(|e| (e.0, e.1));
         for (_, _, id) in expired {
             if let Some(pending) = self.session.pending.remove(&id) {
-                self.deliver_outcome(pending.owner, id, Err(IqError::Timeout));
+                self.deliver_outcome(now, pending.owner, id, Err(IqError::Timeout));
             }
+        }
+        if let Some(caps) = &mut self.services.caps {
+            let out = caps.on_timeout(now);
+            self.apply_caps(now, out);
         }
         if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.

@@ -25,6 +25,8 @@ pub const EJABBERD_REGISTER_FORM: &str = "<username/><password/><instructions>Ch
 /// Prosody 0.12's registration form (tests/fixtures/prosody-04-register-form.xml): legacy
 /// fields and a data form.
 pub const PROSODY_REGISTER_FORM: &str = "<instructions>Choose a username and password for use with this service.</instructions><username/><password/><x type='form' xmlns='jabber:x:data'><title>Creating a new account</title><instructions>Choose a username and password for use with this service.</instructions><field type='hidden' var='FORM_TYPE'><value>jabber:iq:register</value></field><field type='text-single' label='Username' var='username'><required/></field><field type='text-private' label='Password' var='password'><required/></field></x>";
+/// Prosody 0.12's description of itself (tests/fixtures/prosody-16-disco-info-server.xml).
+pub const SERVER_INFO: &str = "<query xmlns='http://jabber.org/protocol/disco#info'><identity type='im' category='server' name='Prosody'/><feature var='http://jabber.org/protocol/commands'/><feature var='jabber:iq:private'/><feature var='urn:xmpp:ping'/><feature var='msgoffline'/><feature var='jabber:iq:roster'/><feature var='jabber:iq:last'/><feature var='urn:xmpp:time'/><feature var='jabber:iq:time'/><feature var='vcard-temp'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='urn:xmpp:blocking'/><feature var='jabber:iq:register'/><feature var='urn:xmpp:carbons:rules:0'/><feature var='urn:xmpp:carbons:2'/><feature var='jabber:iq:version'/></query>";
 const SALT: &[u8] = b"QSXCR+Q6sek8bf92";
 
 struct Account {
@@ -567,6 +569,16 @@ impl Server {
         let to_server = el.attr("to").is_none_or(|t| t == DOMAIN);
         if self.auto_iq && to_server && el.get_child("ping", "urn:xmpp:ping").is_some() {
             self.send(&format!("<iq type='result' id='{id}' from='{DOMAIN}'/>"));
+        }
+        // The server describes itself (Prosody 0.12's answer, tests/fixtures).
+        let disco = el.attr("type").as_deref() == Some("get")
+            && el
+                .get_child("query", "http://jabber.org/protocol/disco#info")
+                .is_some_and(|q| q.attr("node").is_none());
+        if self.auto_iq && to_server && disco {
+            self.send(&format!(
+                "<iq from='{DOMAIN}' type='result' id='{id}'>{SERVER_INFO}</iq>"
+            ));
         }
         // Our own vCard is stored.
         let vcard_set = el.attr("type").as_deref() == Some("set")

@@ -1,0 +1,966 @@
+//! Entity capabilities: XEP-0115 (v1.5, `ver` = SHA-1 over a `<`-joined string) and XEP-0390
+//! (ecaps2, SHA-256 over a separator-delimited byte string). Our own description is hashed
+//! and announced in every available presence we send; others' announcements are resolved
+//! with one `disco#info` query per hash, verified by recomputing the hash, and cached only
+//! when it matches, so that one contact cannot poison a hash for everyone.
+//!
+//! Hostile input is bounded everywhere: the cache (entries, bytes), the peers whose caps we
+//! track, the queries in flight (at most one per hash), the queries waiting for their turn,
+//! and the query rate (a token bucket).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use sha1::Digest as _;
+
+use super::disco::{DiscoError, DiscoInfo};
+use super::forms::{DataForm, FieldType, FormLimits};
+use super::stanza::Iq;
+use super::IqError;
+use crate::jid::Jid;
+use crate::ns;
+use crate::xml::{Builder, Element, Node};
+
+/// A capabilities hash scheme: the XEP, its input format and its hash function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CapsHash {
+    /// XEP-0115 with `hash='sha-1'`.
+    Sha1,
+    /// XEP-0390 with `algo='sha-256'`.
+    Ecaps2Sha256,
+    /// XEP-0390 with `algo='sha3-256'`.
+    Ecaps2Sha3_256,
+}
+
+impl CapsHash {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The hash function's name in the IANA registry, as the XEPs write it.
+    pub fn algo(self) -> &'static str {
+        match self {
+            CapsHash::Sha1 => "sha-1",
+            CapsHash::Ecaps2Sha256 => "sha-256",
+            CapsHash::Ecaps2Sha3_256 => "sha3-256",
+        }
+    }
+
+    fn ecaps2(algo: &str) -> Option<Self> {
+        match algo {
+            "sha-256" => Some(CapsHash::Ecaps2Sha256),
+            "sha3-256" => Some(CapsHash::Ecaps2Sha3_256),
+            _ => None,
+        }
+    }
+
+    /// The hash of `info` under this scheme, base64-encoded (the `ver`, or the `<hash/>`
+    /// text); `None` for a description the XEP calls ill-formed (duplicate identities or
+    /// features, several forms of one `FORM_TYPE`...).
+    pub fn compute(self, info: &DiscoInfo) -> Option<String> {
+        well_formed(info).ok()?;
+        self.hash(info)
+    }
+
+    /// The hash without the well-formedness checks; `None` where the scheme cannot hash
+    /// `info` (XEP-0390 §4.1 aborts on a form without `FORM_TYPE`).
+    fn hash(self, info: &DiscoInfo) -> Option<String> {
+        let ecaps2 = || {
+            let typed = info
+                .extensions
+                .iter()
+                .all(|f| f.field("FORM_TYPE").is_some());
+            typed.then(|| ecaps2_input(info))
+        };
+        Some(match self {
+            CapsHash::Sha1 => BASE64.encode(sha1::Sha1::digest(caps1_string(info).as_bytes())),
+            CapsHash::Ecaps2Sha256 => BASE64.encode(sha2::Sha256::digest(ecaps2()?)),
+            CapsHash::Ecaps2Sha3_256 => BASE64.encode(sha3::Sha3_256::digest(ecaps2()?)),
+        })
+    }
+
+    /// The `disco#info` node that asks an entity for the description behind `ver`.
+    fn node(self, caps_node: &str, ver: &str) -> String {
+        match self {
+            CapsHash::Sha1 => format!("{caps_node}#{ver}"),
+            _ => format!("{}#{}.{ver}", ns::CAPS2, self.algo()),
+        }
+    }
+}
+
+/// A capabilities hash: the scheme and its base64 value. What the cache is keyed by, and
+/// what an application stores to hand back in [`CapsConfig::known`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct CapsKey {
+    /// The scheme.
+    pub hash: CapsHash,
+    /// The base64 hash value.
+    pub ver: String,
+}
+
+impl CapsKey {
+    /// A key.
+    pub fn new(hash: CapsHash, ver: impl Into<String>) -> Self {
+        Self {
+            hash,
+            ver: ver.into(),
+        }
+    }
+}
+
+/// XEP-0115 §5.1: the verification string. Identities by category, type, language and name;
+/// features; then each extended form by `FORM_TYPE`, its other fields by name and their
+/// values, every piece followed by `<`, everything sorted by octets.
+fn caps1_string(info: &DiscoInfo) -> String {
+    let mut s = String::new();
+    let mut identities: Vec<_> = info
+        .identities
+        .iter()
+        .map(|i| {
+            let lang = i.lang.as_deref().unwrap_or("");
+            let name = i.name.as_deref().unwrap_or("");
+            (i.category.as_str(), i.kind.as_str(), lang, name)
+        })
+        .collect();
+    identities.sort_unstable();
+    for (category, kind, lang, name) in identities {
+        for (part, end) in [(category, '/'), (kind, '/'), (lang, '/'), (name, '<')] {
+            s.push_str(part);
+            s.push(end);
+        }
+    }
+    let mut features: Vec<&str> = info.features.iter().map(String::as_str).collect();
+    features.sort_unstable();
+    for f in features {
+        s.push_str(f);
+        s.push('<');
+    }
+    let mut forms: Vec<(&str, &DataForm)> = info
+        .extensions
+        .iter()
+        .filter_map(|f| Some((hidden_form_type(f)?, f)))
+        .collect();
+    forms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (form_type, form) in forms {
+        s.push_str(form_type);
+        s.push('<');
+        let mut fields: Vec<_> = form
+            .fields
+            .iter()
+            .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))
+            .map(|f| (f.var.as_deref().unwrap_or(""), &f.values))
+            .collect();
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (var, values) in fields {
+            s.push_str(var);
+            s.push('<');
+            let mut values: Vec<&str> = values.iter().map(String::as_str).collect();
+            values.sort_unstable();
+            for v in values {
+                s.push_str(v);
+                s.push('<');
+            }
+        }
+    }
+    s
+}
+
+/// XEP-0390 §4.1: the hash input. Each piece is followed by 0x1f; an identity's four pieces
+/// (category, type, language, name) and a field's name and sorted values form one string
+/// ended by 0x1e; a form's sorted fields are ended by 0x1d; the features, identities and
+/// forms, each sorted by octets, are each ended by 0x1c.
+fn ecaps2_input(info: &DiscoInfo) -> Vec<u8> {
+    fn piece(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(0x1f);
+    }
+    fn sorted_joined(mut parts: Vec<Vec<u8>>, end: u8) -> Vec<u8> {
+        parts.sort_unstable();
+        let mut out = parts.concat();
+        out.push(end);
+        out
+    }
+    let features = info
+        .features
+        .iter()
+        .map(|f| {
+            let mut out = Vec::with_capacity(f.len() + 1);
+            piece(&mut out, f);
+            out
+        })
+        .collect();
+    let identities = info
+        .identities
+        .iter()
+        .map(|i| {
+            let mut out = Vec::new();
+            piece(&mut out, &i.category);
+            piece(&mut out, &i.kind);
+            piece(&mut out, i.lang.as_deref().unwrap_or(""));
+            piece(&mut out, i.name.as_deref().unwrap_or(""));
+            out.push(0x1e);
+            out
+        })
+        .collect();
+    let forms = info
+        .extensions
+        .iter()
+        .map(|form| {
+            let fields = form
+                .fields
+                .iter()
+                .map(|field| {
+                    let mut out = Vec::new();
+                    piece(&mut out, field.var.as_deref().unwrap_or(""));
+                    let mut values: Vec<&str> = field.values.iter().map(String::as_str).collect();
+                    values.sort_unstable();
+                    for v in values {
+                        piece(&mut out, v);
+                    }
+                    out.push(0x1e);
+                    out
+                })
+                .collect();
+            sorted_joined(fields, 0x1d)
+        })
+        .collect();
+    let mut input = sorted_joined(features, 0x1c);
+    input.extend(sorted_joined(identities, 0x1c));
+    input.extend(sorted_joined(forms, 0x1c));
+    input
+}
+
+/// The `FORM_TYPE` of a form that may take part in the hash: a hidden field with one value
+/// (XEP-0115 §5.4: forms without one are ignored).
+fn hidden_form_type(form: &DataForm) -> Option<&str> {
+    let field = form.field("FORM_TYPE")?;
+    (field.kind == FieldType::Hidden).then_some(())?;
+    field.values.first().map(String::as_str)
+}
+
+/// XEP-0115 §5.4 and XEP-0390 §4.1: what makes a description ill-formed, so that it is
+/// neither hashed nor cached.
+fn well_formed(info: &DiscoInfo) -> Result<(), &'static str> {
+    fn has_duplicates<T: Ord>(mut items: Vec<T>) -> bool {
+        items.sort_unstable();
+        items.windows(2).any(|w| w[0] == w[1])
+    }
+    if has_duplicates(info.identities.iter().collect()) {
+        return Err("an identity is listed twice");
+    }
+    if has_duplicates(info.features.iter().collect()) {
+        return Err("a feature is listed twice");
+    }
+    let mut form_types = Vec::new();
+    for form in &info.extensions {
+        let Some(field) = form.field("FORM_TYPE") else {
+            continue;
+        };
+        if form
+            .fields
+            .iter()
+            .filter(|f| f.var.as_deref() == Some("FORM_TYPE"))
+            .count()
+            > 1
+        {
+            return Err("a form has several FORM_TYPE fields");
+        }
+        if field.values.windows(2).any(|w| w[0] != w[1]) {
+            return Err("a FORM_TYPE has several different values");
+        }
+        form_types.extend(field.values.first());
+    }
+    if has_duplicates(form_types) {
+        return Err("two forms have the same FORM_TYPE");
+    }
+    for c in [0x1c, 0x1d, 0x1e, 0x1f].map(char::from) {
+        let text = info
+            .features
+            .iter()
+            .chain(info.identities.iter().flat_map(|i| {
+                [&i.category, &i.kind]
+                    .into_iter()
+                    .chain(&i.lang)
+                    .chain(&i.name)
+            }))
+            .chain(
+                info.extensions
+                    .iter()
+                    .flat_map(|f| &f.fields)
+                    .flat_map(|f| f.var.iter().chain(&f.values)),
+            );
+        if text.into_iter().any(|t| t.contains(c)) {
+            return Err("a separator character in the description");
+        }
+    }
+    Ok(())
+}
+
+/// Bounds on what capabilities resolution may hold or do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CapsLimits {
+    /// Verified descriptions cached. Default 1,024.
+    pub max_entries: usize,
+    /// Bytes of verified descriptions cached (about). Default 1 MiB.
+    pub max_bytes: usize,
+    /// Entities (full JIDs) whose announced caps are tracked. Default 10,000.
+    pub max_peers: usize,
+    /// `disco#info` queries in flight at once. Default 8.
+    pub max_in_flight: usize,
+    /// Queries waiting for their turn; beyond that an announcement is not resolved
+    /// ([`CapsFailure::Busy`]). Default 256.
+    pub max_deferred: usize,
+    /// Queries sent in a burst before the rate applies. Default 16.
+    pub burst: u32,
+    /// Then one query per this interval. Default 250 ms.
+    pub interval: Duration,
+}
+
+impl Default for CapsLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 1024,
+            max_bytes: 1 << 20,
+            max_peers: 10_000,
+            max_in_flight: 8,
+            max_deferred: 256,
+            burst: 16,
+            interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The capabilities service's configuration.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CapsConfig {
+    /// Announce our caps in every available presence we send and resolve those of others.
+    /// Default on (needs the discovery service).
+    pub enabled: bool,
+    /// Our XEP-0115 `node`: a URI naming this software. Default the crate's page.
+    pub node: String,
+    /// Announce XEP-0390 (SHA-256) beside XEP-0115. Default on.
+    pub ecaps2: bool,
+    /// Descriptions learned in earlier sessions ([`CapsEvent::Learned`]); each is checked
+    /// against its hash when loaded, and dropped if it does not match.
+    pub known: Vec<(CapsKey, DiscoInfo)>,
+    /// Bounds.
+    pub limits: CapsLimits,
+}
+
+impl Default for CapsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            node: "https://crates.io/crates/xmpp-sansio".to_owned(),
+            ecaps2: true,
+            known: Vec::new(),
+            limits: CapsLimits::default(),
+        }
+    }
+}
+
+/// What capabilities resolution found out.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CapsEvent {
+    /// An entity's capabilities are known: from the cache, a verified answer, or (for an
+    /// announcement without a hash we can check) its own unverified answer. Reported when
+    /// they become known or change, not for every presence.
+    Resolved {
+        /// The entity (a full JID).
+        jid: Jid,
+        /// Its description.
+        info: Arc<DiscoInfo>,
+    },
+    /// An entity's announcement could not be resolved.
+    Failed {
+        /// The entity.
+        jid: Jid,
+        /// Why.
+        reason: CapsFailure,
+    },
+    /// A verified description entered the cache: store it to hand back in
+    /// [`CapsConfig::known`].
+    Learned {
+        /// Its hash.
+        key: CapsKey,
+        /// The description.
+        info: Arc<DiscoInfo>,
+    },
+}
+
+/// Why an announcement was not resolved.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CapsFailure {
+    /// The query got no answer, or one that is not a description.
+    #[error("the disco#info query failed: {0}")]
+    Query(DiscoError),
+    /// The description is ill-formed (XEP-0115 §5.4; the text says how).
+    #[error("ill-formed description: {0}")]
+    IllFormed(&'static str),
+    /// The description does not hash to what the entity announced: not cached, and the
+    /// next entity announcing that hash is asked instead.
+    #[error("the description does not match the announced hash")]
+    Mismatch,
+    /// Too many announcements are waiting to be resolved; this one was dropped.
+    #[error("too many capabilities queries are waiting")]
+    Busy,
+}
+
+/// What one announcement asks to resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// A hash we can verify: resolved once, for everyone announcing it.
+    Key(CapsKey),
+    /// A legacy announcement (no `hash`) or a hash we cannot check: resolved per entity,
+    /// never cached; the `node#ver` to ask.
+    Unverified(String),
+}
+
+/// A `disco#info` query of the caps service, carried with the request to its response.
+#[derive(Debug)]
+pub(crate) struct Query {
+    target: Target,
+    pub(crate) to: Jid,
+    pub(crate) node: String,
+}
+
+/// One entity's announcement, and its description once known.
+#[derive(Debug)]
+struct Peer {
+    announced: Target,
+    info: Option<Arc<DiscoInfo>>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    target: Target,
+    asked: Jid,
+    /// Others announcing the same hash, resolved by the same answer.
+    waiting: Vec<Jid>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    info: Arc<DiscoInfo>,
+    cost: usize,
+    used: u64,
+}
+
+/// Verified descriptions by hash, bounded in entries and bytes; the least recently used
+/// goes first.
+#[derive(Debug, Default)]
+pub(crate) struct CapsCache {
+    by_hash: [HashMap<Box<str>, Entry>; 3],
+    bytes: usize,
+    clock: u64,
+}
+
+impl CapsCache {
+    fn len(&self) -> usize {
+        self.by_hash.iter().map(HashMap::len).sum()
+    }
+
+    fn get(&mut self, hash: CapsHash, ver: &str) -> Option<&Arc<DiscoInfo>> {
+        self.clock += 1;
+        let entry = self.by_hash[hash.index()].get_mut(ver)?;
+        entry.used = self.clock;
+        Some(&entry.info)
+    }
+
+    fn insert(&mut self, key: &CapsKey, info: Arc<DiscoInfo>, limits: &CapsLimits) -> bool {
+        let cost = info.cost() + key.ver.len();
+        if cost > limits.max_bytes || limits.max_entries == 0 {
+            return false;
+        }
+        self.clock += 1;
+        let old = self.by_hash[key.hash.index()].insert(
+            key.ver.as_str().into(),
+            Entry {
+                info,
+                cost,
+                used: self.clock,
+            },
+        );
+        self.bytes += cost;
+        self.bytes -= old.map_or(0, |o| o.cost);
+        while self.len() > limits.max_entries || self.bytes > limits.max_bytes {
+            let oldest = self
+                .by_hash
+                .iter()
+                .enumerate()
+                .flat_map(|(i, m)| m.iter().map(move |(v, e)| (e.used, i, v)))
+                .min_by_key(|(used, _, _)| *used)
+                .map(|(_, i, v)| (i, v.clone()));
+            let Some((i, ver)) = oldest else { break };
+            if let Some(e) = self.by_hash[i].remove(&ver) {
+                self.bytes -= e.cost;
+            }
+        }
+        true
+    }
+}
+
+/// Our own announcement, recomputed whenever our description changes.
+#[derive(Debug, Default)]
+struct Own {
+    /// The XEP-0115 `ver`.
+    ver: String,
+    /// The XEP-0390 SHA-256 hash, when announced.
+    ecaps2: Option<String>,
+    /// The `disco#info` nodes that name our description.
+    nodes: Vec<String>,
+}
+
+/// What the caps service asks the client to do.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    pub(crate) events: Vec<CapsEvent>,
+    pub(crate) queries: Vec<Query>,
+}
+
+/// The capabilities service's state.
+#[derive(Debug)]
+pub(crate) struct Caps {
+    node: String,
+    ecaps2: bool,
+    limits: CapsLimits,
+    own: Own,
+    /// Session state: outlives connections.
+    cache: CapsCache,
+    /// Connection state: who announced what.
+    peers: HashMap<Jid, Peer>,
+    in_flight: Vec<InFlight>,
+    deferred: VecDeque<(Target, Jid, String)>,
+    tokens: u32,
+    refilled: Option<Instant>,
+    /// The last available presence we broadcast, without caps, to send again when our
+    /// description changes.
+    pub(crate) last_broadcast: Option<Builder>,
+}
+
+impl Caps {
+    pub(crate) fn new(config: &CapsConfig, own: &DiscoInfo) -> Self {
+        let mut caps = Self {
+            node: config.node.clone(),
+            ecaps2: config.ecaps2,
+            limits: config.limits,
+            own: Own::default(),
+            cache: CapsCache::default(),
+            peers: HashMap::new(),
+            in_flight: Vec::new(),
+            deferred: VecDeque::new(),
+            tokens: config.limits.burst,
+            refilled: None,
+            last_broadcast: None,
+        };
+        caps.describe(own);
+        for (key, info) in &config.known {
+            if key.hash.compute(info).as_deref() == Some(key.ver.as_str()) {
+                caps.cache
+                    .insert(key, Arc::new(info.clone()), &config.limits);
+            } else {
+                tracing::debug!(?key, "a stored caps entry does not match its hash: dropped");
+            }
+        }
+        caps
+    }
+
+    /// Our description changed (or is first known): recompute what we announce.
+    pub(crate) fn describe(&mut self, own: &DiscoInfo) {
+        // Our own description is ours to keep well-formed; hash what we have regardless.
+        let ver = CapsHash::Sha1.hash(own).unwrap_or_default();
+        let ecaps2 = self
+            .ecaps2
+            .then(|| CapsHash::Ecaps2Sha256.hash(own))
+            .flatten();
+        let mut nodes = vec![CapsHash::Sha1.node(&self.node, &ver)];
+        nodes.extend(ecaps2.as_ref().map(|h| CapsHash::Ecaps2Sha256.node("", h)));
+        self.own = Own { ver, ecaps2, nodes };
+    }
+
+    /// The `disco#info` nodes that name our description.
+    pub(crate) fn own_nodes(&self) -> &[String] {
+        &self.own.nodes
+    }
+
+    /// Adds our announcement to an available presence that has none.
+    pub(crate) fn attach(&self, presence: &mut Builder) {
+        let has = |p: &Builder, ns: &str| p.children().any(|c| c.name() == "c" && c.ns() == ns);
+        if !has(presence, ns::CAPS) {
+            presence.push(Node::from(
+                Builder::new("c", ns::CAPS)
+                    .attr("hash", CapsHash::Sha1.algo())
+                    .attr("node", &self.node)
+                    .attr("ver", &self.own.ver),
+            ));
+        }
+        if let Some(hash) = self
+            .own
+            .ecaps2
+            .as_ref()
+            .filter(|_| !has(presence, ns::CAPS2))
+        {
+            let hash = Builder::new("hash", ns::HASHES)
+                .attr("algo", CapsHash::Ecaps2Sha256.algo())
+                .text(hash);
+            presence.push(Node::from(Builder::new("c", ns::CAPS2).child(hash)));
+        }
+    }
+
+    /// The description of `jid` (a full JID), if resolved.
+    pub(crate) fn of(&self, jid: &Jid) -> Option<&Arc<DiscoInfo>> {
+        self.peers.get(jid)?.info.as_ref()
+    }
+
+    /// The connection ended: who announced what is no longer known; the cache stays.
+    pub(crate) fn connection_lost(&mut self) {
+        self.peers.clear();
+        self.in_flight.clear();
+        self.deferred.clear();
+        self.last_broadcast = None;
+    }
+
+    /// A presence from `from`: an available one announces caps (or none), an unavailable
+    /// one ends the entity's.
+    pub(crate) fn on_presence(
+        &mut self,
+        now: Instant,
+        from: &Jid,
+        available: bool,
+        el: &Element,
+    ) -> Output {
+        let mut out = Output::default();
+        let announced = if available { announcement(el) } else { None };
+        let Some((target, node)) = announced else {
+            self.peers.remove(from);
+            return out;
+        };
+        if let Some(peer) = self.peers.get(from) {
+            if same_target(&peer.announced, &target) {
+                return out;
+            }
+        }
+        if !self.peers.contains_key(from) && self.peers.len() >= self.limits.max_peers {
+            tracing::debug!(%from, "caps: too many entities tracked; announcement ignored");
+            return out;
+        }
+        let target = target.into_owned();
+        let info = match &target {
+            Target::Key(key) => self.cache.get(key.hash, &key.ver).cloned(),
+            Target::Unverified(_) => None,
+        };
+        self.peers.insert(
+            from.clone(),
+            Peer {
+                announced: target.clone(),
+                info: info.clone(),
+            },
+        );
+        match info {
+            Some(info) => out.events.push(CapsEvent::Resolved {
+                jid: from.clone(),
+                info,
+            }),
+            None => self.schedule(now, target, from.clone(), node, &mut out),
+        }
+        out
+    }
+
+    /// Asks `jid` about `target` now, joins a query in flight for it, or queues it.
+    fn schedule(&mut self, now: Instant, target: Target, jid: Jid, node: String, out: &mut Output) {
+        let hashed = matches!(target, Target::Key(_));
+        if let Some(f) = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.target == target && (hashed || f.asked == jid))
+        {
+            if f.asked != jid && !f.waiting.contains(&jid) {
+                f.waiting.push(jid);
+            }
+            return;
+        }
+        if self.deferred.is_empty() && self.may_send(now) {
+            self.send(target, jid, node, out);
+        } else if self.deferred.len() < self.limits.max_deferred {
+            self.deferred.push_back((target, jid, node));
+        } else {
+            out.events.push(CapsEvent::Failed {
+                jid,
+                reason: CapsFailure::Busy,
+            });
+        }
+    }
+
+    fn may_send(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens > 0 && self.in_flight.len() < self.limits.max_in_flight
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let interval = self.limits.interval.max(Duration::from_millis(1));
+        let Some(since) = self.refilled else {
+            self.refilled = Some(now);
+            return;
+        };
+        let elapsed = now.saturating_duration_since(since);
+        let earned = elapsed.as_nanos() / interval.as_nanos();
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.tokens = self.tokens.saturating_add(earned).min(self.limits.burst);
+            // Whole intervals only, so that the remainder is not lost.
+            self.refilled = Some(since + interval * earned.min(1 << 20));
+            if self.tokens == self.limits.burst {
+                self.refilled = Some(now);
+            }
+        }
+    }
+
+    fn send(&mut self, target: Target, jid: Jid, node: String, out: &mut Output) {
+        self.tokens = self.tokens.saturating_sub(1);
+        self.in_flight.push(InFlight {
+            target: target.clone(),
+            asked: jid.clone(),
+            waiting: Vec::new(),
+        });
+        out.queries.push(Query {
+            target,
+            to: jid,
+            node,
+        });
+    }
+
+    /// When queued queries may go out, if any wait for time (not for answers).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.deferred.is_empty()
+            || self.tokens > 0
+            || self.in_flight.len() >= self.limits.max_in_flight
+        {
+            return None;
+        }
+        Some(self.refilled? + self.limits.interval.max(Duration::from_millis(1)))
+    }
+
+    /// Sends what the rate and the queries in flight allow of the queue.
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Output {
+        let mut out = Output::default();
+        self.drain(now, &mut out);
+        out
+    }
+
+    fn drain(&mut self, now: Instant, out: &mut Output) {
+        while !self.deferred.is_empty() && self.may_send(now) {
+            let Some((target, jid, node)) = self.deferred.pop_front() else {
+                break;
+            };
+            // The entity may have announced something else since, or gone.
+            if !self
+                .peers
+                .get(&jid)
+                .is_some_and(|p| p.announced == target && p.info.is_none())
+            {
+                continue;
+            }
+            if let Target::Key(key) = &target {
+                if let Some(info) = self.cache.get(key.hash, &key.ver).cloned() {
+                    self.resolve(&jid, &target, &info, out);
+                    continue;
+                }
+            }
+            self.schedule_now(target, jid, node, out);
+        }
+    }
+
+    /// As `schedule`, with the queue already in order (called while draining it).
+    fn schedule_now(&mut self, target: Target, jid: Jid, node: String, out: &mut Output) {
+        let hashed = matches!(target, Target::Key(_));
+        if let Some(f) = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.target == target && (hashed || f.asked == jid))
+        {
+            if f.asked != jid && !f.waiting.contains(&jid) {
+                f.waiting.push(jid);
+            }
+            return;
+        }
+        self.send(target, jid, node, out);
+    }
+
+    fn resolve(&mut self, jid: &Jid, target: &Target, info: &Arc<DiscoInfo>, out: &mut Output) {
+        if let Some(peer) = self.peers.get_mut(jid).filter(|p| p.announced == *target) {
+            peer.info = Some(info.clone());
+            out.events.push(CapsEvent::Resolved {
+                jid: jid.clone(),
+                info: info.clone(),
+            });
+        }
+    }
+
+    /// The answer to one of our queries.
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        query: Query,
+        result: Result<Iq, IqError>,
+        limits: &FormLimits,
+    ) -> Output {
+        let mut out = Output::default();
+        let Some(at) = self
+            .in_flight
+            .iter()
+            .position(|f| f.target == query.target && f.asked == query.to)
+        else {
+            return out;
+        };
+        let flight = self.in_flight.swap_remove(at);
+        let checked = result
+            .map_err(|e| CapsFailure::Query(DiscoError::Request(e)))
+            .and_then(|iq| DiscoInfo::from_iq_within(&iq, limits).map_err(CapsFailure::Query))
+            .and_then(|info| {
+                well_formed(&info).map_err(CapsFailure::IllFormed)?;
+                match &flight.target {
+                    Target::Key(key) if key.hash.hash(&info).as_deref() != Some(&key.ver) => {
+                        Err(CapsFailure::Mismatch)
+                    }
+                    _ => Ok(Arc::new(info)),
+                }
+            });
+        match checked {
+            Ok(info) => {
+                if let Target::Key(key) = &flight.target {
+                    if self.cache.insert(key, info.clone(), &self.limits) {
+                        out.events.push(CapsEvent::Learned {
+                            key: key.clone(),
+                            info: info.clone(),
+                        });
+                    }
+                }
+                for jid in std::iter::once(&flight.asked).chain(&flight.waiting) {
+                    self.resolve(jid, &flight.target, &info, &mut out);
+                }
+            }
+            Err(reason) => {
+                tracing::debug!(jid = %flight.asked, %reason, "caps not resolved");
+                out.events.push(CapsEvent::Failed {
+                    jid: flight.asked,
+                    reason,
+                });
+                // Another entity announcing the same hash may answer truthfully.
+                let mut waiting = flight.waiting.into_iter();
+                if let Some(next) = waiting.next() {
+                    self.schedule(now, flight.target.clone(), next, query.node, &mut out);
+                    if let Some(f) = self
+                        .in_flight
+                        .iter_mut()
+                        .find(|f| f.target == flight.target)
+                    {
+                        f.waiting.extend(waiting);
+                    }
+                }
+            }
+        }
+        self.drain(now, &mut out);
+        out
+    }
+}
+
+/// A target borrowed from a presence, compared before anything is copied.
+enum Announced<'a> {
+    Key(CapsHash, std::borrow::Cow<'a, str>),
+    Unverified(String),
+}
+
+impl Announced<'_> {
+    fn into_owned(self) -> Target {
+        match self {
+            Announced::Key(hash, ver) => Target::Key(CapsKey::new(hash, ver.into_owned())),
+            Announced::Unverified(node) => Target::Unverified(node),
+        }
+    }
+}
+
+fn same_target(known: &Target, announced: &Announced<'_>) -> bool {
+    match (known, announced) {
+        (Target::Key(k), Announced::Key(hash, ver)) => k.hash == *hash && k.ver == *ver,
+        (Target::Unverified(a), Announced::Unverified(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// What a presence announces, and the node to ask: XEP-0390 first (a stronger hash), then
+/// XEP-0115 with SHA-1, then an announcement we cannot verify.
+fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
+    let mut caps1 = None;
+    let mut ecaps2 = None;
+    for c in el.children().filter(|c| c.name() == "c") {
+        match c.ns() {
+            ns::CAPS => caps1 = Some(c),
+            ns::CAPS2 => ecaps2 = Some(c),
+            _ => {}
+        }
+    }
+    if let Some(c) = ecaps2 {
+        let best = c
+            .children()
+            .filter(|h| h.is("hash", ns::HASHES))
+            .filter_map(|h| Some((CapsHash::ecaps2(&h.attr("algo")?)?, h)))
+            .min_by_key(|(hash, _)| *hash);
+        if let Some((hash, h)) = best {
+            let ver = match h.text() {
+                std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
+                std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_owned()),
+            };
+            let node = hash.node("", &ver);
+            return Some((Announced::Key(hash, ver), node));
+        }
+    }
+    let c = caps1?;
+    let (node, ver) = (c.attr("node")?, c.attr("ver")?);
+    let node_ver = format!("{node}#{ver}");
+    match c.attr("hash").as_deref() {
+        Some("sha-1") => Some((Announced::Key(CapsHash::Sha1, ver), node_ver)),
+        // Legacy caps (no hash) or a hash we do not implement: asked per entity.
+        _ => Some((Announced::Unverified(node_ver.clone()), node_ver)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::disco::Identity;
+
+    #[test]
+    fn xep_0115_simple_example() {
+        let info = DiscoInfo {
+            identities: vec![Identity::new("client", "pc").with_name("Exodus 0.9.1")],
+            features: [
+                "http://jabber.org/protocol/caps",
+                "http://jabber.org/protocol/disco#info",
+                "http://jabber.org/protocol/disco#items",
+                "http://jabber.org/protocol/muc",
+            ]
+            .map(String::from)
+            .to_vec(),
+            extensions: vec![],
+        };
+        assert_eq!(
+            caps1_string(&info),
+            "client/pc//Exodus 0.9.1<http://jabber.org/protocol/caps<\
+             http://jabber.org/protocol/disco#info<http://jabber.org/protocol/disco#items<\
+             http://jabber.org/protocol/muc<"
+        );
+        assert_eq!(
+            CapsHash::Sha1.compute(&info).unwrap(),
+            "QgayPKawpkPSDYmwT/WM94uAlu0="
+        );
+    }
+}
