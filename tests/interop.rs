@@ -21,6 +21,9 @@ macro_rules! interop {
 }
 
 #[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/caps.rs"]
+mod caps;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/im.rs"]
 mod im;
 #[cfg(all(feature = "tokio", feature = "blocking"))]

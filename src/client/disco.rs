@@ -253,6 +253,9 @@ impl DiscoItem {
     }
 }
 
+/// The most items the adapters' `disco_items` reads.
+pub const MAX_ITEMS: usize = 10_000;
+
 /// Reads the items of a `disco#items` `result`, at most `max` of them.
 pub fn items_from_iq(iq: &Iq, max: usize) -> Result<Vec<DiscoItem>, DiscoError> {
     let query = match iq.payload() {

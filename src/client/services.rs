@@ -186,7 +186,8 @@ impl Client {
         self.send_presence(now, OutgoingPresence::subscribed(jid))
     }
 
-    /// Asks `to` (`None`: our server) for its description, of `node` if given; returns
+    /// Asks `to` (`None`: our own account, its bare JID; the server is
+    /// [`Jid::domain_jid`]) for its description, of `node` if given; returns
     /// the request id, answered by an [`Event::IqResponse`] whose `result` reads with
     /// [`DiscoInfo::from_iq`]. (To answer from caps first, see [`Self::caps_of`].)
     pub fn disco_info(
@@ -199,7 +200,7 @@ impl Client {
         self.send_iq(now, to, IqType::Get, query)
     }
 
-    /// Asks `to` (`None`: our server) for its items, of `node` if given; returns the
+    /// Asks `to` (`None`: our own account) for its items, of `node` if given; returns the
     /// request id, answered by an [`Event::IqResponse`] whose `result` reads with
     /// [`disco::items_from_iq`](super::disco::items_from_iq).
     pub fn disco_items(

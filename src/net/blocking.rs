@@ -48,6 +48,7 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
+use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
@@ -326,6 +327,53 @@ impl Connection {
     /// available or the presence service is off.
     pub fn best_presence(&self, contact: &Jid) -> Option<ResourcePresence> {
         self.call(|c, _| c.presences()?.best(contact).cloned())
+    }
+
+    /// Asks `to` (`None`: our own account, its bare JID) for its description (XEP-0030), of `node` if given,
+    /// and waits for it.
+    pub fn disco_info(
+        &self,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<DiscoInfo, DiscoError> {
+        let iq = self.await_iq(|c, now| c.disco_info(now, to, node))?;
+        DiscoInfo::from_iq(&iq)
+    }
+
+    /// Asks `to` (`None`: our own account) for its items (XEP-0030), of `node` if given, and
+    /// waits for them (at most 10,000).
+    pub fn disco_items(
+        &self,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<Vec<DiscoItem>, DiscoError> {
+        let iq = self.await_iq(|c, now| c.disco_items(now, to, node))?;
+        disco::items_from_iq(&iq, disco::MAX_ITEMS)
+    }
+
+    /// Whether `jid` supports `feature`: from its caps when they are known, otherwise by
+    /// asking it.
+    pub fn supports(&self, jid: &Jid, feature: &str) -> Result<bool, DiscoError> {
+        if let Some(known) = self.call(|c, _| c.supports(jid, feature)) {
+            return Ok(known);
+        }
+        Ok(self.disco_info(Some(jid), None)?.has_feature(feature))
+    }
+
+    /// The capabilities of `jid` (a full JID), once resolved from its presence.
+    pub fn caps_of(&self, jid: &Jid) -> Option<Arc<DiscoInfo>> {
+        self.call(|c, _| c.caps_of(jid).cloned())
+    }
+
+    /// The server's description, fetched once online.
+    pub fn server_info(&self) -> Option<Arc<DiscoInfo>> {
+        self.call(|c, _| c.server_info().cloned())
+    }
+
+    /// Adds a feature to our description, or removes it; our caps follow and are
+    /// broadcast again.
+    pub fn set_feature(&self, feature: &str, on: bool) -> Result<(), CommandError> {
+        self.call(|c, now| c.set_feature(now, feature, on))
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.

@@ -35,6 +35,9 @@
 //! | the roster, a contact's best presence | `roster()`, `presences()` | `roster()`, `best_presence(jid)` | `roster()`, `best_presence(jid)` |
 //! | register an account (XEP-0077) | `Config::register`, then `submit_registration(now, form)` | `register(config, options, fill)`, or `connect` with `Config::register` | `Connection::register(config, options, fill)`, or `connect` with `Config::register` |
 //! | change the password, remove the account | `change_password(now, password)`, `submit_password_form(now, form)`, `remove_account(now)` | the same without `now` | the same without `now` |
+//! | an entity's description or items (XEP-0030) | `disco_info(now, to, node)`, `disco_items(now, to, node)` (ids; read the results with [`DiscoInfo::from_iq`](crate::client::disco::DiscoInfo::from_iq), [`items_from_iq`](crate::client::disco::items_from_iq)) | the same without `now` (awaited, typed) | the same without `now` (awaited, typed) |
+//! | capabilities (XEP-0115, XEP-0390) | `caps_of(jid)`, `supports(jid, feature)` (from caps; `None` unknown), `server_info()` | `caps_of(jid)`, `server_info()`; `supports(jid, feature)` asks when caps do not tell | the same |
+//! | add or remove one of our features (caps re-announced) | `set_feature(now, feature, on)` | `set_feature(feature, on)` | `set_feature(feature, on)` |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |

@@ -36,6 +36,7 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -52,6 +53,7 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
+use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
@@ -337,6 +339,70 @@ impl Handle {
             .await
             .ok()
             .flatten()
+    }
+
+    /// Asks `to` (`None`: our own account, its bare JID) for its description (XEP-0030), of `node` if given,
+    /// and waits for it.
+    pub async fn disco_info(
+        &self,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<DiscoInfo, DiscoError> {
+        let (to, node) = (to.cloned(), node.map(str::to_owned));
+        let iq = self
+            .await_iq(move |c, now| c.disco_info(now, to.as_ref(), node.as_deref()))
+            .await?;
+        DiscoInfo::from_iq(&iq)
+    }
+
+    /// Asks `to` (`None`: our own account) for its items (XEP-0030), of `node` if given, and
+    /// waits for them (at most 10,000).
+    pub async fn disco_items(
+        &self,
+        to: Option<&Jid>,
+        node: Option<&str>,
+    ) -> Result<Vec<DiscoItem>, DiscoError> {
+        let (to, node) = (to.cloned(), node.map(str::to_owned));
+        let iq = self
+            .await_iq(move |c, now| c.disco_items(now, to.as_ref(), node.as_deref()))
+            .await?;
+        disco::items_from_iq(&iq, disco::MAX_ITEMS)
+    }
+
+    /// Whether `jid` supports `feature`: from its caps when they are known, otherwise by
+    /// asking it.
+    pub async fn supports(&self, jid: &Jid, feature: &str) -> Result<bool, DiscoError> {
+        let (who, what) = (jid.clone(), feature.to_owned());
+        let known = self.call(move |c, _| c.supports(&who, &what)).await;
+        if let Some(known) = known.map_err(IqError::from)? {
+            return Ok(known);
+        }
+        Ok(self.disco_info(Some(jid), None).await?.has_feature(feature))
+    }
+
+    /// The capabilities of `jid` (a full JID), once resolved from its presence.
+    pub async fn caps_of(&self, jid: &Jid) -> Option<Arc<DiscoInfo>> {
+        let jid = jid.clone();
+        self.call(move |c, _| c.caps_of(&jid).cloned())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The server's description, fetched once online.
+    pub async fn server_info(&self) -> Option<Arc<DiscoInfo>> {
+        self.call(|c, _| c.server_info().cloned())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Adds a feature to our description, or removes it; our caps follow and are
+    /// broadcast again.
+    pub async fn set_feature(&self, feature: &str, on: bool) -> Result<(), CommandError> {
+        let feature = feature.to_owned();
+        self.call(move |c, now| c.set_feature(now, &feature, on))
+            .await?
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.
