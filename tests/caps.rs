@@ -489,7 +489,8 @@ fn a_verified_answer_is_cached_and_serves_every_entity_announcing_it() {
             _ => None,
         })
         .collect();
-    assert_eq!(resolved, [ROMEO, BENVOLIO]);
+    // Everyone announcing it, in a fixed order.
+    assert_eq!(resolved, [BENVOLIO, ROMEO]);
     assert_eq!(
         pair.client
             .supports(&jid(ROMEO), "http://jabber.org/protocol/muc"),
@@ -517,8 +518,11 @@ fn a_verified_answer_is_cached_and_serves_every_entity_announcing_it() {
 #[test]
 fn a_contact_answering_other_features_does_not_poison_the_ver() {
     let mut pair = online(config());
-    // Tybalt announces Exodus' ver, and Romeo the same while Tybalt is asked.
-    pair.server_sends(&caps_presence(TYBALT, EXODUS));
+    // Tybalt announces Exodus' ver (under a bogus node), and Romeo the same while Tybalt
+    // is asked.
+    pair.server_sends(
+        &caps_presence(TYBALT, EXODUS).replace("http://code.google.com/p/exodus", "bogus"),
+    );
     pair.server_sends(&caps_presence(ROMEO, EXODUS));
     assert_eq!(queries_to(&pair, ROMEO), 0);
     // Tybalt answers with more than Exodus has.
@@ -533,16 +537,25 @@ fn a_contact_answering_other_features_does_not_poison_the_ver() {
         .iter()
         .any(|e| matches!(e, CapsEvent::Learned { .. })));
     assert!(pair.client.caps_of(&jid(TYBALT)).is_none());
-    // The next entity announcing the ver is asked instead, and its truthful answer counts.
+    // The next entity announcing the ver is asked instead, for its own node, and its
+    // truthful answer counts.
     assert_eq!(queries_to(&pair, ROMEO), 1);
+    assert!(pair.sent().contains(&format!(
+        "to='{ROMEO}'><query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#{EXODUS}'/>"
+    )));
     answer(&mut pair, ROMEO, XEP0115_SIMPLE);
     assert!(!pair
         .client
         .caps_of(&jid(ROMEO))
         .unwrap()
         .has_feature("urn:evil"));
-    // The liar's own entry stays unresolved: it announced a ver it does not have.
-    assert!(pair.client.caps_of(&jid(TYBALT)).is_none());
+    // The liar announced that ver: what it stands for is the verified description, not
+    // what the liar answered.
+    assert!(!pair
+        .client
+        .caps_of(&jid(TYBALT))
+        .unwrap()
+        .has_feature("urn:evil"));
     // An answer from someone not asked is not an answer.
     pair.events.clear();
     pair.server_sends(&caps_presence(BENVOLIO, "wHZ3YTjMDnuhC2VK7ojP9tOcN0c="));
@@ -736,4 +749,146 @@ fn with_discovery_off_requests_are_refused_and_nothing_is_announced() {
     ));
     pair.server_sends(&caps_presence(ROMEO, EXODUS));
     assert_eq!(queries_to(&pair, ROMEO), 0);
+}
+
+#[test]
+fn implausible_and_oversized_announcements_are_not_held() {
+    let mut pair = online(config());
+    let sent = pair.sent().len();
+    let long_node = "n".repeat(300);
+    pair.server_sends(&format!(
+        "<presence from='{ROMEO}'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='x' ver='{}'/></presence>\
+         <presence from='{BENVOLIO}'><c xmlns='http://jabber.org/protocol/caps' node='{long_node}' ver='1'/></presence>\
+         <presence from='{TYBALT}'><c xmlns='urn:xmpp:caps'><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>short</hash></c></presence>",
+        "A".repeat(5000)
+    ));
+    assert!(
+        !pair.sent()[sent..].contains("disco#info"),
+        "{}",
+        &pair.sent()[sent..]
+    );
+    assert!(caps_events(&pair).is_empty());
+}
+
+#[test]
+fn nothing_is_asked_after_our_stream_end() {
+    let mut pair = online(config());
+    pair.server.script.answer_close = false;
+    pair.client.close(pair.now);
+    pair.drive();
+    pair.server_sends(&caps_presence(ROMEO, EXODUS));
+    let sent = pair.sent();
+    assert!(sent.ends_with("</stream:stream>"), "{sent}");
+}
+
+#[test]
+fn a_dropped_announcement_is_asked_again_when_repeated() {
+    let mut config = config();
+    config.caps.limits.burst = 1;
+    config.caps.limits.max_deferred = 0;
+    config.caps.limits.interval = Duration::from_secs(1);
+    let mut pair = online(config);
+    pair.server_sends(&caps_presence(ROMEO, EXODUS));
+    pair.server_sends(&caps_presence(BENVOLIO, "q07IKJEyjvHSyhy//CH0CxmKi8w="));
+    assert!(matches!(
+        caps_events(&pair)[..],
+        [CapsEvent::Failed {
+            reason: CapsFailure::Busy,
+            ..
+        }]
+    ));
+    assert_eq!(queries_to(&pair, BENVOLIO), 0);
+    pair.advance(Duration::from_secs(2));
+    answer(&mut pair, ROMEO, XEP0115_SIMPLE);
+    pair.server_sends(&caps_presence(BENVOLIO, "q07IKJEyjvHSyhy//CH0CxmKi8w="));
+    assert_eq!(queries_to(&pair, BENVOLIO), 1);
+}
+
+#[test]
+fn entities_leave_and_the_tracked_set_is_bounded() {
+    let mut config = config();
+    config.caps.limits.max_peers = 2;
+    config.caps.known = vec![(CapsKey::new(CapsHash::Sha1, EXODUS), info(XEP0115_SIMPLE))];
+    let mut pair = online(config);
+    pair.server_sends(&caps_presence(ROMEO, EXODUS));
+    pair.server_sends(&caps_presence(BENVOLIO, EXODUS));
+    pair.server_sends(&caps_presence(TYBALT, EXODUS));
+    assert!(pair.client.caps_of(&jid(TYBALT)).is_none());
+    assert!(matches!(
+        caps_events(&pair).last(),
+        Some(CapsEvent::Failed { reason: CapsFailure::Busy, jid }) if jid.as_str() == TYBALT
+    ));
+    // An error presence ends an entity's caps as unavailable does; room is made.
+    pair.server_sends(&format!("<presence from='{ROMEO}' type='error'/>"));
+    assert!(pair.client.caps_of(&jid(ROMEO)).is_none());
+    pair.server_sends(&caps_presence(TYBALT, EXODUS));
+    assert!(pair.client.caps_of(&jid(TYBALT)).is_some());
+}
+
+#[test]
+fn our_previous_caps_node_is_still_answered_and_service_features_are_not_the_apps() {
+    let mut pair = online(config());
+    let old = CapsHash::Sha1
+        .compute(pair.client.own_disco_info().unwrap())
+        .unwrap();
+    pair.client
+        .set_feature(pair.now, "urn:example:new", true)
+        .unwrap();
+    assert_eq!(
+        pair.client
+            .set_feature(pair.now, "http://jabber.org/protocol/caps", false),
+        Err(xmpp_sansio::client::CommandError::InvalidStanza(
+            "that feature belongs to a service of the client"
+        ))
+    );
+    assert!(pair
+        .client
+        .set_feature(pair.now, "bad\u{0}feature", true)
+        .is_err());
+    pair.server_sends(&format!(
+        "<iq type='get' id='old' from='{ROMEO}'><query xmlns='http://jabber.org/protocol/disco#info' \
+         node='https://crates.io/crates/xmpp-sansio#{old}'/></iq>"
+    ));
+    let sent = pair.sent();
+    let reply = &sent[sent.find("id='old'").unwrap()..];
+    assert!(
+        reply.starts_with("id='old' to='romeo@example.net/orchard'><query"),
+        "{reply}"
+    );
+    assert!(!reply[..reply.find("</iq>").unwrap()].contains("urn:example:new"));
+}
+
+#[test]
+fn caps_traffic_gives_the_same_actions_in_every_chunking() {
+    // A first run learns the ids of the client's queries (they are seeded).
+    let mut pair = online(config());
+    pair.server_sends(&caps_presence(ROMEO, EXODUS));
+    let romeo_id = pair.sent_iq_id(&format!("to='{ROMEO}'"));
+    let traffic = format!(
+        "{}{}<iq type='result' id='{romeo_id}' from='{ROMEO}'>{XEP0115_SIMPLE}</iq>\
+         <presence from='{TYBALT}'><c xmlns='http://jabber.org/protocol/caps' node='legacy' ver='1'/></presence>\
+         <iq type='get' id='q' from='{TYBALT}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>\
+         <presence from='{ROMEO}' type='unavailable'/>",
+        caps_presence(ROMEO, EXODUS),
+        caps_presence(BENVOLIO, EXODUS),
+    );
+    let mut whole: Option<(Vec<String>, String)> = None;
+    for size in [0, 1, 2, 3, 7, 64] {
+        let mut pair = online(config());
+        if size > 0 {
+            pair.chunks = vec![size];
+        }
+        let before = pair.sent().len();
+        pair.server_sends(&traffic);
+        let events: Vec<String> = pair.events.iter().map(harness::summarize).collect();
+        let sent = pair.sent()[before..].to_owned();
+        assert!(events.iter().any(|e| e.contains("Learned")), "{events:#?}");
+        match &whole {
+            None => whole = Some((events, sent)),
+            Some((e, s)) => {
+                assert_eq!(&events, e, "reads of {size}");
+                assert_eq!(&sent, s, "reads of {size}");
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod harness;
 
 use std::time::Instant;
 
+use xmpp_sansio::client::caps::CapsHash;
 use xmpp_sansio::client::{Action, Client, Config};
 
 fn actions(client: &mut Client) -> Vec<String> {
@@ -82,7 +83,24 @@ fn recorded_session_traffic_is_handled_online() {
             let t = common::load(&format!("{server}-{phase}.xml"));
             // The recorded account becomes the harness's, so that what the server sent "from
             // our account" (ejabberd's roster pushes) is from ours.
-            let bytes = as_harness_account(&t.all_server_bytes());
+            let mut bytes = as_harness_account(&t.all_server_bytes());
+            // After our caps presence the servers ask for our `node#ver` (ejabberd from our
+            // full JID, Prosody from our bare JID): the recorded client's, made ours.
+            let own = Client::new(harness::config(), Instant::now())
+                .own_disco_info()
+                .unwrap()
+                .clone();
+            let our_node = format!(
+                "https://crates.io/crates/xmpp-sansio#{}",
+                CapsHash::Sha1.compute(&own).unwrap()
+            );
+            if phase == "14-presence-with-caps" {
+                let text = String::from_utf8(bytes).unwrap().replace(
+                    "https://example.test/interop-capture#WNDbSWpOP9QRW3Jz1YdRzIlGDR4=",
+                    &our_node,
+                );
+                bytes = text.into_bytes();
+            }
             let mut whole = None;
             for size in [usize::MAX, 1, 5, 100] {
                 let mut pair = harness::Pair::online(harness::config(), harness::Script::default());
@@ -122,6 +140,17 @@ fn recorded_session_traffic_is_handled_online() {
                 assert!(
                     got.iter().any(|a| a.starts_with("event presence")),
                     "{server}: {got:#?}"
+                );
+                let answer = got
+                    .iter()
+                    .find(|a| a.contains(&format!("node='{our_node}'")))
+                    .unwrap_or_else(|| panic!("{server}: the caps query unanswered: {got:#?}"));
+                assert!(
+                    answer.starts_with("send <iq type='result' id=")
+                        && answer
+                            .contains("<identity category='client' type='pc' name='xmpp-sansio'/>")
+                        && answer.contains("<feature var='http://jabber.org/protocol/caps'/>"),
+                    "{server}: {answer}"
                 );
             }
             if phase == "16-disco-info-server" || phase == "12-roster-get" {

@@ -7,9 +7,11 @@
 //! password change and bit 7 an account removal outstanding. Bytes 1..=8 are read sizes
 //! (cycled); each read also moves the clock by its size / 16 seconds, so that a seed's
 //! answers arrive before the 30 s timeouts unless its sizes say otherwise. Online, the
-//! scripted server first answers the roster request (two contacts) and the carbons request,
-//! so that the arbitrary bytes reach the services: roster pushes, presence and
-//! subscriptions, carbons, registration. Checks: no panic, every drain of `poll_action` ends,
+//! scripted server first answers the roster request (two contacts), the carbons request and
+//! the server description query, so that the arbitrary bytes reach the services: roster
+//! pushes, presence and subscriptions, carbons, registration, disco requests, caps
+//! announcements and the answers to the caps queries (small cache, rate and flight
+//! limits). Checks: no panic, every drain of `poll_action` ends,
 //! nothing is sent after `Action::Close`, a closed client stays silent, `Online` comes at
 //! most once, and the roster and the presence map stay within their (small) limits.
 #![no_main]
@@ -32,9 +34,10 @@ struct Driver {
     /// Parses what the client sends, to answer bind with the right id.
     reader: StreamReader,
     last_iq_id: Option<String>,
-    /// The ids of the requests the services sent: roster, carbons.
+    /// The ids of the requests the services sent: roster, carbons, server description.
     roster_id: Option<String>,
     carbons_id: Option<String>,
+    server_info_id: Option<String>,
 }
 
 impl Driver {
@@ -60,6 +63,12 @@ impl Driver {
                                 }
                                 if el.get_child("enable", "urn:xmpp:carbons:2").is_some() {
                                     self.carbons_id = id.clone();
+                                }
+                                let disco = "http://jabber.org/protocol/disco#info";
+                                if el.attr("to").as_deref() == Some("example.com")
+                                    && el.get_child("query", disco).is_some()
+                                {
+                                    self.server_info_id = id.clone();
                                 }
                                 self.last_iq_id = id;
                             }
@@ -118,6 +127,12 @@ fuzz_target!(|input: &[u8]| {
     config.presence.limits.max_contacts = 4;
     config.presence.limits.max_resources = 3;
     config.presence.limits.max_bytes = 2048;
+    config.caps.limits.max_entries = 4;
+    config.caps.limits.max_bytes = 4096;
+    config.caps.limits.max_peers = 8;
+    config.caps.limits.max_in_flight = 2;
+    config.caps.limits.max_deferred = 4;
+    config.caps.limits.burst = 3;
     if register {
         config.register = Some(if input[0] & 0x20 != 0 {
             xmpp_sansio::client::register::Register::Interactive { then_login: true }
@@ -135,6 +150,7 @@ fuzz_target!(|input: &[u8]| {
         last_iq_id: None,
         roster_id: None,
         carbons_id: None,
+        server_info_id: None,
     };
     d.drain();
     if stage >= 1 {
@@ -156,14 +172,20 @@ fuzz_target!(|input: &[u8]| {
         assert!(d.client.is_online());
         let roster = d.roster_id.clone().unwrap_or_default();
         let carbons = d.carbons_id.clone().unwrap_or_default();
+        let server_info = d.server_info_id.clone().unwrap_or_default();
         let services = format!(
             "<iq type='result' id='{roster}'><query xmlns='jabber:iq:roster' ver='1'>\
              <item jid='romeo@example.net' subscription='both'/>\
              <item jid='nurse@example.com' subscription='none' ask='subscribe'/></query></iq>\
-             <iq type='result' id='{carbons}'/>"
+             <iq type='result' id='{carbons}'/>\
+             <iq type='result' id='{server_info}' from='example.com'>\
+             <query xmlns='http://jabber.org/protocol/disco#info'>\
+             <identity category='server' type='im'/><feature var='urn:xmpp:carbons:2'/>\
+             </query></iq>"
         );
         d.input(services.as_bytes());
         assert!(d.client.carbons_enabled());
+        assert!(d.client.server_info().is_some());
         // Bits 6 and 7: a password change and an account removal are outstanding (XEP-0077
         // §3.2-3.3), so the arbitrary bytes answer them.
         if input[0] & 0x40 != 0 {

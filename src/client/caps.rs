@@ -155,7 +155,7 @@ fn caps1_string(info: &DiscoInfo) -> String {
             .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))
             .map(|f| (f.var.as_deref().unwrap_or(""), &f.values))
             .collect();
-        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        fields.sort_by(|a, b| a.0.cmp(b.0));
         for (var, values) in fields {
             s.push_str(var);
             s.push('<');
@@ -272,6 +272,14 @@ fn well_formed(info: &DiscoInfo) -> Result<(), &'static str> {
         }
         if field.values.windows(2).any(|w| w[0] != w[1]) {
             return Err("a FORM_TYPE has several different values");
+        }
+        if has_duplicates(
+            form.fields
+                .iter()
+                .filter_map(|f| f.var.as_deref())
+                .collect(),
+        ) {
+            return Err("a form has two fields of one name");
         }
         form_types.extend(field.values.first());
     }
@@ -433,19 +441,33 @@ pub(crate) struct Query {
     pub(crate) node: String,
 }
 
-/// One entity's announcement, and its description once known.
+/// Where one entity's announcement stands.
+#[derive(Debug)]
+enum State {
+    /// Not known yet: asked, queued, or dropped while busy (asked again when it announces
+    /// the same again).
+    Pending,
+    /// Its answer was refused (a mismatch, ill-formed, an error): not asked again for this
+    /// announcement, though another entity's verified answer still serves it.
+    Failed,
+    /// Known.
+    Resolved(Arc<DiscoInfo>),
+}
+
+/// One entity's announcement: what to resolve, the node to ask it for, where it stands.
 #[derive(Debug)]
 struct Peer {
     announced: Target,
-    info: Option<Arc<DiscoInfo>>,
+    node: Box<str>,
+    state: State,
 }
 
+/// A query out: its target and whom it asked. Everyone announcing the target is served by
+/// the answer (found in `peers`), so nobody waits here.
 #[derive(Debug)]
 struct InFlight {
     target: Target,
     asked: Jid,
-    /// Others announcing the same hash, resolved by the same answer.
-    waiting: Vec<Jid>,
 }
 
 #[derive(Debug)]
@@ -509,17 +531,6 @@ impl CapsCache {
     }
 }
 
-/// Our own announcement, recomputed whenever our description changes.
-#[derive(Debug, Default)]
-struct Own {
-    /// The XEP-0115 `ver`.
-    ver: String,
-    /// The XEP-0390 SHA-256 hash, when announced.
-    ecaps2: Option<String>,
-    /// The `disco#info` nodes that name our description.
-    nodes: Vec<String>,
-}
-
 /// What the caps service asks the client to do.
 #[derive(Debug, Default)]
 pub(crate) struct Output {
@@ -527,19 +538,41 @@ pub(crate) struct Output {
     pub(crate) queries: Vec<Query>,
 }
 
+/// One of our announcements: the hashes of one description and the nodes that name it.
+#[derive(Debug)]
+struct Own {
+    info: Arc<DiscoInfo>,
+    /// The XEP-0115 `ver`.
+    ver: String,
+    /// The XEP-0390 SHA-256 hash, when announced.
+    ecaps2: Option<String>,
+    /// The `disco#info` nodes that name this description.
+    nodes: Vec<String>,
+}
+
+/// Earlier descriptions still answered by their nodes (XEP-0390 §6.1 asks for the last
+/// three hash sets): a peer may ask about a presence we sent before a feature change.
+const OWN_HISTORY: usize = 3;
+
+/// Longest `node` (and legacy `node#ver`) accepted in an announcement; real ones are URLs
+/// of a few dozen bytes, and whatever is accepted is held per entity.
+const MAX_NODE: usize = 256;
+
 /// The capabilities service's state.
 #[derive(Debug)]
 pub(crate) struct Caps {
     node: String,
     ecaps2: bool,
     limits: CapsLimits,
-    own: Own,
-    /// Session state: outlives connections.
+    /// Ours, newest first.
+    own: VecDeque<Own>,
+    /// Session state: kept when the connection ends.
     cache: CapsCache,
     /// Connection state: who announced what.
     peers: HashMap<Jid, Peer>,
     in_flight: Vec<InFlight>,
-    deferred: VecDeque<(Target, Jid, String)>,
+    /// Entities whose query waits for the rate or for room in flight.
+    deferred: VecDeque<Jid>,
     tokens: u32,
     refilled: Option<Instant>,
     /// The last available presence we broadcast, without caps, to send again when our
@@ -548,25 +581,34 @@ pub(crate) struct Caps {
 }
 
 impl Caps {
-    pub(crate) fn new(config: &CapsConfig, own: &DiscoInfo) -> Self {
+    pub(crate) fn new(config: &CapsConfig, own: &Arc<DiscoInfo>) -> Self {
+        let mut limits = config.limits;
+        // Zero would never send anything while waking to try.
+        limits.burst = limits.burst.max(1);
+        limits.max_in_flight = limits.max_in_flight.max(1);
+        let node = if crate::xml::escape_attr_value(&mut Vec::new(), &config.node).is_ok() {
+            config.node.clone()
+        } else {
+            tracing::warn!("CapsConfig::node cannot be written in XML: the default is used");
+            CapsConfig::default().node
+        };
         let mut caps = Self {
-            node: config.node.clone(),
+            node,
             ecaps2: config.ecaps2,
-            limits: config.limits,
-            own: Own::default(),
+            limits,
+            own: VecDeque::new(),
             cache: CapsCache::default(),
             peers: HashMap::new(),
             in_flight: Vec::new(),
             deferred: VecDeque::new(),
-            tokens: config.limits.burst,
+            tokens: limits.burst,
             refilled: None,
             last_broadcast: None,
         };
         caps.describe(own);
         for (key, info) in &config.known {
             if key.hash.compute(info).as_deref() == Some(key.ver.as_str()) {
-                caps.cache
-                    .insert(key, Arc::new(info.clone()), &config.limits);
+                caps.cache.insert(key, Arc::new(info.clone()), &limits);
             } else {
                 tracing::debug!(?key, "a stored caps entry does not match its hash: dropped");
             }
@@ -575,8 +617,13 @@ impl Caps {
     }
 
     /// Our description changed (or is first known): recompute what we announce.
-    pub(crate) fn describe(&mut self, own: &DiscoInfo) {
-        // Our own description is ours to keep well-formed; hash what we have regardless.
+    pub(crate) fn describe(&mut self, own: &Arc<DiscoInfo>) {
+        if let Err(why) = well_formed(own) {
+            tracing::warn!(
+                why,
+                "our own description is ill-formed: others will not verify our caps"
+            );
+        }
         let ver = CapsHash::Sha1.hash(own).unwrap_or_default();
         let ecaps2 = self
             .ecaps2
@@ -584,31 +631,36 @@ impl Caps {
             .flatten();
         let mut nodes = vec![CapsHash::Sha1.node(&self.node, &ver)];
         nodes.extend(ecaps2.as_ref().map(|h| CapsHash::Ecaps2Sha256.node("", h)));
-        self.own = Own { ver, ecaps2, nodes };
+        self.own.push_front(Own {
+            info: own.clone(),
+            ver,
+            ecaps2,
+            nodes,
+        });
+        self.own.truncate(OWN_HISTORY);
     }
 
-    /// The `disco#info` nodes that name our description.
-    pub(crate) fn own_nodes(&self) -> &[String] {
-        &self.own.nodes
+    /// The description a `disco#info` `node` names: ours now, or one we announced before.
+    pub(crate) fn own_for_node(&self, node: &str) -> Option<&Arc<DiscoInfo>> {
+        self.own
+            .iter()
+            .find(|o| o.nodes.iter().any(|n| n == node))
+            .map(|o| &o.info)
     }
 
     /// Adds our announcement to an available presence that has none.
     pub(crate) fn attach(&self, presence: &mut Builder) {
+        let Some(own) = self.own.front() else { return };
         let has = |p: &Builder, ns: &str| p.children().any(|c| c.name() == "c" && c.ns() == ns);
         if !has(presence, ns::CAPS) {
             presence.push(Node::from(
                 Builder::new("c", ns::CAPS)
                     .attr("hash", CapsHash::Sha1.algo())
                     .attr("node", &self.node)
-                    .attr("ver", &self.own.ver),
+                    .attr("ver", &own.ver),
             ));
         }
-        if let Some(hash) = self
-            .own
-            .ecaps2
-            .as_ref()
-            .filter(|_| !has(presence, ns::CAPS2))
-        {
+        if let Some(hash) = own.ecaps2.as_ref().filter(|_| !has(presence, ns::CAPS2)) {
             let hash = Builder::new("hash", ns::HASHES)
                 .attr("algo", CapsHash::Ecaps2Sha256.algo())
                 .text(hash);
@@ -618,7 +670,10 @@ impl Caps {
 
     /// The description of `jid` (a full JID), if resolved.
     pub(crate) fn of(&self, jid: &Jid) -> Option<&Arc<DiscoInfo>> {
-        self.peers.get(jid)?.info.as_ref()
+        match &self.peers.get(jid)?.state {
+            State::Resolved(info) => Some(info),
+            _ => None,
+        }
     }
 
     /// The connection ended: who announced what is no longer known; the cache stays.
@@ -629,8 +684,8 @@ impl Caps {
         self.last_broadcast = None;
     }
 
-    /// A presence from `from`: an available one announces caps (or none), an unavailable
-    /// one ends the entity's.
+    /// A presence from `from`: an available one announces caps (or none); an unavailable
+    /// one (or an error) ends the entity's.
     pub(crate) fn on_presence(
         &mut self,
         now: Instant,
@@ -644,60 +699,93 @@ impl Caps {
             self.peers.remove(from);
             return out;
         };
-        if let Some(peer) = self.peers.get(from) {
+        if let Some(peer) = self.peers.get_mut(from) {
             if same_target(&peer.announced, &target) {
+                // Not news, unless it is still unknown and nobody is on it.
+                if !matches!(peer.state, State::Resolved(_)) {
+                    self.retry(now, from, &mut out);
+                }
                 return out;
             }
-        }
-        if !self.peers.contains_key(from) && self.peers.len() >= self.limits.max_peers {
-            tracing::debug!(%from, "caps: too many entities tracked; announcement ignored");
+        } else if self.peers.len() >= self.limits.max_peers {
+            out.events.push(CapsEvent::Failed {
+                jid: from.clone(),
+                reason: CapsFailure::Busy,
+            });
             return out;
         }
         let target = target.into_owned();
-        let info = match &target {
+        let cached = match &target {
             Target::Key(key) => self.cache.get(key.hash, &key.ver).cloned(),
             Target::Unverified(_) => None,
+        };
+        let state = match &cached {
+            Some(info) => State::Resolved(info.clone()),
+            None => State::Pending,
         };
         self.peers.insert(
             from.clone(),
             Peer {
-                announced: target.clone(),
-                info: info.clone(),
+                announced: target,
+                node: node.into(),
+                state,
             },
         );
-        match info {
+        match cached {
             Some(info) => out.events.push(CapsEvent::Resolved {
                 jid: from.clone(),
                 info,
             }),
-            None => self.schedule(now, target, from.clone(), node, &mut out),
+            None => self.schedule(now, from.clone(), &mut out),
         }
         out
     }
 
-    /// Asks `jid` about `target` now, joins a query in flight for it, or queues it.
-    fn schedule(&mut self, now: Instant, target: Target, jid: Jid, node: String, out: &mut Output) {
-        let hashed = matches!(target, Target::Key(_));
-        if let Some(f) = self
-            .in_flight
-            .iter_mut()
-            .find(|f| f.target == target && (hashed || f.asked == jid))
-        {
-            if f.asked != jid && !f.waiting.contains(&jid) {
-                f.waiting.push(jid);
+    /// An entity re-announced what is not resolved: serve it from the cache if another
+    /// entity's answer got there, or ask again if nothing is under way for it.
+    fn retry(&mut self, now: Instant, from: &Jid, out: &mut Output) {
+        let Some(peer) = self.peers.get(from) else {
+            return;
+        };
+        if let Target::Key(key) = &peer.announced {
+            if let Some(info) = self.cache.get(key.hash, &key.ver).cloned() {
+                let target = peer.announced.clone();
+                return self.resolve(from, &target, &info, out);
             }
+        }
+        let pending = matches!(peer.state, State::Pending);
+        if pending && !self.deferred.contains(from) {
+            self.schedule(now, from.clone(), out);
+        }
+    }
+
+    /// Asks `jid` about what it announced now, leaves it to a query in flight for the same
+    /// hash, or queues it.
+    fn schedule(&mut self, now: Instant, jid: Jid, out: &mut Output) {
+        if self.covered(&jid) {
             return;
         }
         if self.deferred.is_empty() && self.may_send(now) {
-            self.send(target, jid, node, out);
+            self.send(jid, out);
         } else if self.deferred.len() < self.limits.max_deferred {
-            self.deferred.push_back((target, jid, node));
+            self.deferred.push_back(jid);
         } else {
             out.events.push(CapsEvent::Failed {
                 jid,
                 reason: CapsFailure::Busy,
             });
         }
+    }
+
+    /// Whether a query in flight will resolve `jid`'s announcement: one for the same hash,
+    /// or (unverifiable announcements) one to `jid` itself.
+    fn covered(&self, jid: &Jid) -> bool {
+        let Some(peer) = self.peers.get(jid) else {
+            return true;
+        };
+        self.in_flight.iter().any(|f| {
+            f.target == peer.announced && (matches!(f.target, Target::Key(_)) || f.asked == *jid)
+        })
     }
 
     fn may_send(&mut self, now: Instant) -> bool {
@@ -711,25 +799,30 @@ impl Caps {
             self.refilled = Some(now);
             return;
         };
-        let elapsed = now.saturating_duration_since(since);
-        let earned = elapsed.as_nanos() / interval.as_nanos();
-        if earned > 0 {
-            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
-            self.tokens = self.tokens.saturating_add(earned).min(self.limits.burst);
-            // Whole intervals only, so that the remainder is not lost.
-            self.refilled = Some(since + interval * earned.min(1 << 20));
-            if self.tokens == self.limits.burst {
-                self.refilled = Some(now);
-            }
+        let earned = now.saturating_duration_since(since).as_nanos() / interval.as_nanos();
+        if earned == 0 {
+            return;
         }
+        let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+        self.tokens = self.tokens.saturating_add(earned).min(self.limits.burst);
+        // Whole intervals only, so that the remainder counts towards the next token; a
+        // full bucket starts over from now.
+        self.refilled = if self.tokens == self.limits.burst {
+            Some(now)
+        } else {
+            since.checked_add(interval * earned).or(Some(now))
+        };
     }
 
-    fn send(&mut self, target: Target, jid: Jid, node: String, out: &mut Output) {
+    fn send(&mut self, jid: Jid, out: &mut Output) {
+        let Some(peer) = self.peers.get(&jid) else {
+            return;
+        };
         self.tokens = self.tokens.saturating_sub(1);
+        let (target, node) = (peer.announced.clone(), peer.node.to_string());
         self.in_flight.push(InFlight {
             target: target.clone(),
             asked: jid.clone(),
-            waiting: Vec::new(),
         });
         out.queries.push(Query {
             target,
@@ -746,7 +839,8 @@ impl Caps {
         {
             return None;
         }
-        Some(self.refilled? + self.limits.interval.max(Duration::from_millis(1)))
+        let interval = self.limits.interval.max(Duration::from_millis(1));
+        Some(super::later(self.refilled?, interval))
     }
 
     /// Sends what the rate and the queries in flight allow of the queue.
@@ -758,46 +852,31 @@ impl Caps {
 
     fn drain(&mut self, now: Instant, out: &mut Output) {
         while !self.deferred.is_empty() && self.may_send(now) {
-            let Some((target, jid, node)) = self.deferred.pop_front() else {
+            let Some(jid) = self.deferred.pop_front() else {
                 break;
             };
-            // The entity may have announced something else since, or gone.
-            if !self
-                .peers
-                .get(&jid)
-                .is_some_and(|p| p.announced == target && p.info.is_none())
-            {
+            // The entity may have gone, been resolved meanwhile, or be covered by a query
+            // sent since.
+            let Some(peer) = self.peers.get(&jid) else {
+                continue;
+            };
+            if !matches!(peer.state, State::Pending) || self.covered(&jid) {
                 continue;
             }
-            if let Target::Key(key) = &target {
+            if let Target::Key(key) = &peer.announced {
                 if let Some(info) = self.cache.get(key.hash, &key.ver).cloned() {
+                    let target = peer.announced.clone();
                     self.resolve(&jid, &target, &info, out);
                     continue;
                 }
             }
-            self.schedule_now(target, jid, node, out);
+            self.send(jid, out);
         }
-    }
-
-    /// As `schedule`, with the queue already in order (called while draining it).
-    fn schedule_now(&mut self, target: Target, jid: Jid, node: String, out: &mut Output) {
-        let hashed = matches!(target, Target::Key(_));
-        if let Some(f) = self
-            .in_flight
-            .iter_mut()
-            .find(|f| f.target == target && (hashed || f.asked == jid))
-        {
-            if f.asked != jid && !f.waiting.contains(&jid) {
-                f.waiting.push(jid);
-            }
-            return;
-        }
-        self.send(target, jid, node, out);
     }
 
     fn resolve(&mut self, jid: &Jid, target: &Target, info: &Arc<DiscoInfo>, out: &mut Output) {
         if let Some(peer) = self.peers.get_mut(jid).filter(|p| p.announced == *target) {
-            peer.info = Some(info.clone());
+            peer.state = State::Resolved(info.clone());
             out.events.push(CapsEvent::Resolved {
                 jid: jid.clone(),
                 info: info.clone(),
@@ -834,36 +913,61 @@ impl Caps {
                     _ => Ok(Arc::new(info)),
                 }
             });
-        match checked {
-            Ok(info) => {
-                if let Target::Key(key) = &flight.target {
-                    if self.cache.insert(key, info.clone(), &self.limits) {
-                        out.events.push(CapsEvent::Learned {
-                            key: key.clone(),
-                            info: info.clone(),
-                        });
-                    }
+        match (checked, &flight.target) {
+            (Ok(info), Target::Key(key)) => {
+                if self.cache.insert(key, info.clone(), &self.limits) {
+                    out.events.push(CapsEvent::Learned {
+                        key: key.clone(),
+                        info: info.clone(),
+                    });
                 }
-                for jid in std::iter::once(&flight.asked).chain(&flight.waiting) {
-                    self.resolve(jid, &flight.target, &info, &mut out);
+                // Everyone announcing it, in the order they are found.
+                let mut announcing: Vec<Jid> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.announced == flight.target)
+                    .filter(|(_, p)| !matches!(p.state, State::Resolved(_)))
+                    .map(|(j, _)| j.clone())
+                    .collect();
+                // In a fixed order: the same input gives the same events.
+                announcing.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+                for jid in announcing {
+                    self.resolve(&jid, &flight.target, &info, &mut out);
                 }
             }
-            Err(reason) => {
-                tracing::debug!(jid = %flight.asked, %reason, "caps not resolved");
-                out.events.push(CapsEvent::Failed {
-                    jid: flight.asked,
-                    reason,
-                });
-                // Another entity announcing the same hash may answer truthfully.
-                let mut waiting = flight.waiting.into_iter();
-                if let Some(next) = waiting.next() {
-                    self.schedule(now, flight.target.clone(), next, query.node, &mut out);
-                    if let Some(f) = self
-                        .in_flight
-                        .iter_mut()
-                        .find(|f| f.target == flight.target)
-                    {
-                        f.waiting.extend(waiting);
+            (Ok(info), Target::Unverified(_)) => {
+                self.resolve(&flight.asked, &flight.target, &info, &mut out)
+            }
+            (Err(reason), _) => {
+                // Reported only if the entity still announces what was asked.
+                let asked = self
+                    .peers
+                    .get_mut(&flight.asked)
+                    .filter(|p| p.announced == flight.target);
+                if let Some(peer) = asked {
+                    peer.state = State::Failed;
+                    tracing::debug!(jid = %flight.asked, %reason, "caps not resolved");
+                    out.events.push(CapsEvent::Failed {
+                        jid: flight.asked.clone(),
+                        reason,
+                    });
+                }
+                // XEP-0115 §5.4: another entity announcing the same hash may answer
+                // truthfully; ask it (with its own node).
+                if matches!(flight.target, Target::Key(_)) {
+                    let next = self
+                        .peers
+                        .iter()
+                        .filter(|(j, p)| {
+                            p.announced == flight.target
+                                && matches!(p.state, State::Pending)
+                                && **j != flight.asked
+                        })
+                        .map(|(j, _)| j)
+                        .min_by(|a, b| a.as_str().cmp(b.as_str()))
+                        .cloned();
+                    if let Some(next) = next {
+                        self.schedule(now, next, &mut out);
                     }
                 }
             }
@@ -896,8 +1000,22 @@ fn same_target(known: &Target, announced: &Announced<'_>) -> bool {
     }
 }
 
+/// Whether `ver` can be a base64 hash of this scheme (anything else is refused before it
+/// is held anywhere).
+fn plausible(hash: CapsHash, ver: &str) -> bool {
+    let len = match hash {
+        CapsHash::Sha1 => 28,
+        CapsHash::Ecaps2Sha256 | CapsHash::Ecaps2Sha3_256 => 44,
+    };
+    ver.len() == len
+        && ver
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
 /// What a presence announces, and the node to ask: XEP-0390 first (a stronger hash), then
-/// XEP-0115 with SHA-1, then an announcement we cannot verify.
+/// XEP-0115 with SHA-1, then an announcement we cannot verify. Oversized or implausible
+/// announcements count as none.
 fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
     let mut caps1 = None;
     let mut ecaps2 = None;
@@ -912,10 +1030,14 @@ fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
         let best = c
             .children()
             .filter(|h| h.is("hash", ns::HASHES))
-            .filter_map(|h| Some((CapsHash::ecaps2(&h.attr("algo")?)?, h)))
+            .filter_map(|h| {
+                let hash = CapsHash::ecaps2(&h.attr("algo")?)?;
+                let ver = h.text();
+                plausible(hash, ver.trim()).then_some((hash, ver))
+            })
             .min_by_key(|(hash, _)| *hash);
-        if let Some((hash, h)) = best {
-            let ver = match h.text() {
+        if let Some((hash, ver)) = best {
+            let ver = match ver {
                 std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
                 std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_owned()),
             };
@@ -925,42 +1047,16 @@ fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
     }
     let c = caps1?;
     let (node, ver) = (c.attr("node")?, c.attr("ver")?);
+    if node.len() + ver.len() >= MAX_NODE {
+        return None;
+    }
     let node_ver = format!("{node}#{ver}");
     match c.attr("hash").as_deref() {
-        Some("sha-1") => Some((Announced::Key(CapsHash::Sha1, ver), node_ver)),
+        Some("sha-1") if plausible(CapsHash::Sha1, &ver) => {
+            Some((Announced::Key(CapsHash::Sha1, ver), node_ver))
+        }
+        Some("sha-1") => None,
         // Legacy caps (no hash) or a hash we do not implement: asked per entity.
         _ => Some((Announced::Unverified(node_ver.clone()), node_ver)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::disco::Identity;
-
-    #[test]
-    fn xep_0115_simple_example() {
-        let info = DiscoInfo {
-            identities: vec![Identity::new("client", "pc").with_name("Exodus 0.9.1")],
-            features: [
-                "http://jabber.org/protocol/caps",
-                "http://jabber.org/protocol/disco#info",
-                "http://jabber.org/protocol/disco#items",
-                "http://jabber.org/protocol/muc",
-            ]
-            .map(String::from)
-            .to_vec(),
-            extensions: vec![],
-        };
-        assert_eq!(
-            caps1_string(&info),
-            "client/pc//Exodus 0.9.1<http://jabber.org/protocol/caps<\
-             http://jabber.org/protocol/disco#info<http://jabber.org/protocol/disco#items<\
-             http://jabber.org/protocol/muc<"
-        );
-        assert_eq!(
-            CapsHash::Sha1.compute(&info).unwrap(),
-            "QgayPKawpkPSDYmwT/WM94uAlu0="
-        );
     }
 }

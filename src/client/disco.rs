@@ -342,6 +342,14 @@ impl Default for DiscoConfig {
     }
 }
 
+/// What the client always supports: discovery itself and XEP-0199 pings.
+const BASE_FEATURES: [&str; 3] = [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING];
+
+/// Whether `s` can be written in an attribute.
+fn writable(s: &str) -> bool {
+    crate::xml::escape_attr_value(&mut Vec::new(), s).is_ok()
+}
+
 /// The discovery service's state.
 #[derive(Debug)]
 pub(crate) struct Disco {
@@ -355,24 +363,60 @@ pub(crate) struct Disco {
 }
 
 impl Disco {
-    /// `services` are the features the enabled services register.
+    /// `services` are the features the enabled services register. What XML cannot carry
+    /// is left out of the description (it could not be sent), with a warning.
     pub(crate) fn new(config: &DiscoConfig, services: &[&str]) -> Self {
+        let kept = |what: &str, ok: bool| {
+            if !ok {
+                tracing::warn!(what, "left out of our description: XML cannot carry it");
+            }
+            ok
+        };
+        let identities = config
+            .identities
+            .iter()
+            .filter(|i| {
+                let mut parts = [&i.category, &i.kind]
+                    .into_iter()
+                    .chain(&i.lang)
+                    .chain(&i.name);
+                kept("an identity", parts.all(|p| writable(p)))
+            })
+            .cloned()
+            .collect();
+        let extensions = config
+            .extensions
+            .iter()
+            .filter(|f| kept("a form", f.to_builder().to_bytes(ns::DISCO_INFO).is_ok()))
+            .cloned()
+            .collect();
+        let app_features = config
+            .features
+            .iter()
+            .filter(|f| kept("a feature", writable(f)))
+            .cloned()
+            .collect();
+        let items = config
+            .items
+            .iter()
+            .filter(|i| {
+                let mut parts = i.node.iter().chain(&i.name);
+                kept("an item", parts.all(|p| writable(p)))
+            })
+            .cloned()
+            .collect();
         let mut disco = Self {
             own: Arc::default(),
-            app_features: config.features.clone(),
-            items: config.items.clone(),
+            app_features,
+            items,
             server: None,
         };
-        disco.rebuild(
-            config.identities.clone(),
-            config.extensions.clone(),
-            services,
-        );
+        disco.rebuild(identities, extensions, services);
         disco
     }
 
     fn rebuild(&mut self, identities: Vec<Identity>, extensions: Vec<DataForm>, services: &[&str]) {
-        let mut features: Vec<String> = [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING]
+        let mut features: Vec<String> = BASE_FEATURES
             .into_iter()
             .chain(services.iter().copied())
             .map(str::to_owned)
@@ -388,31 +432,51 @@ impl Disco {
         });
     }
 
-    /// Adds or removes one of the application's features; whether anything changed.
-    pub(crate) fn set_feature(&mut self, feature: &str, on: bool, services: &[&str]) -> bool {
+    /// Adds or removes one of the application's features; whether anything changed. The
+    /// features the services register are theirs, and text XML cannot carry is refused.
+    pub(crate) fn set_feature(
+        &mut self,
+        feature: &str,
+        on: bool,
+        services: &[&str],
+    ) -> Result<bool, super::CommandError> {
+        if BASE_FEATURES.contains(&feature) || services.contains(&feature) {
+            return Err(super::CommandError::InvalidStanza(
+                "that feature belongs to a service of the client",
+            ));
+        }
+        if !writable(feature) {
+            return Err(super::CommandError::InvalidStanza(
+                "a feature name XML cannot carry",
+            ));
+        }
         let listed = self.app_features.iter().position(|f| f == feature);
         match (listed, on) {
             (None, true) => self.app_features.push(feature.to_owned()),
             (Some(at), false) => {
                 self.app_features.remove(at);
             }
-            _ => return false,
+            _ => return Ok(false),
         }
         let (identities, extensions) = (self.own.identities.clone(), self.own.extensions.clone());
         self.rebuild(identities, extensions, services);
-        true
+        Ok(true)
     }
 
-    /// The answer to a `disco#info` request for `node`; `own_nodes` are the nodes that
-    /// name our description (the caps `node#ver` strings).
-    pub(crate) fn answer_info(&self, request: &Iq, own_nodes: &[String]) -> Builder {
+    /// The answer to a `disco#info` request: our description, or for a `node` the one
+    /// `described` names (our caps nodes, current and recent), else `item-not-found`.
+    pub(crate) fn answer_info<'a>(
+        &'a self,
+        request: &Iq,
+        described: impl Fn(&str) -> Option<&'a Arc<DiscoInfo>>,
+    ) -> Builder {
         let node = request.payload().and_then(|q| q.attr("node"));
-        match node.as_deref() {
-            None => request.result_reply(Some(self.own.to_query(None))),
-            Some(n) if own_nodes.iter().any(|o| o == n) => {
-                request.result_reply(Some(self.own.to_query(Some(n))))
-            }
-            Some(_) => request.error_reply(super::stanza::StanzaErrorCondition::ItemNotFound),
+        let Some(node) = node else {
+            return request.result_reply(Some(self.own.to_query(None)));
+        };
+        match described(&node) {
+            Some(info) => request.result_reply(Some(info.to_query(Some(&node)))),
+            None => request.error_reply(super::stanza::StanzaErrorCondition::ItemNotFound),
         }
     }
 

@@ -226,7 +226,7 @@ impl Client {
         let Some(disco) = &mut self.services.disco else {
             return Err(CommandError::NotSupported("service discovery (it is off)"));
         };
-        if !disco.set_feature(feature, on, &services) {
+        if !disco.set_feature(feature, on, &services)? {
             return Ok(());
         }
         let Some(caps) = &mut self.services.caps else {
@@ -346,12 +346,8 @@ impl Client {
         let reply = if items {
             disco.answer_items(iq)
         } else {
-            let nodes = self
-                .services
-                .caps
-                .as_ref()
-                .map_or(&[][..], |c| c.own_nodes());
-            disco.answer_info(iq, nodes)
+            let caps = self.services.caps.as_ref();
+            disco.answer_info(iq, |node| caps?.own_for_node(node))
         };
         self.send_element_internal(now, &reply);
     }
@@ -386,23 +382,35 @@ impl Client {
     }
 
     pub(super) fn on_presence(&mut self, now: Instant, p: Presence) {
+        // The caps service sees available, unavailable and error presences; what it finds
+        // is reported after the presence itself.
+        let caps = self.caps_announcement(now, &p);
+        self.route_presence(now, p);
+        if let Some(out) = caps {
+            self.apply_caps(now, out);
+        }
+    }
+
+    fn caps_announcement(&mut self, now: Instant, p: &Presence) -> Option<caps::Output> {
+        let available = match p.kind {
+            PresenceType::Available => true,
+            PresenceType::Unavailable | PresenceType::Error => false,
+            _ => return None,
+        };
+        let from = p.from.as_ref()?;
+        // Our own presence, reflected: we know what we announce. Nothing is asked once
+        // the stream is closing.
+        if Some(from) == self.jid.as_ref() || !self.is_online() {
+            return None;
+        }
+        let caps = self.services.caps.as_mut()?;
+        Some(caps.on_presence(now, from, available, &p.element))
+    }
+
+    fn route_presence(&mut self, now: Instant, p: Presence) {
         let Some(me) = self.jid.as_ref().map(Jid::bare) else {
             return;
         };
-        let available = match p.kind {
-            PresenceType::Available => Some(true),
-            PresenceType::Unavailable => Some(false),
-            _ => None,
-        };
-        if let (Some(caps), Some(available), Some(from)) =
-            (&mut self.services.caps, available, &p.from)
-        {
-            // Our own presence, reflected: we know what we announce.
-            if Some(from) != self.jid.as_ref() {
-                let out = caps.on_presence(now, from, available, &p.element);
-                self.apply_caps(now, out);
-            }
-        }
         let subscription = matches!(
             p.kind,
             PresenceType::Subscribe

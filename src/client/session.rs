@@ -170,7 +170,12 @@ impl Client {
                 "requests are get or set; use reply_iq to answer",
             ));
         }
-        if self.session.pending.len() >= self.config.max_pending_iqs {
+        // The services' own requests (caps queries) do not count against the application.
+        let pending = self.session.pending.values();
+        let mine = pending
+            .filter(|p| matches!(p.owner, Owner::Application))
+            .count();
+        if mine >= self.config.max_pending_iqs {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }
         self.send_request(now, to, kind, payload, Owner::Application)
@@ -185,6 +190,8 @@ impl Client {
         payload: Builder,
         owner: Owner,
     ) -> Result<String, CommandError> {
+        // Nothing follows our `</stream:stream>`, not even a service's request.
+        self.require_online()?;
         let id = self.ids.next_id();
         let iq = Builder::new("iq", ns::JABBER_CLIENT)
             .attr("type", Cow::Borrowed(kind.name()))

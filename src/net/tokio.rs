@@ -341,8 +341,8 @@ impl Handle {
             .flatten()
     }
 
-    /// Asks `to` (`None`: our own account, its bare JID) for its description (XEP-0030), of `node` if given,
-    /// and waits for it.
+    /// Asks `to` for its description (XEP-0030), of `node` if given, and waits for it.
+    /// `None` asks our own account (its bare JID); the server is its domain JID.
     pub async fn disco_info(
         &self,
         to: Option<&Jid>,
@@ -356,7 +356,7 @@ impl Handle {
     }
 
     /// Asks `to` (`None`: our own account) for its items (XEP-0030), of `node` if given, and
-    /// waits for them (at most 10,000).
+    /// waits for them; more than [`disco::MAX_ITEMS`] is an error.
     pub async fn disco_items(
         &self,
         to: Option<&Jid>,
