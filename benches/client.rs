@@ -1,7 +1,9 @@
 //! Client core costs: a full login against the in-memory server (with SCRAM's PBKDF2 and
 //! without, via PLAIN), steady-state stanza throughput through an online `Client` compared
 //! with the bare `StreamReader` over the same ~10 MB corpus, and the corpus' presences
-//! through the presence map (with the service on and off: the difference is its cost).
+//! through the presence map and the caps service: their vers unknown (as in the corpus),
+//! known (rewritten to vers in the cache: a hit per presence), caps off, services off; the
+//! differences are the services' costs.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use harness::{config, Pair, Script};
+use xmpp_sansio::client::caps::{CapsHash, CapsKey};
+use xmpp_sansio::client::disco::{DiscoInfo, Identity};
 use xmpp_sansio::client::sasl::Mechanism;
 use xmpp_sansio::client::{Action, Event};
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
@@ -97,9 +101,26 @@ fn presences_of(header: &[u8], stanzas: &[u8]) -> (Vec<u8>, usize) {
     (out, n)
 }
 
-fn online_pair_with(presence_service: bool) -> Pair {
+/// How the presence benches configure the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Services {
+    /// The presence map and caps, as configured by default.
+    Default,
+    /// The same, with the descriptions behind the rewritten vers in the cache.
+    KnownCaps,
+    /// The presence map without caps.
+    NoCaps,
+    /// Neither.
+    Off,
+}
+
+fn online_pair_with(services: Services) -> Pair {
     let mut c = config();
-    c.presence.enabled = presence_service;
+    c.presence.enabled = services != Services::Off;
+    c.caps.enabled = matches!(services, Services::Default | Services::KnownCaps);
+    if services == Services::KnownCaps {
+        c.caps.known = known_descriptions();
+    }
     c.sasl.allowed = vec![Mechanism::Plain];
     // No timers firing during the measurement.
     c.timeouts.keepalive = None;
@@ -112,11 +133,70 @@ fn online_pair_with(presence_service: bool) -> Pair {
 }
 
 fn online_pair() -> Pair {
-    online_pair_with(true)
+    online_pair_with(Services::Default)
+}
+
+/// Three client descriptions and their XEP-0115 hashes.
+fn known_descriptions() -> Vec<(CapsKey, DiscoInfo)> {
+    (0..3)
+        .map(|i| {
+            let mut info = DiscoInfo::new(vec![
+                Identity::new("client", "pc").with_name(format!("Client {i}"))
+            ]);
+            info.features = vec![
+                "http://jabber.org/protocol/caps".to_owned(),
+                "http://jabber.org/protocol/disco#info".to_owned(),
+                format!("urn:example:feature:{i}"),
+            ];
+            let ver = CapsHash::Sha1.compute(&info).unwrap();
+            (CapsKey::new(CapsHash::Sha1, ver), info)
+        })
+        .collect()
+}
+
+/// `presences` with every caps `ver` replaced by one of the known ones, the same for every
+/// presence of one sender (a contact's client keeps its caps from one presence to the next).
+fn with_known_vers(presences: &[u8]) -> Vec<u8> {
+    let known: Vec<String> = known_descriptions()
+        .into_iter()
+        .map(|(k, _)| k.ver)
+        .collect();
+    let value_of = |bytes: &[u8], name: &[u8]| -> Option<(usize, usize)> {
+        let at = bytes.windows(name.len()).position(|w| w == name)? + name.len();
+        let quote = bytes[at];
+        let len = bytes[at + 1..].iter().position(|&b| b == quote)?;
+        Some((at + 1, at + 1 + len))
+    };
+    let mut out = Vec::with_capacity(presences.len());
+    let starts: Vec<usize> = presences
+        .windows(9)
+        .enumerate()
+        .filter(|(_, w)| *w == b"<presence")
+        .map(|(i, _)| i)
+        .chain(std::iter::once(presences.len()))
+        .collect();
+    out.extend_from_slice(&presences[..starts[0]]);
+    for pair in starts.windows(2) {
+        let p = &presences[pair[0]..pair[1]];
+        let from = value_of(p, b" from=").map_or(&b""[..], |(a, b)| &p[a..b]);
+        match value_of(p, b" ver=") {
+            Some((a, b)) => {
+                let sender = from
+                    .iter()
+                    .fold(0usize, |h, &c| h.wrapping_mul(31).wrapping_add(c.into()));
+                out.extend_from_slice(&p[..a]);
+                out.extend_from_slice(known[sender % known.len()].as_bytes());
+                out.extend_from_slice(&p[b..]);
+            }
+            None => out.extend_from_slice(p),
+        }
+    }
+    out
 }
 
 fn main() {
-    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-off|none`: one pass and exit,
+    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-known[-twice]|
+    // presences-rewrite|presences-nocaps[-twice]|presences-off|none`: one pass and exit,
     // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
     // a shared machine. `logins|logins-bare`: 100 PLAIN logins, with or without the services'
     // first round (before the corpus is even made).
@@ -141,7 +221,27 @@ fn main() {
             "reader" => through_reader(header, stanzas),
             "none" => 0,
             "presences" => through_client(&mut pair, &presences),
-            "presences-off" => through_client(&mut online_pair_with(false), &presences),
+            "presences-known" => through_client(
+                &mut online_pair_with(Services::KnownCaps),
+                &with_known_vers(&presences),
+            ),
+            // The same presences again: the entities' caps are known from the first pass,
+            // so the second costs what a presence with an unchanged, known ver costs.
+            "presences-known-twice" => {
+                let mut pair = online_pair_with(Services::KnownCaps);
+                let known = with_known_vers(&presences);
+                through_client(&mut pair, &known) + through_client(&mut pair, &known)
+            }
+            "presences-nocaps-twice" => {
+                let mut pair = online_pair_with(Services::NoCaps);
+                through_client(&mut pair, &presences) + through_client(&mut pair, &presences)
+            }
+            // What `presences-known` spends rewriting, to subtract.
+            "presences-rewrite" => with_known_vers(&presences).len(),
+            "presences-nocaps" => {
+                through_client(&mut online_pair_with(Services::NoCaps), &presences)
+            }
+            "presences-off" => through_client(&mut online_pair_with(Services::Off), &presences),
             _ => through_client(&mut pair, stanzas),
         };
         eprintln!("{which}: {n}");
@@ -190,11 +290,21 @@ fn main() {
     let (presences, count) = presences_of(header, stanzas);
     let mut g = c.benchmark_group(format!("presences ({count} from the corpus)"));
     g.throughput(Throughput::Elements(count as u64));
-    for (name, on) in [("presence map", true), ("service off", false)] {
+    let known = with_known_vers(&presences);
+    for (name, services, input) in [
+        ("map and caps, vers unknown", Services::Default, &presences),
+        (
+            "map and caps, vers known (cache hits)",
+            Services::KnownCaps,
+            &known,
+        ),
+        ("map, caps off", Services::NoCaps, &presences),
+        ("services off", Services::Off, &presences),
+    ] {
         g.bench_function(name, |b| {
             b.iter_batched(
-                || online_pair_with(on),
-                |mut pair| through_client(&mut pair, &presences),
+                || online_pair_with(services),
+                |mut pair| through_client(&mut pair, input),
                 criterion::BatchSize::LargeInput,
             )
         });

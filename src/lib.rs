@@ -85,7 +85,8 @@
 //! ## A bot in a screen of code
 //!
 //! Log in, answer every chat message with its body, accept every subscription. (The
-//! `echo_bot` example adds the roster, a vCard and disco#info.)
+//! `echo_bot` example adds a vCard and a bot identity; the roster, disco#info answers and
+//! caps need no code.)
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]

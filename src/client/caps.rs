@@ -8,6 +8,7 @@
 //! track, the queries in flight (at most one per hash), the queries waiting for their turn,
 //! and the query rate (a token bucket).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -460,6 +461,8 @@ struct Peer {
     announced: Target,
     node: Box<str>,
     state: State,
+    /// In `deferred` (checked here rather than by scanning the queue).
+    queued: bool,
 }
 
 /// A query out: its target and whom it asked. Everyone announcing the target is served by
@@ -695,12 +698,12 @@ impl Caps {
     ) -> Output {
         let mut out = Output::default();
         let announced = if available { announcement(el) } else { None };
-        let Some((target, node)) = announced else {
+        let Some(announced) = announced else {
             self.peers.remove(from);
             return out;
         };
         if let Some(peer) = self.peers.get_mut(from) {
-            if same_target(&peer.announced, &target) {
+            if same_target(&peer.announced, &announced) {
                 // Not news, unless it is still unknown and nobody is on it.
                 if !matches!(peer.state, State::Resolved(_)) {
                     self.retry(now, from, &mut out);
@@ -714,29 +717,61 @@ impl Caps {
             });
             return out;
         }
-        let target = target.into_owned();
-        let cached = match &target {
-            Target::Key(key) => self.cache.get(key.hash, &key.ver).cloned(),
-            Target::Unverified(_) => None,
+        let cached = match &announced {
+            Announced::Key { hash, ver, .. } => self.cache.get(*hash, ver).cloned(),
+            Announced::Unverified { .. } => None,
+        };
+        let covered = cached.is_some()
+            || self.in_flight.iter().any(|f| {
+                same_target(&f.target, &announced)
+                    && (matches!(f.target, Target::Key(_)) || f.asked == *from)
+            });
+        // Nothing is held for an announcement that can be neither asked now nor queued.
+        let room = self.deferred.len() < self.limits.max_deferred;
+        let now_or_later = covered || room || (self.deferred.is_empty() && self.may_send(now));
+        if !now_or_later {
+            self.peers.remove(from);
+            out.events.push(CapsEvent::Failed {
+                jid: from.clone(),
+                reason: CapsFailure::Busy,
+            });
+            return out;
+        }
+        // A resolved entity is not asked anything: its node is not kept.
+        let node = match cached {
+            Some(_) => Box::default(),
+            None => announced.query_node().into_boxed_str(),
         };
         let state = match &cached {
             Some(info) => State::Resolved(info.clone()),
             None => State::Pending,
         };
-        self.peers.insert(
-            from.clone(),
-            Peer {
-                announced: target,
-                node: node.into(),
-                state,
-            },
-        );
+        let announced = announced.into_owned();
+        match self.peers.get_mut(from) {
+            // A new announcement from an entity still queued for its last one keeps its
+            // place.
+            Some(peer) => {
+                peer.announced = announced;
+                peer.node = node;
+                peer.state = state;
+            }
+            None => {
+                let peer = Peer {
+                    announced,
+                    node,
+                    state,
+                    queued: false,
+                };
+                self.peers.insert(from.clone(), peer);
+            }
+        }
         match cached {
             Some(info) => out.events.push(CapsEvent::Resolved {
                 jid: from.clone(),
                 info,
             }),
-            None => self.schedule(now, from.clone(), &mut out),
+            None if !covered => self.schedule(now, from.clone(), &mut out),
+            None => {}
         }
         out
     }
@@ -753,8 +788,7 @@ impl Caps {
                 return self.resolve(from, &target, &info, out);
             }
         }
-        let pending = matches!(peer.state, State::Pending);
-        if pending && !self.deferred.contains(from) {
+        if matches!(peer.state, State::Pending) && !peer.queued {
             self.schedule(now, from.clone(), out);
         }
     }
@@ -768,6 +802,9 @@ impl Caps {
         if self.deferred.is_empty() && self.may_send(now) {
             self.send(jid, out);
         } else if self.deferred.len() < self.limits.max_deferred {
+            if let Some(peer) = self.peers.get_mut(&jid) {
+                peer.queued = true;
+            }
             self.deferred.push_back(jid);
         } else {
             out.events.push(CapsEvent::Failed {
@@ -857,15 +894,17 @@ impl Caps {
             };
             // The entity may have gone, been resolved meanwhile, or be covered by a query
             // sent since.
-            let Some(peer) = self.peers.get(&jid) else {
+            let Some(peer) = self.peers.get_mut(&jid) else {
                 continue;
             };
-            if !matches!(peer.state, State::Pending) || self.covered(&jid) {
+            peer.queued = false;
+            let pending = matches!(peer.state, State::Pending);
+            let target = peer.announced.clone();
+            if !pending || self.covered(&jid) {
                 continue;
             }
-            if let Target::Key(key) = &peer.announced {
+            if let Target::Key(key) = &target {
                 if let Some(info) = self.cache.get(key.hash, &key.ver).cloned() {
-                    let target = peer.announced.clone();
                     self.resolve(&jid, &target, &info, out);
                     continue;
                 }
@@ -977,25 +1016,48 @@ impl Caps {
     }
 }
 
-/// A target borrowed from a presence, compared before anything is copied.
+/// What a presence announces, borrowed from it: compared with what the entity announced
+/// before without copying anything.
 enum Announced<'a> {
-    Key(CapsHash, std::borrow::Cow<'a, str>),
-    Unverified(String),
+    /// A hash we implement; `node` is XEP-0115's (XEP-0390 has none).
+    Key {
+        hash: CapsHash,
+        ver: Cow<'a, str>,
+        node: Option<Cow<'a, str>>,
+    },
+    /// Legacy caps or a hash we do not implement.
+    Unverified {
+        node: Cow<'a, str>,
+        ver: Cow<'a, str>,
+    },
 }
 
 impl Announced<'_> {
+    /// The `disco#info` node to ask.
+    fn query_node(&self) -> String {
+        match self {
+            Announced::Key { hash, ver, node } => hash.node(node.as_deref().unwrap_or(""), ver),
+            Announced::Unverified { node, ver } => format!("{node}#{ver}"),
+        }
+    }
+
     fn into_owned(self) -> Target {
         match self {
-            Announced::Key(hash, ver) => Target::Key(CapsKey::new(hash, ver.into_owned())),
-            Announced::Unverified(node) => Target::Unverified(node),
+            Announced::Key { hash, ver, .. } => Target::Key(CapsKey::new(hash, ver.into_owned())),
+            Announced::Unverified { node, ver } => Target::Unverified(format!("{node}#{ver}")),
         }
     }
 }
 
 fn same_target(known: &Target, announced: &Announced<'_>) -> bool {
     match (known, announced) {
-        (Target::Key(k), Announced::Key(hash, ver)) => k.hash == *hash && k.ver == *ver,
-        (Target::Unverified(a), Announced::Unverified(b)) => a == b,
+        (Target::Key(k), Announced::Key { hash, ver, .. }) => k.hash == *hash && k.ver == *ver,
+        (Target::Unverified(known), Announced::Unverified { node, ver }) => {
+            known
+                .strip_prefix(node.as_ref())
+                .and_then(|rest| rest.strip_prefix('#'))
+                == Some(ver.as_ref())
+        }
         _ => false,
     }
 }
@@ -1013,10 +1075,10 @@ fn plausible(hash: CapsHash, ver: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 
-/// What a presence announces, and the node to ask: XEP-0390 first (a stronger hash), then
-/// XEP-0115 with SHA-1, then an announcement we cannot verify. Oversized or implausible
-/// announcements count as none.
-fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
+/// What a presence announces: XEP-0390 first (a stronger hash), then XEP-0115 with SHA-1,
+/// then an announcement we cannot verify. Oversized or implausible announcements count as
+/// none.
+fn announcement(el: &Element) -> Option<Announced<'_>> {
     let mut caps1 = None;
     let mut ecaps2 = None;
     for c in el.children().filter(|c| c.name() == "c") {
@@ -1032,31 +1094,43 @@ fn announcement(el: &Element) -> Option<(Announced<'_>, String)> {
             .filter(|h| h.is("hash", ns::HASHES))
             .filter_map(|h| {
                 let hash = CapsHash::ecaps2(&h.attr("algo")?)?;
-                let ver = h.text();
-                plausible(hash, ver.trim()).then_some((hash, ver))
+                let ver = match h.text() {
+                    Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+                    Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
+                };
+                plausible(hash, &ver).then_some((hash, ver))
             })
             .min_by_key(|(hash, _)| *hash);
         if let Some((hash, ver)) = best {
-            let ver = match ver {
-                std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
-                std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_owned()),
-            };
-            let node = hash.node("", &ver);
-            return Some((Announced::Key(hash, ver), node));
+            return Some(Announced::Key {
+                hash,
+                ver,
+                node: None,
+            });
         }
     }
-    let c = caps1?;
-    let (node, ver) = (c.attr("node")?, c.attr("ver")?);
+    // One pass over the attributes: this runs for every presence.
+    let (mut node, mut ver, mut hash) = (None, None, None);
+    for a in caps1?.attrs().filter(|a| a.ns().is_empty()) {
+        match a.name() {
+            "node" => node = Some(a.value()),
+            "ver" => ver = Some(a.value()),
+            "hash" => hash = Some(a.value()),
+            _ => {}
+        }
+    }
+    let (node, ver) = (node?, ver?);
     if node.len() + ver.len() >= MAX_NODE {
         return None;
     }
-    let node_ver = format!("{node}#{ver}");
-    match c.attr("hash").as_deref() {
-        Some("sha-1") if plausible(CapsHash::Sha1, &ver) => {
-            Some((Announced::Key(CapsHash::Sha1, ver), node_ver))
-        }
+    match hash.as_deref() {
+        Some("sha-1") if plausible(CapsHash::Sha1, &ver) => Some(Announced::Key {
+            hash: CapsHash::Sha1,
+            ver,
+            node: Some(node),
+        }),
         Some("sha-1") => None,
         // Legacy caps (no hash) or a hash we do not implement: asked per entity.
-        _ => Some((Announced::Unverified(node_ver.clone()), node_ver)),
+        _ => Some(Announced::Unverified { node, ver }),
     }
 }
