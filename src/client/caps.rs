@@ -346,6 +346,10 @@ impl Default for CapsLimits {
 }
 
 /// The capabilities service's configuration.
+///
+/// Resolving means asking: any entity that sends us an available presence with caps whose
+/// hash is not cached gets a `disco#info` query from us, strangers included (a directed
+/// presence, a room occupant). Turn the service off where that matters.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CapsConfig {
@@ -375,7 +379,9 @@ impl Default for CapsConfig {
     }
 }
 
-/// What capabilities resolution found out.
+/// What capabilities resolution found out. An entity's caps end without an event when it
+/// goes unavailable (or sends an error) from its full JID, or announces none: then
+/// [`Client::caps_of`](super::Client::caps_of) says `None`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum CapsEvent {

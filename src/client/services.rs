@@ -215,7 +215,10 @@ impl Client {
 
     /// Adds a feature to our description (XEP-0030), or removes it (`on` false). Our caps
     /// change with it, and once online our last broadcast presence goes out again with
-    /// them (XEP-0115 §4). [`CommandError::NotSupported`] when discovery is off.
+    /// them (XEP-0115 §4); directed presences (rooms) are the application's to send again.
+    /// The features the services register are theirs: asking to change one, or a name
+    /// XML cannot carry, is [`CommandError::InvalidStanza`];
+    /// [`CommandError::NotSupported`] when discovery is off.
     pub fn set_feature(
         &mut self,
         now: Instant,
