@@ -31,6 +31,9 @@ mod servers;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/suite.rs"]
 mod suite;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/vcard.rs"]
+mod vcard;
 
 /// Without the adapters there is nothing to run; say so in `cargo test`'s output.
 #[cfg(not(all(feature = "tokio", feature = "blocking")))]

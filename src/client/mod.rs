@@ -27,6 +27,7 @@ mod services;
 mod session;
 pub mod stanza;
 mod starttls;
+pub mod vcard;
 mod wire_log;
 
 use std::collections::VecDeque;

@@ -213,6 +213,25 @@ impl Client {
         self.send_iq(now, to, IqType::Get, query)
     }
 
+    /// Asks for `jid`'s vCard (XEP-0054; `None`: our own); returns the request id,
+    /// answered by an [`Event::IqResponse`] whose `result` reads with
+    /// [`VCard::from_iq`](super::vcard::VCard::from_iq) (an `item-not-found` error, or an
+    /// empty answer, is "no vCard").
+    pub fn vcard_get(&mut self, now: Instant, jid: Option<&Jid>) -> Result<String, CommandError> {
+        self.send_iq(now, jid, IqType::Get, Builder::new("vCard", ns::VCARD))
+    }
+
+    /// Replaces our own vCard (XEP-0054 §3.2); returns the request id, answered by an
+    /// [`Event::IqResponse`]. Fields the model does not know, kept from a
+    /// [`VCard`](super::vcard::VCard) read earlier, are written back unchanged.
+    pub fn vcard_set(
+        &mut self,
+        now: Instant,
+        vcard: &super::vcard::VCard,
+    ) -> Result<String, CommandError> {
+        self.send_iq(now, None, IqType::Set, vcard.to_builder())
+    }
+
     /// Adds a feature to our description (XEP-0030), or removes it (`on` false). Our caps
     /// change with it, and once online our last broadcast presence goes out again with
     /// them (XEP-0115 §4); directed presences (rooms) are the application's to send again.

@@ -54,6 +54,7 @@ use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::vcard::{VCard, VCardError};
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -374,6 +375,17 @@ impl Connection {
     /// broadcast again.
     pub fn set_feature(&self, feature: &str, on: bool) -> Result<(), CommandError> {
         self.call(|c, now| c.set_feature(now, feature, on))
+    }
+
+    /// `jid`'s vCard (XEP-0054; `None`: our own), waited for.
+    pub fn vcard(&self, jid: Option<&Jid>) -> Result<VCard, VCardError> {
+        let iq = self.await_iq(|c, now| c.vcard_get(now, jid))?;
+        VCard::from_iq(&iq)
+    }
+
+    /// Replaces our own vCard and waits for the server's answer.
+    pub fn set_vcard(&self, vcard: &VCard) -> Result<(), IqError> {
+        self.await_iq(|c, now| c.vcard_set(now, vcard)).map(drop)
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.

@@ -38,6 +38,7 @@
 //! | an entity's description or items (XEP-0030) | `disco_info(now, to, node)`, `disco_items(now, to, node)` (ids; read the results with [`DiscoInfo::from_iq`](crate::client::disco::DiscoInfo::from_iq), [`items_from_iq`](crate::client::disco::items_from_iq)) | the same without `now` (awaited, typed) | the same without `now` (awaited, typed) |
 //! | capabilities (XEP-0115, XEP-0390) | `caps_of(jid)`, `supports(jid, feature)` (from caps; `None` unknown), `server_info()` | `caps_of(jid)`, `server_info()`; `supports(jid, feature)` asks when caps do not tell | the same |
 //! | add or remove one of our features (caps re-announced) | `set_feature(now, feature, on)` | `set_feature(feature, on)` | `set_feature(feature, on)` |
+//! | a vCard (XEP-0054) | `vcard_get(now, jid)`, `vcard_set(now, vcard)` (ids; read with [`VCard::from_iq`](crate::client::vcard::VCard::from_iq)) | `vcard(jid)`, `set_vcard(vcard)` (awaited, typed) | the same |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |

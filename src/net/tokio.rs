@@ -59,6 +59,7 @@ use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
 use crate::client::stanza::{Iq, IqType, MessageType, StanzaError};
+use crate::client::vcard::{VCard, VCardError};
 use crate::client::{later, Action, Client, CommandError, Config, Event, IqError, TlsInfo};
 use crate::jid::Jid;
 use crate::xml::Builder;
@@ -403,6 +404,23 @@ impl Handle {
         let feature = feature.to_owned();
         self.call(move |c, now| c.set_feature(now, &feature, on))
             .await?
+    }
+
+    /// `jid`'s vCard (XEP-0054; `None`: our own), waited for.
+    pub async fn vcard(&self, jid: Option<&Jid>) -> Result<VCard, VCardError> {
+        let jid = jid.cloned();
+        let iq = self
+            .await_iq(move |c, now| c.vcard_get(now, jid.as_ref()))
+            .await?;
+        VCard::from_iq(&iq)
+    }
+
+    /// Replaces our own vCard and waits for the server's answer.
+    pub async fn set_vcard(&self, vcard: &VCard) -> Result<(), IqError> {
+        let vcard = vcard.clone();
+        self.await_iq(move |c, now| c.vcard_set(now, &vcard))
+            .await
+            .map(drop)
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.
