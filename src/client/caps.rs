@@ -19,6 +19,7 @@ use sha1::Digest as _;
 
 use super::disco::{DiscoError, DiscoInfo};
 use super::forms::{DataForm, FieldType, FormLimits};
+use super::rate::TokenBucket;
 use super::stanza::Iq;
 use super::IqError;
 use crate::jid::Jid;
@@ -582,8 +583,7 @@ pub(crate) struct Caps {
     in_flight: Vec<InFlight>,
     /// Entities whose query waits for the rate or for room in flight.
     deferred: VecDeque<Jid>,
-    tokens: u32,
-    refilled: Option<Instant>,
+    rate: TokenBucket,
     /// The last available presence we broadcast, without caps, to send again when our
     /// description changes.
     pub(crate) last_broadcast: Option<Builder>,
@@ -593,7 +593,6 @@ impl Caps {
     pub(crate) fn new(config: &CapsConfig, own: &Arc<DiscoInfo>) -> Self {
         let mut limits = config.limits;
         // Zero would never send anything while waking to try.
-        limits.burst = limits.burst.max(1);
         limits.max_in_flight = limits.max_in_flight.max(1);
         let node = if crate::xml::escape_attr_value(&mut Vec::new(), &config.node).is_ok() {
             config.node.clone()
@@ -610,8 +609,7 @@ impl Caps {
             peers: HashMap::new(),
             in_flight: Vec::new(),
             deferred: VecDeque::new(),
-            tokens: limits.burst,
-            refilled: None,
+            rate: TokenBucket::new(limits.burst, limits.interval),
             last_broadcast: None,
         };
         caps.describe(own);
@@ -832,36 +830,14 @@ impl Caps {
     }
 
     fn may_send(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens > 0 && self.in_flight.len() < self.limits.max_in_flight
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let interval = self.limits.interval.max(Duration::from_millis(1));
-        let Some(since) = self.refilled else {
-            self.refilled = Some(now);
-            return;
-        };
-        let earned = now.saturating_duration_since(since).as_nanos() / interval.as_nanos();
-        if earned == 0 {
-            return;
-        }
-        let earned = u32::try_from(earned).unwrap_or(u32::MAX);
-        self.tokens = self.tokens.saturating_add(earned).min(self.limits.burst);
-        // Whole intervals only, so that the remainder counts towards the next token; a
-        // full bucket starts over from now.
-        self.refilled = if self.tokens == self.limits.burst {
-            Some(now)
-        } else {
-            since.checked_add(interval * earned).or(Some(now))
-        };
+        self.in_flight.len() < self.limits.max_in_flight && self.rate.ready(now)
     }
 
     fn send(&mut self, jid: Jid, out: &mut Output) {
         let Some(peer) = self.peers.get(&jid) else {
             return;
         };
-        self.tokens = self.tokens.saturating_sub(1);
+        self.rate.take();
         let (target, node) = (peer.announced.clone(), peer.node.to_string());
         self.in_flight.push(InFlight {
             target: target.clone(),
@@ -876,14 +852,10 @@ impl Caps {
 
     /// When queued queries may go out, if any wait for time (not for answers).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.deferred.is_empty()
-            || self.tokens > 0
-            || self.in_flight.len() >= self.limits.max_in_flight
-        {
+        if self.deferred.is_empty() || self.in_flight.len() >= self.limits.max_in_flight {
             return None;
         }
-        let interval = self.limits.interval.max(Duration::from_millis(1));
-        Some(super::later(self.refilled?, interval))
+        self.rate.next_token()
     }
 
     /// Sends what the rate and the queries in flight allow of the queue.

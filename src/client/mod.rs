@@ -20,6 +20,7 @@ mod features;
 pub mod forms;
 mod ids;
 pub mod presence;
+mod rate;
 pub mod register;
 pub mod roster;
 pub mod sasl;
