@@ -584,9 +584,6 @@ pub(crate) struct Caps {
     /// Entities whose query waits for the rate or for room in flight.
     deferred: VecDeque<Jid>,
     rate: TokenBucket,
-    /// The last available presence we broadcast, without caps, to send again when our
-    /// description changes.
-    pub(crate) last_broadcast: Option<Builder>,
 }
 
 impl Caps {
@@ -610,7 +607,6 @@ impl Caps {
             in_flight: Vec::new(),
             deferred: VecDeque::new(),
             rate: TokenBucket::new(limits.burst, limits.interval),
-            last_broadcast: None,
         };
         caps.describe(own);
         for (key, info) in &config.known {
@@ -688,7 +684,6 @@ impl Caps {
         self.peers.clear();
         self.in_flight.clear();
         self.deferred.clear();
-        self.last_broadcast = None;
     }
 
     /// A presence from `from`: an available one announces caps (or none); an unavailable

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::avatar::AvatarConfig;
 use super::caps::CapsConfig;
 use super::disco::DiscoConfig;
 use super::forms::FormLimits;
@@ -153,6 +154,9 @@ pub struct Config {
     pub disco: DiscoConfig,
     /// Entity capabilities (XEP-0115, XEP-0390): announced and resolved; on by default.
     pub caps: CapsConfig,
+    /// vCard-based avatars (XEP-0153): ours announced, contacts' fetched and verified; on by
+    /// default.
+    pub avatars: AvatarConfig,
     /// Register the account (XEP-0077) before logging in, or instead. Default `None`.
     pub register: Option<Register>,
     /// Bounds on the data forms and discovery answers peers send (registration forms,
@@ -181,6 +185,7 @@ impl Config {
             carbons: true,
             disco: DiscoConfig::default(),
             caps: CapsConfig::default(),
+            avatars: AvatarConfig::default(),
             register: None,
             form_limits: FormLimits::default(),
         }

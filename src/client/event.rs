@@ -70,6 +70,8 @@ pub enum Event {
     /// Entity capabilities (XEP-0115, XEP-0390): an entity's resolved, a resolution
     /// failed, a verified description learned (to store).
     Caps(super::caps::CapsEvent),
+    /// A contact's avatar (XEP-0153): verified and updated, removed, or not to be had.
+    Avatar(super::avatar::AvatarEvent),
     /// The server's description (XEP-0030), fetched once online; also
     /// [`Client::server_info`](super::Client::server_info).
     ServerInfo(std::sync::Arc<super::disco::DiscoInfo>),

@@ -10,6 +10,7 @@
 //! guards in [`sasl`]), resource binding (`bind.rs`), and the online session (`session.rs`).
 
 mod auth;
+pub mod avatar;
 mod bind;
 pub mod caps;
 pub mod carbons;

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::avatar::{self, Avatars};
 use super::caps::{self, Caps};
 use super::carbons::{self, Unwrapped};
 use super::disco::{Disco, DiscoInfo};
@@ -19,6 +20,7 @@ use super::presence::{PresenceMap, SubscriptionEvent, SubscriptionPolicy};
 use super::roster::{Roster, RosterItem};
 use super::session::Owner;
 use super::stanza::{Iq, IqType, Message, OutgoingPresence, Presence, PresenceType};
+use super::vcard::{VCard, VCardError};
 use super::{Client, CommandError, Event, IqError};
 use crate::jid::Jid;
 use crate::ns;
@@ -37,6 +39,11 @@ pub(super) struct Services {
     pub(super) disco: Option<Disco>,
     /// `None` when the caps service (or discovery, which it needs) is off.
     pub(super) caps: Option<Caps>,
+    /// `None` when the avatar service is off.
+    pub(super) avatars: Option<Avatars>,
+    /// The last available presence we broadcast, as the application gave it, to send again
+    /// when what the services announce in it changes.
+    pub(super) last_broadcast: Option<Builder>,
 }
 
 impl Services {
@@ -58,6 +65,21 @@ impl Services {
             carbons: false,
             disco,
             caps,
+            avatars: config
+                .avatars
+                .enabled
+                .then(|| Avatars::new(&config.avatars)),
+            last_broadcast: None,
+        }
+    }
+
+    /// Adds what the services announce to an available presence of ours.
+    pub(super) fn announce(&self, presence: &mut Builder) {
+        if let Some(caps) = &self.caps {
+            caps.attach(presence);
+        }
+        if let Some(avatars) = &self.avatars {
+            avatars.attach(presence);
         }
     }
 
@@ -69,6 +91,10 @@ impl Services {
         if let Some(caps) = &mut self.caps {
             caps.connection_lost();
         }
+        if let Some(avatars) = &mut self.avatars {
+            avatars.connection_lost();
+        }
+        self.last_broadcast = None;
         self.carbons = false;
     }
 }
@@ -223,13 +249,51 @@ impl Client {
 
     /// Replaces our own vCard (XEP-0054 §3.2); returns the request id, answered by an
     /// [`Event::IqResponse`]. Fields the model does not know, kept from a
-    /// [`VCard`](super::vcard::VCard) read earlier, are written back unchanged.
+    /// [`VCard`](super::vcard::VCard) read earlier, are written back unchanged. Once the
+    /// server accepts it, the avatar service announces its photo's hash (XEP-0153 §4.2)
+    /// and sends our presence again if the hash changed.
     pub fn vcard_set(
         &mut self,
         now: Instant,
         vcard: &super::vcard::VCard,
     ) -> Result<String, CommandError> {
-        self.send_iq(now, None, IqType::Set, vcard.to_builder())
+        let owner = match self.services.avatars {
+            Some(_) => Owner::VCardSet(Box::new(vcard.clone())),
+            None => Owner::Application,
+        };
+        self.send_app_request(now, None, IqType::Set, vcard.to_builder(), owner)
+    }
+
+    /// Sets our avatar (XEP-0153): our vCard as fetched at login, with this photo (`None`
+    /// removes it); returns the request id, answered by an [`Event::IqResponse`]. Our
+    /// presence then carries the new hash. [`CommandError::Unexpected`] until our vCard
+    /// has been fetched; [`CommandError::NotSupported`] when the avatar service is off.
+    pub fn set_avatar(
+        &mut self,
+        now: Instant,
+        photo: Option<(&str, &[u8])>,
+    ) -> Result<String, CommandError> {
+        let Some(avatars) = &self.services.avatars else {
+            return Err(CommandError::NotSupported(
+                "vCard avatars (the service is off)",
+            ));
+        };
+        if !avatars.own_known() {
+            return Err(CommandError::Unexpected(
+                "our vCard has not been fetched yet",
+            ));
+        }
+        let mut card = avatars.own_vcard().cloned().unwrap_or_default();
+        card.photo = photo.map(|(mime, data)| super::vcard::Photo::Inline {
+            mime: mime.to_owned(),
+            data: data.to_vec(),
+        });
+        self.vcard_set(now, &card)
+    }
+
+    /// `jid`'s avatar (a bare JID), verified, if it announced one we hold.
+    pub fn avatar_of(&self, jid: &Jid) -> Option<&avatar::Avatar> {
+        self.services.avatars.as_ref()?.of(jid)
     }
 
     /// Adds a feature to our description (XEP-0030), or removes it (`on` false). Our caps
@@ -255,7 +319,12 @@ impl Client {
             return Ok(());
         };
         caps.describe(&disco.own);
-        match caps.last_broadcast.clone() {
+        self.rebroadcast(now)
+    }
+
+    /// Sends our last broadcast presence again, with what the services announce now.
+    pub(super) fn rebroadcast(&mut self, now: Instant) -> Result<(), CommandError> {
+        match self.services.last_broadcast.clone() {
             Some(presence) if self.is_online() => self.send_presence(now, presence),
             _ => Ok(()),
         }
@@ -275,6 +344,11 @@ impl Client {
         if self.config.carbons {
             let enable = carbons::enable();
             let _ = self.send_request(now, None, IqType::Set, enable, Owner::Carbons);
+        }
+        if self.services.avatars.is_some() {
+            // XEP-0153 §4.1: our photo's hash comes from our vCard.
+            let query = Builder::new("vCard", ns::VCARD);
+            let _ = self.send_request(now, None, IqType::Get, query, Owner::OwnVCard);
         }
         if self.services.disco.is_some() {
             let query = Builder::new("query", ns::DISCO_INFO);
@@ -322,6 +396,74 @@ impl Client {
                 self.emit(Event::ServerInfo(info));
             }
             Err(e) => tracing::debug!(error = %e, "the server's description is not available"),
+        }
+    }
+
+    /// Our own vCard, fetched once online.
+    pub(super) fn on_own_vcard(&mut self, now: Instant, result: Result<Iq, IqError>) {
+        let Some(avatars) = &mut self.services.avatars else {
+            return;
+        };
+        let max = self.config.avatars.max_photo;
+        let card = match result
+            .map_err(VCardError::from)
+            .and_then(|iq| VCard::from_iq_within(&iq, max))
+        {
+            Ok(card) => Some(card),
+            Err(VCardError::NotFound) => None,
+            Err(e) => {
+                // Not knowing, we keep announcing nothing (XEP-0153 §4.1).
+                tracing::debug!(error = %e, "our vCard could not be fetched");
+                return;
+            }
+        };
+        if avatars.own_vcard_is(card) {
+            let _ = self.rebroadcast(now);
+        }
+    }
+
+    /// The outcome of the application's vCard set: the avatar service learns from a
+    /// success, the application gets the outcome.
+    pub(super) fn on_vcard_set(
+        &mut self,
+        now: Instant,
+        id: String,
+        card: VCard,
+        result: Result<Iq, IqError>,
+    ) {
+        if result.is_ok() {
+            if let Some(avatars) = &mut self.services.avatars {
+                if avatars.own_vcard_is(Some(card)) {
+                    let _ = self.rebroadcast(now);
+                }
+            }
+        }
+        self.emit(Event::IqResponse { id, result });
+    }
+
+    /// The outcome of an avatar fetch.
+    pub(super) fn on_avatar_fetch(
+        &mut self,
+        now: Instant,
+        jid: Jid,
+        hash: String,
+        result: Result<Iq, IqError>,
+    ) {
+        if let Some(avatars) = &mut self.services.avatars {
+            let out = avatars.on_fetch(now, jid, hash, result);
+            self.apply_avatars(now, out);
+        }
+    }
+
+    /// Sends the avatar service's fetches and reports its events.
+    pub(super) fn apply_avatars(&mut self, now: Instant, out: avatar::Output) {
+        for (jid, hash) in out.fetches {
+            let query = Builder::new("vCard", ns::VCARD);
+            let owner = Owner::AvatarFetch(Box::new((jid.clone(), hash)));
+            let _ = self.send_request(now, Some(&jid), IqType::Get, query, owner);
+        }
+        for event in out.events {
+            self.emit(Event::Avatar(event));
         }
     }
 
@@ -407,10 +549,27 @@ impl Client {
         // The caps service sees available, unavailable and error presences; what it finds
         // is reported after the presence itself.
         let caps = self.caps_announcement(now, &p);
+        let avatar = self.avatar_announcement(now, &p);
         self.route_presence(now, p);
         if let Some(out) = caps {
             self.apply_caps(now, out);
         }
+        if let Some(out) = avatar {
+            self.apply_avatars(now, out);
+        }
+    }
+
+    fn avatar_announcement(&mut self, now: Instant, p: &Presence) -> Option<avatar::Output> {
+        if p.kind != PresenceType::Available || !self.is_online() {
+            return None;
+        }
+        // Contacts' avatars; ours (from our other resources) is what our vCard says.
+        let from = p.from.as_ref()?.bare();
+        if self.jid.as_ref().is_some_and(|me| me.bare() == from) {
+            return None;
+        }
+        let avatars = self.services.avatars.as_mut()?;
+        Some(avatars.on_presence(now, &from, &p.element))
     }
 
     fn caps_announcement(&mut self, now: Instant, p: &Presence) -> Option<caps::Output> {

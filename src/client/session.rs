@@ -42,6 +42,12 @@ pub(super) enum Owner {
     ServerInfo,
     /// The caps service's query of an entity's description.
     Caps(Box<super::caps::Query>),
+    /// The avatar service's fetch of our own vCard, once online.
+    OwnVCard,
+    /// The application's vCard set, which the avatar service also learns from.
+    VCardSet(Box<super::vcard::VCard>),
+    /// The avatar service's fetch of a contact's vCard for the hash it announced.
+    AvatarFetch(Box<(Jid, String)>),
 }
 
 #[derive(Debug, Default)]
@@ -135,19 +141,18 @@ impl Client {
                 "not a <presence/> in jabber:client",
             ));
         }
-        if let Some(caps) = &mut self.services.caps {
-            let broadcast = presence.get_attr("to").is_none();
-            match presence.get_attr("type") {
-                // XEP-0115 §4: every available presence carries our caps.
-                None => {
-                    if broadcast {
-                        caps.last_broadcast = Some(presence.clone());
-                    }
-                    caps.attach(&mut presence);
+        let broadcast = presence.get_attr("to").is_none();
+        match presence.get_attr("type") {
+            None => {
+                if broadcast {
+                    self.services.last_broadcast = Some(presence.clone());
                 }
-                Some("unavailable") if broadcast => caps.last_broadcast = None,
-                Some(_) => {}
+                // XEP-0115 §4, XEP-0153 §4.1: every available presence carries our caps
+                // and our avatar's hash.
+                self.services.announce(&mut presence);
             }
+            Some("unavailable") if broadcast => self.services.last_broadcast = None,
+            Some(_) => {}
         }
         self.send_checked(now, &presence)
     }
@@ -164,6 +169,19 @@ impl Client {
         kind: IqType,
         payload: Builder,
     ) -> Result<String, CommandError> {
+        self.send_app_request(now, to, kind, payload, Owner::Application)
+    }
+
+    /// Sends a request of the application's (counted against
+    /// [`Config::max_pending_iqs`](super::Config::max_pending_iqs)), answered to `owner`.
+    pub(super) fn send_app_request(
+        &mut self,
+        now: Instant,
+        to: Option<&Jid>,
+        kind: IqType,
+        payload: Builder,
+        owner: Owner,
+    ) -> Result<String, CommandError> {
         self.require_online()?;
         if !matches!(kind, IqType::Get | IqType::Set) {
             return Err(CommandError::InvalidStanza(
@@ -173,12 +191,12 @@ impl Client {
         // The services' own requests (caps queries) do not count against the application.
         let pending = self.session.pending.values();
         let mine = pending
-            .filter(|p| matches!(p.owner, Owner::Application))
+            .filter(|p| matches!(p.owner, Owner::Application | Owner::VCardSet(_)))
             .count();
         if mine >= self.config.max_pending_iqs {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }
-        self.send_request(now, to, kind, payload, Owner::Application)
+        self.send_request(now, to, kind, payload, owner)
     }
 
     /// Sends a request whose response goes to `owner`.
@@ -352,6 +370,12 @@ impl Client {
             }
             Owner::ServerInfo => self.on_server_info(result),
             Owner::Caps(query) => self.on_caps_result(now, *query, result),
+            Owner::OwnVCard => self.on_own_vcard(now, result),
+            Owner::VCardSet(card) => self.on_vcard_set(now, id, *card, result),
+            Owner::AvatarFetch(fetch) => {
+                let (jid, hash) = *fetch;
+                self.on_avatar_fetch(now, jid, hash, result)
+            }
         }
     }
 
@@ -389,7 +413,9 @@ impl Client {
         let (keepalive, ping) = self.intervals();
         let pending = self.session.pending.values().map(|p| p.deadline);
         let caps = self.services.caps.as_ref().and_then(|c| c.deadline());
-        pending.chain(keepalive).chain(ping).chain(caps).min()
+        let avatars = self.services.avatars.as_ref().and_then(|a| a.deadline());
+        let services = caps.into_iter().chain(avatars);
+        pending.chain(keepalive).chain(ping).chain(services).min()
     }
 
     pub(super) fn session_timeout(&mut self, now: Instant) {
@@ -430,6 +456,10 @@ impl Client {
         if let Some(caps) = &mut self.services.caps {
             let out = caps.on_timeout(now);
             self.apply_caps(now, out);
+        }
+        if let Some(avatars) = &mut self.services.avatars {
+            let out = avatars.on_timeout(now);
+            self.apply_avatars(now, out);
         }
         if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.

@@ -48,6 +48,7 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
+use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
@@ -386,6 +387,17 @@ impl Connection {
     /// Replaces our own vCard and waits for the server's answer.
     pub fn set_vcard(&self, vcard: &VCard) -> Result<(), IqError> {
         self.await_iq(|c, now| c.vcard_set(now, vcard)).map(drop)
+    }
+
+    /// Sets our avatar (XEP-0153; `None` removes it) and waits for the server's answer; our
+    /// presence then carries its hash.
+    pub fn set_avatar(&self, photo: Option<(&str, &[u8])>) -> Result<(), IqError> {
+        self.await_iq(|c, now| c.set_avatar(now, photo)).map(drop)
+    }
+
+    /// `jid`'s avatar (a bare JID), verified, if it announced one we hold.
+    pub fn avatar_of(&self, jid: &Jid) -> Option<Avatar> {
+        self.call(|c, _| c.avatar_of(jid).cloned())
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.

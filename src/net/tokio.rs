@@ -53,6 +53,7 @@ use super::{
     deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
     write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
+use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
 use crate::client::presence::ResourcePresence;
@@ -421,6 +422,27 @@ impl Handle {
         self.await_iq(move |c, now| c.vcard_set(now, &vcard))
             .await
             .map(drop)
+    }
+
+    /// Sets our avatar (XEP-0153; `None` removes it) and waits for the server's answer; our
+    /// presence then carries its hash.
+    pub async fn set_avatar(&self, photo: Option<(&str, &[u8])>) -> Result<(), IqError> {
+        let photo = photo.map(|(mime, data)| (mime.to_owned(), data.to_vec()));
+        self.await_iq(move |c, now| {
+            let photo = photo.as_ref().map(|(m, d)| (m.as_str(), d.as_slice()));
+            c.set_avatar(now, photo)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `jid`'s avatar (a bare JID), verified, if it announced one we hold.
+    pub async fn avatar_of(&self, jid: &Jid) -> Option<Avatar> {
+        let jid = jid.clone();
+        self.call(move |c, _| c.avatar_of(&jid).cloned())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Answers an [`Event::IqRequest`]: `Ok` with an optional payload, or a stanza error.

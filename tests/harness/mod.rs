@@ -580,6 +580,15 @@ impl Server {
                 "<iq from='{DOMAIN}' type='result' id='{id}'>{SERVER_INFO}</iq>"
             ));
         }
+        // Our own vCard: none yet, as on a new account (Prosody and ejabberd answer an
+        // empty one).
+        let vcard_get = el.attr("type").as_deref() == Some("get")
+            && el.get_child("vCard", "vcard-temp").is_some();
+        if self.auto_iq && el.attr("to").is_none() && vcard_get {
+            self.send(&format!(
+                "<iq type='result' id='{id}'><vCard xmlns='vcard-temp'/></iq>"
+            ));
+        }
         // Our own vCard is stored.
         let vcard_set = el.attr("type").as_deref() == Some("set")
             && el.get_child("vCard", "vcard-temp").is_some();

@@ -1,12 +1,16 @@
-//! vCards (XEP-0054) against real servers, through both adapters: every field the model
-//! knows (non-ASCII included) and fields it does not know, set by one account and read back
-//! by itself and by another.
+//! vCards (XEP-0054) and vCard-based avatars (XEP-0153) against real servers, through both
+//! adapters: every field the model knows (non-ASCII included) and fields it does not know,
+//! set by one account and read back by itself and by another; an avatar set by one account
+//! announced in its presence and fetched and verified by a subscribed contact.
 
 use super::servers::Kind;
-use super::suite::{account, config, runtime, start, starttls};
+use super::suite::{account, config, runtime, start, starttls, wait_blocking, wait_tokio};
+use xmpp_sansio::client::avatar::{Avatar, AvatarEvent};
+use xmpp_sansio::client::presence::SubscriptionPolicy;
 use xmpp_sansio::client::vcard::{
     Address, Email, Name, Organization, Photo, Telephone, VCard, VCardError,
 };
+use xmpp_sansio::client::Event;
 use xmpp_sansio::net::blocking::Connection;
 use xmpp_sansio::net::tokio as xtokio;
 use xmpp_sansio::ns;
@@ -142,7 +146,44 @@ fn vcards_both(kind: Kind) {
     b.close().unwrap();
 }
 
+/// Alice sets an avatar (tokio); Bob, subscribed to her (blocking), sees its hash in her
+/// presence, fetches her vCard and verifies the photo.
+fn vcard_avatars_both(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    let image: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let expected = Avatar::new("image/png", image.clone());
+    let b = Connection::connect(config(&bob, "b"), &starttls(&server)).unwrap();
+    runtime().block_on(async {
+        let mut alice_config = config(&alice, "a");
+        alice_config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
+        let (a, mut ae) = xtokio::connect(alice_config, &starttls(&server))
+            .await
+            .unwrap();
+        b.subscribe(&alice).unwrap();
+        wait_tokio(&mut ae, "bob's request, approved by the policy", |e| {
+            matches!(e, Event::Subscription(_))
+        })
+        .await;
+        a.set_avatar(Some(("image/png", &image))).await.unwrap();
+        a.close().await.unwrap();
+    });
+    let event = wait_blocking(
+        &b,
+        "alice's avatar",
+        |e| matches!(e, Event::Avatar(AvatarEvent::Updated { jid, .. }) if *jid == alice),
+    );
+    let Event::Avatar(AvatarEvent::Updated { avatar, .. }) = event else {
+        unreachable!()
+    };
+    assert_eq!(avatar, expected, "{kind:?}");
+    assert_eq!(b.avatar_of(&alice), Some(expected));
+    b.close().unwrap();
+}
+
 interop! {
     prosody_vcards => vcards_both(Kind::Prosody);
     ejabberd_vcards => vcards_both(Kind::Ejabberd);
+    prosody_vcard_avatars => vcard_avatars_both(Kind::Prosody);
+    ejabberd_vcard_avatars => vcard_avatars_both(Kind::Ejabberd);
 }

@@ -1,0 +1,493 @@
+//! XEP-0153: vCard-based avatars. Every available presence we send carries the SHA-1 of our
+//! photo once we know it (`<photo/>` empty for none, no `<photo/>` before our vCard is
+//! fetched); setting our vCard updates it and sends the presence again. A contact's presence
+//! announcing a hash we do not hold makes us fetch its vCard (one fetch per contact, bounded
+//! and rate-limited), check the photo's SHA-1 against the hash, and only then report and
+//! cache it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::rate::TokenBucket;
+use super::stanza::Iq;
+use super::vcard::{sha1_hex, Photo, VCard, VCardError};
+use super::IqError;
+use crate::jid::Jid;
+use crate::ns;
+use crate::xml::{Builder, Element, Node};
+
+/// A verified avatar.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Avatar {
+    /// The SHA-1 of `data`, lowercase hex.
+    pub hash: String,
+    /// The media type (`image/png`...).
+    pub mime: String,
+    /// The image.
+    pub data: Arc<[u8]>,
+}
+
+impl Avatar {
+    /// An avatar for these bytes (its hash computed).
+    pub fn new(mime: impl Into<String>, data: impl Into<Arc<[u8]>>) -> Self {
+        let data = data.into();
+        Self {
+            hash: sha1_hex(&data),
+            mime: mime.into(),
+            data,
+        }
+    }
+}
+
+impl std::fmt::Debug for Avatar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Avatar({}, {}, {} bytes)",
+            self.hash,
+            self.mime,
+            self.data.len()
+        )
+    }
+}
+
+/// What the avatar service found out about a contact.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AvatarEvent {
+    /// The contact's avatar, verified against the hash it announced (from the cache, or
+    /// fetched). Store it to hand back in [`AvatarConfig::known`].
+    Updated {
+        /// The contact (bare JID).
+        jid: Jid,
+        /// The avatar.
+        avatar: Avatar,
+    },
+    /// The contact has no avatar any more.
+    Removed {
+        /// The contact.
+        jid: Jid,
+    },
+    /// The announced avatar could not be had.
+    Failed {
+        /// The contact.
+        jid: Jid,
+        /// The hash it announced.
+        hash: String,
+        /// Why.
+        reason: AvatarFailure,
+    },
+}
+
+/// Why an announced avatar was not reported.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AvatarFailure {
+    /// The vCard could not be had (a timeout, an error, no vCard, a photo over the limit).
+    #[error("the vCard could not be fetched: {0}")]
+    VCard(VCardError),
+    /// The vCard has no inline photo.
+    #[error("the vCard has no inline photo")]
+    NoPhoto,
+    /// The photo does not hash to what was announced: not reported, not cached.
+    #[error("the photo does not match the announced hash")]
+    Mismatch,
+    /// Too many fetches are waiting; this one was dropped.
+    #[error("too many avatar fetches are waiting")]
+    Busy,
+}
+
+/// Bounds on what the avatar service holds and asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AvatarLimits {
+    /// Contacts whose announced hash is tracked. Default 10,000.
+    pub max_contacts: usize,
+    /// Avatars cached. Default 256.
+    pub max_cached: usize,
+    /// Bytes of avatars cached. Default 16 MiB.
+    pub max_cached_bytes: usize,
+    /// vCard fetches in flight. Default 4.
+    pub max_in_flight: usize,
+    /// Fetches waiting for their turn. Default 256.
+    pub max_deferred: usize,
+    /// Fetches sent in a burst. Default 8.
+    pub burst: u32,
+    /// Then one per this interval. Default 500 ms.
+    pub interval: Duration,
+}
+
+impl Default for AvatarLimits {
+    fn default() -> Self {
+        Self {
+            max_contacts: 10_000,
+            max_cached: 256,
+            max_cached_bytes: 16 << 20,
+            max_in_flight: 4,
+            max_deferred: 256,
+            burst: 8,
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The avatar service's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AvatarConfig {
+    /// Announce our avatar's hash and fetch contacts' avatars. Default on.
+    pub enabled: bool,
+    /// The biggest photo decoded, in bytes; bigger ones are refused
+    /// ([`VCardError::PhotoTooLarge`]). Default 1 MiB.
+    pub max_photo: usize,
+    /// Avatars learned in earlier sessions ([`AvatarEvent::Updated`]); each is checked
+    /// against its hash when loaded.
+    pub known: Vec<Avatar>,
+    /// Bounds.
+    pub limits: AvatarLimits,
+}
+
+impl Default for AvatarConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_photo: super::vcard::DEFAULT_MAX_PHOTO,
+            known: Vec::new(),
+            limits: AvatarLimits::default(),
+        }
+    }
+}
+
+/// Our own avatar, as far as we know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Own {
+    /// Our vCard has not been fetched yet: no `<photo/>` (XEP-0153 §4.1).
+    Unknown,
+    /// No avatar: an empty `<photo/>`.
+    None,
+    /// This hash.
+    Hash(String),
+}
+
+#[derive(Debug)]
+struct Contact {
+    /// What it announced: a hash, or `None` for no avatar.
+    announced: Option<String>,
+    /// The fetch for it failed; not asked again for this hash.
+    failed: bool,
+    queued: bool,
+}
+
+/// What the avatar service asks the client to do.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    pub(crate) events: Vec<AvatarEvent>,
+    /// vCards to fetch: the contact and the hash it announced.
+    pub(crate) fetches: Vec<(Jid, String)>,
+}
+
+/// The avatar service's state.
+#[derive(Debug)]
+pub(crate) struct Avatars {
+    own: Own,
+    own_vcard: Option<VCard>,
+    max_photo: usize,
+    limits: AvatarLimits,
+    contacts: HashMap<Jid, Contact>,
+    in_flight: Vec<(Jid, String)>,
+    deferred: VecDeque<Jid>,
+    rate: TokenBucket,
+    /// Session state: verified avatars by hash, least recently used out.
+    cache: HashMap<String, (Avatar, u64)>,
+    cached_bytes: usize,
+    clock: u64,
+}
+
+impl Avatars {
+    pub(crate) fn new(config: &AvatarConfig) -> Self {
+        let limits = config.limits;
+        let mut avatars = Self {
+            own: Own::Unknown,
+            own_vcard: None,
+            max_photo: config.max_photo,
+            limits,
+            contacts: HashMap::new(),
+            in_flight: Vec::new(),
+            deferred: VecDeque::new(),
+            rate: TokenBucket::new(limits.burst, limits.interval),
+            cache: HashMap::new(),
+            cached_bytes: 0,
+            clock: 0,
+        };
+        for avatar in &config.known {
+            if sha1_hex(&avatar.data) == avatar.hash {
+                avatars.remember(avatar.clone());
+            } else {
+                tracing::debug!(hash = %avatar.hash, "a stored avatar does not match its hash");
+            }
+        }
+        avatars
+    }
+
+    /// Adds `<x xmlns='vcard-temp:x:update'/>` to an available presence that has none.
+    pub(crate) fn attach(&self, presence: &mut Builder) {
+        if presence
+            .children()
+            .any(|c| c.name() == "x" && c.ns() == ns::VCARD_UPDATE)
+        {
+            return;
+        }
+        let x = Builder::new("x", ns::VCARD_UPDATE);
+        let x = match &self.own {
+            Own::Unknown => x,
+            Own::None => x.child(Builder::new("photo", ns::VCARD_UPDATE)),
+            Own::Hash(h) => x.text_child("photo", h),
+        };
+        presence.push(Node::from(x));
+    }
+
+    /// Our own vCard, once fetched (`None` before, or when we have none).
+    pub(crate) fn own_vcard(&self) -> Option<&VCard> {
+        self.own_vcard.as_ref()
+    }
+
+    /// Whether our vCard has been fetched (or found missing).
+    pub(crate) fn own_known(&self) -> bool {
+        self.own != Own::Unknown
+    }
+
+    /// Our vCard is known (fetched at login, or just set): whether what we announce changed.
+    pub(crate) fn own_vcard_is(&mut self, card: Option<VCard>) -> bool {
+        let own = match card.as_ref().and_then(|c| c.photo.as_ref()) {
+            Some(photo @ Photo::Inline { .. }) => Own::Hash(photo.sha1_hex().unwrap_or_default()),
+            _ => Own::None,
+        };
+        self.own_vcard = card;
+        let changed = own != self.own;
+        self.own = own;
+        changed
+    }
+
+    /// A verified avatar of `jid`'s, if it announced one we hold.
+    pub(crate) fn of(&self, jid: &Jid) -> Option<&Avatar> {
+        let hash = self.contacts.get(jid)?.announced.as_ref()?;
+        self.cache.get(hash).map(|(a, _)| a)
+    }
+
+    pub(crate) fn connection_lost(&mut self) {
+        self.contacts.clear();
+        self.in_flight.clear();
+        self.deferred.clear();
+    }
+
+    /// A presence from `from` (a contact's bare JID); `el` may announce its avatar.
+    pub(crate) fn on_presence(&mut self, now: Instant, from: &Jid, el: &Element) -> Output {
+        let mut out = Output::default();
+        let Some(announced) = announcement(el) else {
+            return out;
+        };
+        if let Some(contact) = self.contacts.get(from) {
+            if contact.announced == announced {
+                return out;
+            }
+        } else if self.contacts.len() >= self.limits.max_contacts {
+            return out;
+        }
+        let had = self
+            .contacts
+            .get(from)
+            .is_some_and(|c| c.announced.is_some());
+        let queued = self.contacts.get(from).is_some_and(|c| c.queued);
+        self.contacts.insert(
+            from.clone(),
+            Contact {
+                announced: announced.clone(),
+                failed: false,
+                queued,
+            },
+        );
+        let Some(hash) = announced else {
+            if had {
+                out.events.push(AvatarEvent::Removed { jid: from.clone() });
+            }
+            return out;
+        };
+        self.clock += 1;
+        if let Some((avatar, used)) = self.cache.get_mut(&hash) {
+            *used = self.clock;
+            out.events.push(AvatarEvent::Updated {
+                jid: from.clone(),
+                avatar: avatar.clone(),
+            });
+            return out;
+        }
+        self.schedule(now, from.clone(), hash, &mut out);
+        out
+    }
+
+    fn schedule(&mut self, now: Instant, jid: Jid, hash: String, out: &mut Output) {
+        if self.in_flight.iter().any(|(j, _)| *j == jid) {
+            // Its answer is checked against what the contact announces then.
+            return;
+        }
+        if self.deferred.is_empty() && self.may_send(now) {
+            self.send(jid, hash, out);
+        } else if self.deferred.len() < self.limits.max_deferred {
+            if let Some(c) = self.contacts.get_mut(&jid) {
+                if c.queued {
+                    return;
+                }
+                c.queued = true;
+            }
+            self.deferred.push_back(jid);
+        } else {
+            out.events.push(AvatarEvent::Failed {
+                jid,
+                hash,
+                reason: AvatarFailure::Busy,
+            });
+        }
+    }
+
+    fn may_send(&mut self, now: Instant) -> bool {
+        self.in_flight.len() < self.limits.max_in_flight.max(1) && self.rate.ready(now)
+    }
+
+    fn send(&mut self, jid: Jid, hash: String, out: &mut Output) {
+        self.rate.take();
+        self.in_flight.push((jid.clone(), hash.clone()));
+        out.fetches.push((jid, hash));
+    }
+
+    /// When queued fetches may go out, if any wait for time.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.deferred.is_empty() || self.in_flight.len() >= self.limits.max_in_flight.max(1) {
+            return None;
+        }
+        self.rate.next_token()
+    }
+
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Output {
+        let mut out = Output::default();
+        self.drain(now, &mut out);
+        out
+    }
+
+    fn drain(&mut self, now: Instant, out: &mut Output) {
+        while !self.deferred.is_empty() && self.may_send(now) {
+            let Some(jid) = self.deferred.pop_front() else {
+                break;
+            };
+            let Some(contact) = self.contacts.get_mut(&jid) else {
+                continue;
+            };
+            contact.queued = false;
+            let Some(hash) = contact.announced.clone().filter(|_| !contact.failed) else {
+                continue;
+            };
+            if self.cache.contains_key(&hash) || self.in_flight.iter().any(|(j, _)| *j == jid) {
+                continue;
+            }
+            self.send(jid, hash, out);
+        }
+    }
+
+    /// The answer to one of our vCard fetches.
+    pub(crate) fn on_fetch(
+        &mut self,
+        now: Instant,
+        jid: Jid,
+        hash: String,
+        result: Result<Iq, IqError>,
+    ) -> Output {
+        let mut out = Output::default();
+        let Some(at) = self
+            .in_flight
+            .iter()
+            .position(|(j, h)| *j == jid && *h == hash)
+        else {
+            return out;
+        };
+        self.in_flight.swap_remove(at);
+        let checked = result
+            .map_err(VCardError::from)
+            .and_then(|iq| VCard::from_iq_within(&iq, self.max_photo))
+            .map_err(AvatarFailure::VCard)
+            .and_then(|card| match card.photo {
+                Some(Photo::Inline { mime, data }) => Ok(Avatar::new(mime, data)),
+                _ => Err(AvatarFailure::NoPhoto),
+            })
+            .and_then(|avatar| {
+                if avatar.hash == hash {
+                    Ok(avatar)
+                } else {
+                    Err(AvatarFailure::Mismatch)
+                }
+            });
+        // Reported only if the contact still announces that hash.
+        let current = self
+            .contacts
+            .get_mut(&jid)
+            .filter(|c| c.announced.as_deref() == Some(hash.as_str()));
+        match checked {
+            Ok(avatar) => {
+                let report = current.is_some();
+                self.remember(avatar.clone());
+                if report {
+                    out.events.push(AvatarEvent::Updated { jid, avatar });
+                }
+            }
+            Err(reason) => {
+                if let Some(contact) = current {
+                    contact.failed = true;
+                    out.events.push(AvatarEvent::Failed { jid, hash, reason });
+                }
+            }
+        }
+        self.drain(now, &mut out);
+        out
+    }
+
+    fn remember(&mut self, avatar: Avatar) {
+        let cost = avatar.data.len() + avatar.hash.len() + avatar.mime.len() + 64;
+        if cost > self.limits.max_cached_bytes || self.limits.max_cached == 0 {
+            return;
+        }
+        self.clock += 1;
+        let hash = avatar.hash.clone();
+        if let Some((old, _)) = self.cache.insert(hash, (avatar, self.clock)) {
+            self.cached_bytes -= old.data.len() + old.hash.len() + old.mime.len() + 64;
+        }
+        self.cached_bytes += cost;
+        while self.cache.len() > self.limits.max_cached
+            || self.cached_bytes > self.limits.max_cached_bytes
+        {
+            let Some(oldest) = self
+                .cache
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(h, _)| h.clone())
+            else {
+                break;
+            };
+            if let Some((old, _)) = self.cache.remove(&oldest) {
+                self.cached_bytes -= old.data.len() + old.hash.len() + old.mime.len() + 64;
+            }
+        }
+    }
+}
+
+/// What a presence says of the sender's avatar: `Some(Some(hash))`, `Some(None)` for none,
+/// `None` when it says nothing (no update element, no `<photo/>`, or not a SHA-1).
+fn announcement(el: &Element) -> Option<Option<String>> {
+    let x = el.get_child("x", ns::VCARD_UPDATE)?;
+    let photo = x.get_child("photo", ns::VCARD_UPDATE)?.text();
+    let photo = photo.trim();
+    if photo.is_empty() {
+        return Some(None);
+    }
+    let hex = photo.len() == 40 && photo.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| Some(photo.to_ascii_lowercase()))
+}

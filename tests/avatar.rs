@@ -1,0 +1,263 @@
+//! vCard-based avatars (XEP-0153) through the client against the scripted server: our hash
+//! in every available presence (none before our vCard is known), a new avatar announced
+//! once the server takes it; contacts' avatars fetched, verified and cached, mismatches and
+//! oversized photos refused, spoofed answers ignored, fetches bounded.
+
+mod harness;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use harness::{config, Pair, Script};
+use xmpp_sansio::client::avatar::{Avatar, AvatarEvent, AvatarFailure};
+use xmpp_sansio::client::vcard::VCardError;
+use xmpp_sansio::client::{Config, Event};
+use xmpp_sansio::jid::Jid;
+
+const ROMEO: &str = "romeo@example.net";
+const BENVOLIO: &str = "benvolio@example.net";
+
+fn jid(s: &str) -> Jid {
+    s.parse().unwrap()
+}
+
+fn png(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect()
+}
+
+fn online(config: Config) -> Pair {
+    let mut pair = Pair::online(config, Script::default());
+    pair.events.clear();
+    pair
+}
+
+fn avatar_events(pair: &Pair) -> Vec<&AvatarEvent> {
+    pair.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Avatar(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn announce(from: &str, hash: &str) -> String {
+    format!(
+        "<presence from='{from}/phone'><x xmlns='vcard-temp:x:update'><photo>{hash}</photo></x></presence>"
+    )
+}
+
+fn vcard_with(data: &[u8]) -> String {
+    format!(
+        "<vCard xmlns='vcard-temp'><FN>R</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{}</BINVAL></PHOTO></vCard>",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    )
+}
+
+/// `from` answers the last vCard fetch sent to it.
+fn answer(pair: &mut Pair, from: &str, vcard: &str) {
+    let id = pair.sent_iq_id(&format!("to='{from}'><vCard"));
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='{from}'>{vcard}</iq>"
+    ));
+}
+
+fn fetches_to(pair: &Pair, to: &str) -> usize {
+    pair.sent()
+        .matches(&format!("to='{to}'><vCard xmlns='vcard-temp'/>"))
+        .count()
+}
+
+#[test]
+fn our_hash_is_announced_once_known_and_follows_our_vcard() {
+    let mut pair = Pair::new(config(), Script::default());
+    pair.drive();
+    let sent = pair.sent();
+    // Initial presence goes out before our vCard is known: no <photo/> (§4.1)...
+    let first = sent.find("<presence>").unwrap();
+    assert!(
+        sent[first..].contains("<x xmlns='vcard-temp:x:update'/></presence>"),
+        "{sent}"
+    );
+    // ...and again once the server said we have none: an empty <photo/>.
+    assert!(
+        sent.contains("<x xmlns='vcard-temp:x:update'><photo/></x></presence>"),
+        "{sent}"
+    );
+    // A new avatar: our vCard is set with it, and presence carries its hash once the
+    // server took it.
+    pair.events.clear();
+    let image = png(7, 500);
+    let id = pair
+        .client
+        .set_avatar(pair.now, Some(("image/png", &image)))
+        .unwrap();
+    pair.drive();
+    let hash = Avatar::new("image/png", image.clone()).hash;
+    let sent = pair.sent();
+    assert!(
+        sent.contains("<PHOTO><TYPE>image/png</TYPE><BINVAL>"),
+        "{sent}"
+    );
+    assert!(
+        sent.ends_with(&format!(
+            "<x xmlns='vcard-temp:x:update'><photo>{hash}</photo></x></presence>"
+        )),
+        "{sent}"
+    );
+    assert!(
+        pair.events
+            .iter()
+            .any(|e| matches!(e, Event::IqResponse { id: i, result: Ok(_) } if *i == id)),
+        "the application gets the outcome of its set: {:?}",
+        pair.events
+    );
+    // Removing it announces an empty photo again.
+    pair.client.set_avatar(pair.now, None).unwrap();
+    pair.drive();
+    assert!(pair
+        .sent()
+        .ends_with("<x xmlns='vcard-temp:x:update'><photo/></x></presence>"));
+}
+
+#[test]
+fn a_contacts_avatar_is_fetched_verified_cached_and_shared() {
+    let mut pair = online(config());
+    let image = png(3, 2000);
+    let hash = Avatar::new("image/png", image.clone()).hash;
+    pair.server_sends(&announce(ROMEO, &hash));
+    assert_eq!(fetches_to(&pair, ROMEO), 1, "{}", pair.sent());
+    // Nobody else may answer for Romeo.
+    let id = pair.sent_iq_id(&format!("to='{ROMEO}'><vCard"));
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='mallory@example.org'>{}</iq>",
+        vcard_with(&png(9, 10))
+    ));
+    assert!(avatar_events(&pair).is_empty());
+    answer(&mut pair, ROMEO, &vcard_with(&image));
+    let events = avatar_events(&pair);
+    let [AvatarEvent::Updated { jid: who, avatar }] = events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(who.as_str(), ROMEO);
+    assert_eq!(
+        (avatar.hash.as_str(), &avatar.data[..]),
+        (hash.as_str(), &image[..])
+    );
+    assert_eq!(pair.client.avatar_of(&jid(ROMEO)).unwrap().hash, hash);
+    // The same hash again: not news. From another contact: from the cache.
+    pair.events.clear();
+    pair.server_sends(&announce(ROMEO, &hash));
+    pair.server_sends(&announce(BENVOLIO, &hash));
+    assert_eq!(fetches_to(&pair, BENVOLIO), 0);
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Updated { jid, .. }] if jid.as_str() == BENVOLIO
+    ));
+    // No avatar any more.
+    pair.events.clear();
+    pair.server_sends(&format!(
+        "<presence from='{ROMEO}/phone'><x xmlns='vcard-temp:x:update'><photo/></x></presence>"
+    ));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Removed { jid }] if jid.as_str() == ROMEO
+    ));
+    assert!(pair.client.avatar_of(&jid(ROMEO)).is_none());
+}
+
+#[test]
+fn a_photo_that_does_not_match_or_is_too_large_is_refused() {
+    let mut config = config();
+    config.avatars.max_photo = 1000;
+    let mut pair = online(config);
+    let announced = Avatar::new("image/png", png(3, 100)).hash;
+    pair.server_sends(&announce(ROMEO, &announced));
+    answer(&mut pair, ROMEO, &vcard_with(&png(5, 100)));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Failed {
+            reason: AvatarFailure::Mismatch,
+            ..
+        }]
+    ));
+    assert!(pair.client.avatar_of(&jid(ROMEO)).is_none());
+    // Not cached under that hash: the next contact announcing it is asked.
+    pair.server_sends(&announce(BENVOLIO, &announced));
+    assert_eq!(fetches_to(&pair, BENVOLIO), 1);
+    pair.events.clear();
+    let big = png(3, 2000);
+    pair.server_sends(&announce(
+        "tybalt@example.org",
+        &Avatar::new("image/png", big.clone()).hash,
+    ));
+    answer(&mut pair, "tybalt@example.org", &vcard_with(&big));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Failed {
+            reason: AvatarFailure::VCard(VCardError::PhotoTooLarge(1000)),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn fetches_are_bounded_and_rate_limited() {
+    let mut config = config();
+    config.avatars.limits.max_in_flight = 2;
+    config.avatars.limits.max_deferred = 3;
+    config.avatars.limits.burst = 2;
+    config.avatars.limits.interval = Duration::from_secs(1);
+    let mut pair = online(config);
+    let before = pair.sent().len();
+    let mut flood = String::new();
+    for i in 0..100 {
+        flood.push_str(&announce(
+            &format!("bot{i}@evil.example"),
+            &format!("{i:040x}"),
+        ));
+    }
+    pair.server_sends(&flood);
+    let fetches = |pair: &Pair| {
+        pair.sent()[before..]
+            .matches("<vCard xmlns='vcard-temp'/>")
+            .count()
+    };
+    assert_eq!(fetches(&pair), 2);
+    let busy = avatar_events(&pair)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                AvatarEvent::Failed {
+                    reason: AvatarFailure::Busy,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(busy, 100 - 2 - 3);
+    // Unanswered, they time out; the queue drains at the rate.
+    pair.advance(Duration::from_secs(31));
+    assert_eq!(fetches(&pair), 4);
+}
+
+#[test]
+fn known_avatars_load_checked_against_their_hash() {
+    let mut config = config();
+    let image = png(11, 300);
+    let good = Avatar::new("image/png", image.clone());
+    let mut forged = Avatar::new("image/png", png(12, 300));
+    forged.hash = Avatar::new("image/png", png(13, 300)).hash;
+    config.avatars.known = vec![good.clone(), forged.clone()];
+    let mut pair = online(config);
+    pair.server_sends(&announce(ROMEO, &good.hash));
+    assert_eq!(fetches_to(&pair, ROMEO), 0);
+    assert_eq!(pair.client.avatar_of(&jid(ROMEO)), Some(&good));
+    pair.server_sends(&announce(BENVOLIO, &forged.hash));
+    assert_eq!(
+        fetches_to(&pair, BENVOLIO),
+        1,
+        "the forged entry was dropped"
+    );
+}
