@@ -1,9 +1,10 @@
 //! A command-line chat client over the tokio adapter.
 //!
-//! Logs in, prints the roster (with each contact's subscription and presence) and what
-//! arrives: messages (carbons marked), presences, subscription requests, roster changes.
-//! Lines from stdin are commands (`/add JID [name]`, `/remove JID`, `/approve JID`,
-//! `/deny JID`, `/status [chat|away|xa|dnd|online] [text]`) or messages to `--to`. End of
+//! Logs in, prints the roster (with each contact's subscription, presence and vCard name)
+//! and what arrives: messages (carbons marked), presences, subscription requests, roster
+//! changes, contacts' avatars (hash, type, size). Lines from stdin are commands (`/add JID
+//! [name]`, `/remove JID`, `/approve JID`, `/deny JID`, `/status [chat|away|xa|dnd|online]
+//! [text]`, `/avatar PATH`) or messages to `--to`. End of
 //! stdin closes the session. Exit status: 0 after a clean close, 1 on any error (the message
 //! says which), 2 on bad usage.
 //!
@@ -18,6 +19,7 @@ use std::process::exit;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use xmpp_sansio::client::avatar::AvatarEvent;
 use xmpp_sansio::client::carbons::Carbon;
 use xmpp_sansio::client::presence::SubscriptionEvent;
 use xmpp_sansio::client::register::{Register, RegistrationEvent};
@@ -34,6 +36,7 @@ Logs in, prints the roster and what arrives, and reads stdin: commands
   /remove JID       remove a contact
   /approve JID      let JID see our presence      /deny JID   refuse
   /status [chat|away|xa|dnd|online] [TEXT]
+  /avatar PATH      publish this image as our avatar (vCard, XEP-0153)
 and any other line is a message to --to.
 
 options:
@@ -172,8 +175,21 @@ async fn on_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Some("/avatar") => {
+            let Some(path) = words.next() else {
+                eprintln!("usage: /avatar PATH");
+                return;
+            };
+            match std::fs::read(path) {
+                Ok(image) => handle
+                    .set_avatar(Some((image_type(path), &image)))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("reading {path}: {e}")),
+            }
+        }
         Some(other) => {
-            eprintln!("unknown command {other} (/add, /remove, /approve, /deny, /status)");
+            eprintln!("unknown command {other} (/add, /remove, /approve, /deny, /status, /avatar)");
             return;
         }
         None => return send_line(handle, to, line, out).await,
@@ -187,6 +203,37 @@ async fn on_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
             || format!("failed: {line}: {e}"),
         ),
     }
+}
+
+/// The media type of an image file, by its extension.
+fn image_type(path: &str) -> &'static str {
+    let lower = path.to_ascii_lowercase();
+    match lower.rsplit('.').next() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Each contact's name to show, from its vCard (FN, else NICKNAME), fetched in the
+/// background so that the session goes on meanwhile.
+fn print_vcard_names(handle: &Handle, contacts: Vec<Jid>, json: bool) {
+    let handle = handle.clone();
+    tokio::spawn(async move {
+        let out = Out { json };
+        for jid in contacts {
+            let name = match handle.vcard(Some(&jid)).await {
+                Ok(card) => card.display_name(),
+                Err(_) => None,
+            };
+            out.emit(
+                json!({"event": "vcard", "jid": jid.as_str(), "name": name}),
+                || format!("{jid} is {}", name.as_deref().unwrap_or("(no vCard name)")),
+            );
+        }
+    });
 }
 
 async fn send_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
@@ -217,6 +264,7 @@ async fn on_event(handle: &Handle, event: Event, out: &Out) {
     match event {
         Event::Roster(RosterEvent::Loaded { items, version, cached }) => {
             let list: Vec<Value> = items.iter().map(item_json).collect();
+            print_vcard_names(handle, items.iter().map(|i| i.jid.clone()).collect(), out.json);
             out.emit(
                 json!({"event": "roster", "items": list, "version": version, "cached": cached}),
                 || {
@@ -286,6 +334,18 @@ async fn on_event(handle: &Handle, event: Event, out: &Out) {
         Event::Registration(RegistrationEvent::Registered { jid }) => out.emit(
             json!({"event": "registered", "jid": jid.as_str()}),
             || format!("registered {jid}"),
+        ),
+        Event::Avatar(AvatarEvent::Updated { jid, avatar }) => out.emit(
+            json!({"event": "avatar", "jid": jid.as_str(), "hash": avatar.hash, "type": avatar.mime, "size": avatar.data.len()}),
+            || format!("avatar: {jid} shows {} ({} bytes, {})", avatar.mime, avatar.data.len(), avatar.hash),
+        ),
+        Event::Avatar(AvatarEvent::Removed { jid }) => out.emit(
+            json!({"event": "avatar-removed", "jid": jid.as_str()}),
+            || format!("avatar: {jid} has none now"),
+        ),
+        Event::Avatar(AvatarEvent::Failed { jid, hash, reason }) => out.emit(
+            json!({"event": "avatar-failed", "jid": jid.as_str(), "hash": hash, "reason": reason.to_string()}),
+            || format!("avatar: {jid}'s {hash} not shown: {reason}"),
         ),
         Event::CarbonRefused { from } => out.emit(
             json!({"event": "carbon-refused", "from": from.as_ref().map(Jid::as_str)}),

@@ -227,10 +227,17 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
     let ca = CaFile::new("chat-commands");
     let mut args = login("juliet@example.com/balcony", PASSWORD, &server, Some(&ca));
     args.push("--json".to_owned());
-    let input = "/add romeo@example.net Romeo Montague\n/status away at the ball\n\
-                 /approve benvolio@example.net\n/deny tybalt@example.org\n/remove romeo@example.net\n";
+    let avatar = std::env::temp_dir().join(format!("chat-avatar-{}.png", std::process::id()));
+    std::fs::write(&avatar, [0x89, b'P', b'N', b'G', 1, 2, 3]).unwrap();
+    let input = format!(
+        "/add romeo@example.net Romeo Montague\n/status away at the ball\n\
+         /approve benvolio@example.net\n/deny tybalt@example.org\n/remove romeo@example.net\n\
+         /avatar {}\n",
+        avatar.display()
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run_example_with_input("chat", &args, input);
+    let out = run_example_with_input("chat", &args, &input);
+    let _ = std::fs::remove_file(&avatar);
     let log = server.finish();
     let stdout = succeeded(&out);
     let sent = log.received.join("\n");
@@ -241,6 +248,9 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
         "<presence to='benvolio@example.net' type='subscribed'/>",
         "<presence to='tybalt@example.org' type='unsubscribed'/>",
         "<item jid='romeo@example.net' subscription='remove'/>",
+        // The avatar goes into our vCard, and its hash into our presence (XEP-0153).
+        "<PHOTO><TYPE>image/png</TYPE><BINVAL>iVBORwECAw==</BINVAL></PHOTO>",
+        "<x xmlns='vcard-temp:x:update'><photo>",
     ] {
         assert!(
             sent.contains(expected),

@@ -7,11 +7,11 @@
 //! password change and bit 7 an account removal outstanding. Bytes 1..=8 are read sizes
 //! (cycled); each read also moves the clock by its size / 16 seconds, so that a seed's
 //! answers arrive before the 30 s timeouts unless its sizes say otherwise. Online, the
-//! scripted server first answers the roster request (two contacts), the carbons request and
-//! the server description query, so that the arbitrary bytes reach the services: roster
-//! pushes, presence and subscriptions, carbons, registration, disco requests, caps
-//! announcements and the answers to the caps queries (small cache, rate and flight
-//! limits). Checks: no panic, every drain of `poll_action` ends,
+//! scripted server first answers the roster request (two contacts), the carbons request,
+//! our vCard (none) and the server description query, so that the arbitrary bytes reach the
+//! services: roster pushes, presence and subscriptions, carbons, registration, disco
+//! requests, caps announcements and the answers to the caps queries, avatar hashes and the
+//! vCards fetched for them (small caches, rate and flight limits). Checks: no panic, every drain of `poll_action` ends,
 //! nothing is sent after `Action::Close`, a closed client stays silent, `Online` comes at
 //! most once, and the roster and the presence map stay within their (small) limits.
 #![no_main]
@@ -34,10 +34,12 @@ struct Driver {
     /// Parses what the client sends, to answer bind with the right id.
     reader: StreamReader,
     last_iq_id: Option<String>,
-    /// The ids of the requests the services sent: roster, carbons, server description.
+    /// The ids of the requests the services sent: roster, carbons, server description, our
+    /// vCard.
     roster_id: Option<String>,
     carbons_id: Option<String>,
     server_info_id: Option<String>,
+    vcard_id: Option<String>,
 }
 
 impl Driver {
@@ -63,6 +65,11 @@ impl Driver {
                                 }
                                 if el.get_child("enable", "urn:xmpp:carbons:2").is_some() {
                                     self.carbons_id = id.clone();
+                                }
+                                if el.attr("to").is_none()
+                                    && el.get_child("vCard", "vcard-temp").is_some()
+                                {
+                                    self.vcard_id = id.clone();
                                 }
                                 let disco = "http://jabber.org/protocol/disco#info";
                                 if el.attr("to").as_deref() == Some("example.com")
@@ -133,6 +140,13 @@ fuzz_target!(|input: &[u8]| {
     config.caps.limits.max_in_flight = 2;
     config.caps.limits.max_deferred = 4;
     config.caps.limits.burst = 3;
+    config.avatars.max_photo = 512;
+    config.avatars.limits.max_contacts = 8;
+    config.avatars.limits.max_cached = 2;
+    config.avatars.limits.max_cached_bytes = 1024;
+    config.avatars.limits.max_in_flight = 2;
+    config.avatars.limits.max_deferred = 4;
+    config.avatars.limits.burst = 3;
     if register {
         config.register = Some(if input[0] & 0x20 != 0 {
             xmpp_sansio::client::register::Register::Interactive { then_login: true }
@@ -151,6 +165,7 @@ fuzz_target!(|input: &[u8]| {
         roster_id: None,
         carbons_id: None,
         server_info_id: None,
+        vcard_id: None,
     };
     d.drain();
     if stage >= 1 {
@@ -173,11 +188,13 @@ fuzz_target!(|input: &[u8]| {
         let roster = d.roster_id.clone().unwrap_or_default();
         let carbons = d.carbons_id.clone().unwrap_or_default();
         let server_info = d.server_info_id.clone().unwrap_or_default();
+        let vcard = d.vcard_id.clone().unwrap_or_default();
         let services = format!(
             "<iq type='result' id='{roster}'><query xmlns='jabber:iq:roster' ver='1'>\
              <item jid='romeo@example.net' subscription='both'/>\
              <item jid='nurse@example.com' subscription='none' ask='subscribe'/></query></iq>\
              <iq type='result' id='{carbons}'/>\
+             <iq type='result' id='{vcard}'><vCard xmlns='vcard-temp'/></iq>\
              <iq type='result' id='{server_info}' from='example.com'>\
              <query xmlns='http://jabber.org/protocol/disco#info'>\
              <identity category='server' type='im'/><feature var='urn:xmpp:carbons:2'/>\
