@@ -25,8 +25,17 @@ fn png(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect()
 }
 
+/// Online, with Romeo, Benvolio and Tybalt in the roster (only contacts' avatars are
+/// fetched).
 fn online(config: Config) -> Pair {
-    let mut pair = Pair::online(config, Script::default());
+    let mut pair = Pair::new(config, Script::default());
+    pair.server.roster_reply = "<query xmlns='jabber:iq:roster' ver='1'>\
+        <item jid='romeo@example.net' subscription='both'/>\
+        <item jid='benvolio@example.net' subscription='both'/>\
+        <item jid='tybalt@example.org' subscription='both'/></query>"
+        .to_owned();
+    pair.drive();
+    assert!(pair.client.is_online());
     pair.events.clear();
     pair
 }
@@ -208,6 +217,8 @@ fn fetches_are_bounded_and_rate_limited() {
     config.avatars.limits.max_deferred = 3;
     config.avatars.limits.burst = 2;
     config.avatars.limits.interval = Duration::from_secs(1);
+    // Without the roster service every sender counts (with it, only contacts would).
+    config.roster.enabled = false;
     let mut pair = online(config);
     let before = pair.sent().len();
     let mut flood = String::new();
@@ -260,4 +271,63 @@ fn known_avatars_load_checked_against_their_hash() {
         1,
         "the forged entry was dropped"
     );
+}
+
+#[test]
+fn strangers_and_room_occupants_cannot_make_us_fetch() {
+    let mut pair = online(config());
+    let hash = Avatar::new("image/png", png(3, 10)).hash;
+    pair.server_sends(&announce("stranger@evil.example", &hash));
+    pair.server_sends(&format!(
+        "<presence from='room@muc.example.net/romeo'><x xmlns='vcard-temp:x:update'><photo>{hash}</photo></x></presence>"
+    ));
+    assert!(!pair.sent().contains("to='stranger@evil.example'><vCard"));
+    assert!(!pair.sent().contains("to='room@muc.example.net'><vCard"));
+    assert!(avatar_events(&pair).is_empty());
+}
+
+#[test]
+fn a_newer_hash_announced_while_fetching_is_fetched_next() {
+    let mut pair = online(config());
+    let (old, new) = (png(3, 50), png(5, 50));
+    let (old_hash, new_hash) = (
+        Avatar::new("image/png", old.clone()).hash,
+        Avatar::new("image/png", new.clone()).hash,
+    );
+    pair.server_sends(&announce(ROMEO, &old_hash));
+    pair.server_sends(&announce(ROMEO, &new_hash));
+    assert_eq!(fetches_to(&pair, ROMEO), 1);
+    // The first answer already holds the new photo: verified against what Romeo
+    // announces now, and reported.
+    answer(&mut pair, ROMEO, &vcard_with(&new));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Updated { avatar, .. }] if avatar.hash == new_hash
+    ));
+    // Had it held the old photo, the new hash would have been fetched next.
+    pair.events.clear();
+    pair.server_sends(&announce(BENVOLIO, &old_hash));
+    pair.server_sends(&announce(
+        BENVOLIO,
+        &Avatar::new("image/png", png(9, 50)).hash,
+    ));
+    answer(&mut pair, BENVOLIO, &vcard_with(&old));
+    assert_eq!(fetches_to(&pair, BENVOLIO), 2);
+}
+
+#[test]
+fn another_of_our_resources_with_another_photo_makes_us_fetch_our_vcard_again() {
+    let mut pair = online(config());
+    let before = pair.sent().matches("<iq type='get' id='").count();
+    let hash = Avatar::new("image/png", png(3, 10)).hash;
+    pair.server_sends(&format!(
+        "<presence from='juliet@example.com/phone'><x xmlns='vcard-temp:x:update'><photo>{hash}</photo></x></presence>"
+    ));
+    let sent = pair.sent();
+    let last_get = &sent[sent.rfind("<iq type='get'").unwrap()..];
+    assert!(
+        last_get.contains("<vCard xmlns='vcard-temp'/>") && !last_get.contains(" to="),
+        "{last_get}"
+    );
+    assert_eq!(sent.matches("<iq type='get' id='").count(), before + 1);
 }

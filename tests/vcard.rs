@@ -239,3 +239,34 @@ fn requests_go_out_and_answers_count_only_from_the_entity_asked() {
         "<iq type='set' id='{id}'><vCard xmlns='vcard-temp'><FN>Juliet Capulet</FN></vCard></iq>"
     )));
 }
+
+#[test]
+fn what_the_model_cannot_hold_is_kept_whole() {
+    // XEP-0153 §4.4: a PHOTO without an image is no photo (and stays as it was); the old
+    // `<EMAIL>address</EMAIL>` form is read; a structured field with more than the model
+    // keeps (a second NUMBER, an attribute, a foreign child) is kept whole.
+    let vcard = "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL/></PHOTO>\
+        <EMAIL>old@example.org</EMAIL>\
+        <TEL><HOME/><NUMBER>1</NUMBER><NUMBER>2</NUMBER></TEL>\
+        <ADR xml:lang='de'><STREET>Straße</STREET></ADR>\
+        <N><GIVEN>A</GIVEN><x xmlns='urn:example:n'/></N></vCard>";
+    let card = VCard::from_iq(&result(vcard)).unwrap();
+    assert_eq!(card.photo, None);
+    assert_eq!(card.emails[0].address, "old@example.org");
+    assert!(card.telephones.is_empty() && card.addresses.is_empty() && card.name.is_none());
+    let written = String::from_utf8(
+        card.to_builder()
+            .to_bytes("jabber:client")
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for kept in [
+        "<PHOTO><TYPE>image/png</TYPE><BINVAL/></PHOTO>",
+        "<TEL><HOME/><NUMBER>1</NUMBER><NUMBER>2</NUMBER></TEL>",
+        "<ADR xml:lang='de'><STREET>Straße</STREET></ADR>",
+        "<N><GIVEN>A</GIVEN><x xmlns='urn:example:n'/></N>",
+    ] {
+        assert!(written.contains(kept), "{kept} not in {written}");
+    }
+}

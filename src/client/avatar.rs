@@ -58,7 +58,8 @@ impl std::fmt::Debug for Avatar {
 #[non_exhaustive]
 pub enum AvatarEvent {
     /// The contact's avatar, verified against the hash it announced (from the cache, or
-    /// fetched). Store it to hand back in [`AvatarConfig::known`].
+    /// fetched). Store it to hand back in [`AvatarConfig::known`]: the events are the
+    /// record, the service's cache is bounded.
     Updated {
         /// The contact (bare JID).
         jid: Jid,
@@ -137,7 +138,8 @@ impl Default for AvatarLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AvatarConfig {
-    /// Announce our avatar's hash and fetch contacts' avatars. Default on.
+    /// Announce our avatar's hash (our vCard is fetched once online for it, photo
+    /// included) and fetch roster contacts' avatars. Default on.
     pub enabled: bool,
     /// The biggest photo decoded, in bytes; bigger ones are refused
     /// ([`VCardError::PhotoTooLarge`]). Default 1 MiB.
@@ -261,13 +263,23 @@ impl Avatars {
     /// Our vCard is known (fetched at login, or just set): whether what we announce changed.
     pub(crate) fn own_vcard_is(&mut self, card: Option<VCard>) -> bool {
         let own = match card.as_ref().and_then(|c| c.photo.as_ref()) {
-            Some(photo @ Photo::Inline { .. }) => Own::Hash(photo.sha1_hex().unwrap_or_default()),
+            Some(Photo::Inline { data, .. }) if !data.is_empty() => Own::Hash(sha1_hex(data)),
             _ => Own::None,
         };
         self.own_vcard = card;
         let changed = own != self.own;
         self.own = own;
         changed
+    }
+
+    /// Whether `el` (a presence of another of our resources) announces a photo other than
+    /// the one we announce.
+    pub(crate) fn differs_from_own(&self, el: &Element) -> bool {
+        match (announcement(el), &self.own) {
+            (Some(Some(theirs)), Own::Hash(ours)) => theirs != *ours,
+            (Some(Some(_)), Own::None) | (Some(None), Own::Hash(_)) => true,
+            _ => false,
+        }
     }
 
     /// A verified avatar of `jid`'s, if it announced one we hold.
@@ -328,11 +340,8 @@ impl Avatars {
     }
 
     fn schedule(&mut self, now: Instant, jid: Jid, hash: String, out: &mut Output) {
-        if self.in_flight.iter().any(|(j, _)| *j == jid) {
-            // Its answer is checked against what the contact announces then.
-            return;
-        }
-        if self.deferred.is_empty() && self.may_send(now) {
+        let busy_with_it = self.in_flight.iter().any(|(j, _)| *j == jid);
+        if !busy_with_it && self.deferred.is_empty() && self.may_send(now) {
             self.send(jid, hash, out);
         } else if self.deferred.len() < self.limits.max_deferred {
             if let Some(c) = self.contacts.get_mut(&jid) {
@@ -343,12 +352,19 @@ impl Avatars {
             }
             self.deferred.push_back(jid);
         } else {
+            // Not recorded: the same announcement again is asked again.
+            self.contacts.remove(&jid);
             out.events.push(AvatarEvent::Failed {
                 jid,
                 hash,
                 reason: AvatarFailure::Busy,
             });
         }
+    }
+
+    /// A fetch that could not be sent (the stream is closing): not in flight after all.
+    pub(crate) fn abandon(&mut self, jid: &Jid) {
+        self.in_flight.retain(|(j, _)| j != jid);
     }
 
     fn may_send(&mut self, now: Instant) -> bool {
@@ -411,39 +427,62 @@ impl Avatars {
             return out;
         };
         self.in_flight.swap_remove(at);
-        let checked = result
+        let photo = result
             .map_err(VCardError::from)
             .and_then(|iq| VCard::from_iq_within(&iq, self.max_photo))
             .map_err(AvatarFailure::VCard)
             .and_then(|card| match card.photo {
-                Some(Photo::Inline { mime, data }) => Ok(Avatar::new(mime, data)),
-                _ => Err(AvatarFailure::NoPhoto),
-            })
-            .and_then(|avatar| {
-                if avatar.hash == hash {
-                    Ok(avatar)
-                } else {
-                    Err(AvatarFailure::Mismatch)
+                Some(Photo::Inline { mime, data }) if !data.is_empty() => {
+                    Ok(Avatar::new(mime, data))
                 }
+                _ => Err(AvatarFailure::NoPhoto),
             });
-        // Reported only if the contact still announces that hash.
-        let current = self
-            .contacts
-            .get_mut(&jid)
-            .filter(|c| c.announced.as_deref() == Some(hash.as_str()));
-        match checked {
-            Ok(avatar) => {
-                let report = current.is_some();
+        // What the contact announces now (it may have moved on while we asked).
+        let current = self.contacts.get(&jid).and_then(|c| c.announced.clone());
+        match photo {
+            // Verified against what was asked, or what is announced now.
+            Ok(avatar) if avatar.hash == hash || Some(&avatar.hash) == current.as_ref() => {
                 self.remember(avatar.clone());
-                if report {
-                    out.events.push(AvatarEvent::Updated { jid, avatar });
+                // Everyone announcing it, in a fixed order.
+                let mut announcing: Vec<Jid> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| c.announced.as_deref() == Some(avatar.hash.as_str()))
+                    .map(|(j, _)| j.clone())
+                    .collect();
+                announcing.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+                for who in announcing {
+                    if let Some(c) = self.contacts.get_mut(&who) {
+                        c.failed = false;
+                    }
+                    out.events.push(AvatarEvent::Updated {
+                        jid: who,
+                        avatar: avatar.clone(),
+                    });
                 }
             }
-            Err(reason) => {
-                if let Some(contact) = current {
-                    contact.failed = true;
-                    out.events.push(AvatarEvent::Failed { jid, hash, reason });
+            result => {
+                let reason = match result {
+                    Ok(_) => AvatarFailure::Mismatch,
+                    Err(reason) => reason,
+                };
+                if current.as_deref() == Some(hash.as_str()) {
+                    if let Some(contact) = self.contacts.get_mut(&jid) {
+                        contact.failed = true;
+                    }
+                    out.events.push(AvatarEvent::Failed {
+                        jid: jid.clone(),
+                        hash,
+                        reason,
+                    });
                 }
+            }
+        }
+        // A newer announcement not yet held is asked now.
+        if let Some(newer) = current.filter(|h| !self.cache.contains_key(h)) {
+            let asked = self.contacts.get(&jid).is_some_and(|c| c.failed);
+            if !asked {
+                self.schedule(now, jid, newer, &mut out);
             }
         }
         self.drain(now, &mut out);

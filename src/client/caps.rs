@@ -845,6 +845,11 @@ impl Caps {
         });
     }
 
+    /// A query that could not be sent (the stream is closing): not in flight after all.
+    pub(crate) fn abandon(&mut self, jid: &Jid) {
+        self.in_flight.retain(|f| f.asked != *jid);
+    }
+
     /// When queued queries may go out, if any wait for time (not for answers).
     pub(crate) fn deadline(&self) -> Option<Instant> {
         if self.deferred.is_empty() || self.in_flight.len() >= self.limits.max_in_flight {

@@ -264,7 +264,8 @@ impl Client {
         self.send_app_request(now, None, IqType::Set, vcard.to_builder(), owner)
     }
 
-    /// Sets our avatar (XEP-0153): our vCard as fetched at login, with this photo (`None`
+    /// Sets our avatar (XEP-0153): our vCard as last fetched (once online, and again when
+    /// another of our resources announces another photo) or set, with this photo (`None`
     /// removes it); returns the request id, answered by an [`Event::IqResponse`]. Our
     /// presence then carries the new hash. [`CommandError::Unexpected`] until our vCard
     /// has been fetched; [`CommandError::NotSupported`] when the avatar service is off.
@@ -280,7 +281,7 @@ impl Client {
         };
         if !avatars.own_known() {
             return Err(CommandError::Unexpected(
-                "our vCard has not been fetched yet",
+                "our vCard is not known: it is fetched once online (still under way, or failed)",
             ));
         }
         let mut card = avatars.own_vcard().cloned().unwrap_or_default();
@@ -399,12 +400,18 @@ impl Client {
         }
     }
 
+    /// Whether our own vCard is being fetched.
+    fn own_vcard_pending(&self) -> bool {
+        self.session.awaits(|o| matches!(o, Owner::OwnVCard))
+    }
+
     /// Our own vCard, fetched once online.
     pub(super) fn on_own_vcard(&mut self, now: Instant, result: Result<Iq, IqError>) {
         let Some(avatars) = &mut self.services.avatars else {
             return;
         };
-        let max = self.config.avatars.max_photo;
+        // Our own photo is ours: hashed whatever its size (the element limit bounds it).
+        let max = usize::MAX;
         let card = match result
             .map_err(VCardError::from)
             .and_then(|iq| VCard::from_iq_within(&iq, max))
@@ -460,7 +467,14 @@ impl Client {
         for (jid, hash) in out.fetches {
             let query = Builder::new("vCard", ns::VCARD);
             let owner = Owner::AvatarFetch(Box::new((jid.clone(), hash)));
-            let _ = self.send_request(now, Some(&jid), IqType::Get, query, owner);
+            if self
+                .send_request(now, Some(&jid), IqType::Get, query, owner)
+                .is_err()
+            {
+                if let Some(avatars) = &mut self.services.avatars {
+                    avatars.abandon(&jid);
+                }
+            }
         }
         for event in out.events {
             self.emit(Event::Avatar(event));
@@ -487,7 +501,14 @@ impl Client {
             let payload = Builder::new("query", ns::DISCO_INFO).attr("node", &query.node);
             let to = query.to.clone();
             let owner = Owner::Caps(Box::new(query));
-            let _ = self.send_request(now, Some(&to), IqType::Get, payload, owner);
+            if self
+                .send_request(now, Some(&to), IqType::Get, payload, owner)
+                .is_err()
+            {
+                if let Some(caps) = &mut self.services.caps {
+                    caps.abandon(&to);
+                }
+            }
         }
         for event in out.events {
             self.emit(Event::Caps(event));
@@ -563,9 +584,25 @@ impl Client {
         if p.kind != PresenceType::Available || !self.is_online() {
             return None;
         }
-        // Contacts' avatars; ours (from our other resources) is what our vCard says.
         let from = p.from.as_ref()?.bare();
+        let avatars = self.services.avatars.as_ref()?;
         if self.jid.as_ref().is_some_and(|me| me.bare() == from) {
+            // XEP-0153 §4.3: another of our resources announces another photo: our vCard
+            // changed; fetch it again and announce what it holds.
+            if avatars.differs_from_own(&p.element) && !self.own_vcard_pending() {
+                let query = Builder::new("vCard", ns::VCARD);
+                let _ = self.send_request(now, None, IqType::Get, query, Owner::OwnVCard);
+            }
+            return None;
+        }
+        // Roster contacts only: strangers and room occupants (whose bare JID is the room's)
+        // cannot make us fetch. Without the roster service, everyone counts.
+        let known = self
+            .services
+            .roster
+            .as_ref()
+            .is_none_or(|r| r.get(&from).is_some());
+        if !known {
             return None;
         }
         let avatars = self.services.avatars.as_mut()?;

@@ -70,6 +70,11 @@ impl Session {
         }
     }
 
+    /// Whether a request of this owner kind is waiting.
+    pub(super) fn awaits(&self, owner: impl Fn(&Owner) -> bool) -> bool {
+        self.pending.values().any(|p| owner(&p.owner))
+    }
+
     /// The JID cache, for services that read stanzas nested in others.
     pub(super) fn jids(&mut self) -> &mut JidCache {
         &mut self.jids

@@ -1,6 +1,8 @@
 //! XEP-0054: vcard-temp. A typed vCard for the fields applications show (names, photo,
-//! contact details, organization), with every element the model does not know kept as it
-//! came and written back unchanged, so that a set after a get loses nothing.
+//! contact details, organization). Every element the model cannot hold whole (one it does
+//! not know, a repeat of a single field, a structured field with more than the model keeps)
+//! is kept as it came and written back unchanged, after the modelled fields; what is lost
+//! in a set after a get is order and surrounding whitespace, not content.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -159,7 +161,9 @@ pub struct VCard {
     pub jabber_id: Option<String>,
     /// `NOTE`.
     pub note: Option<String>,
-    /// What the model does not know (and repeats of single fields), as received.
+    /// What the model cannot hold whole, as received: unknown elements, repeats of single
+    /// fields, structured fields with parts the model does not keep, a PHOTO without an
+    /// image. Written back after the modelled fields.
     pub other: Vec<Builder>,
 }
 
@@ -244,7 +248,7 @@ impl VCard {
             };
             match (slot, child.name()) {
                 (Some(slot), _) if slot.is_none() => *slot = text(),
-                (None, "N") if known && card.name.is_none() => {
+                (None, "N") if known && card.name.is_none() && fits(child, &N_PARTS) => {
                     let part = |n| sub_text(child, n);
                     card.name = Some(Name {
                         family: part("FAMILY"),
@@ -254,18 +258,25 @@ impl VCard {
                         suffix: part("SUFFIX"),
                     });
                 }
-                (None, "PHOTO") if known && card.photo.is_none() => {
-                    card.photo = Some(parse_photo(child, max_photo)?);
+                // An empty PHOTO (XEP-0153 §4.4: no BINVAL is no photo) is kept as it is.
+                (None, "PHOTO") if known && card.photo.is_none() && fits(child, &PHOTO_PARTS) => {
+                    match parse_photo(child, max_photo)? {
+                        Some(photo) => card.photo = Some(photo),
+                        None => card.other.push(child.to_builder()),
+                    }
                 }
-                (None, "EMAIL") if known => card.emails.push(Email {
-                    address: sub_text(child, "USERID").unwrap_or_default(),
+                // The old form `<EMAIL>address</EMAIL>` (XEP-0153's examples) too.
+                (None, "EMAIL") if known && fits(child, &["USERID"]) => card.emails.push(Email {
+                    address: sub_text(child, "USERID").unwrap_or_else(|| own_text(child)),
                     kinds: kinds(child, &["USERID"]),
                 }),
-                (None, "TEL") if known => card.telephones.push(Telephone {
-                    number: sub_text(child, "NUMBER").unwrap_or_default(),
-                    kinds: kinds(child, &["NUMBER"]),
-                }),
-                (None, "ADR") if known => {
+                (None, "TEL") if known && fits(child, &["NUMBER"]) => {
+                    card.telephones.push(Telephone {
+                        number: sub_text(child, "NUMBER").unwrap_or_else(|| own_text(child)),
+                        kinds: kinds(child, &["NUMBER"]),
+                    })
+                }
+                (None, "ADR") if known && fits(child, &ADR_PARTS) => {
                     let part = |n| sub_text(child, n);
                     card.addresses.push(Address {
                         kinds: kinds(child, &ADR_PARTS),
@@ -278,7 +289,11 @@ impl VCard {
                         country: part("CTRY"),
                     });
                 }
-                (None, "ORG") if known && card.organization.is_none() => {
+                (None, "ORG")
+                    if known
+                        && card.organization.is_none()
+                        && fits(child, &["ORGNAME", "ORGUNIT"]) =>
+                {
                     card.organization = Some(Organization {
                         name: sub_text(child, "ORGNAME").unwrap_or_default(),
                         units: child
@@ -392,6 +407,44 @@ impl VCard {
     }
 }
 
+const N_PARTS: [&str; 5] = ["FAMILY", "GIVEN", "MIDDLE", "PREFIX", "SUFFIX"];
+const PHOTO_PARTS: [&str; 3] = ["TYPE", "BINVAL", "EXTVAL"];
+
+/// Whether a structured field holds only what the model keeps: value parts of vcard-temp
+/// (`values`, each once, text only, no attributes) and empty qualifiers (`HOME`...).
+/// Anything else is kept whole in [`VCard::other`] instead, so that nothing is lost.
+fn fits(el: ElementRef<'_>, values: &[&str]) -> bool {
+    if el.attrs().next().is_some() {
+        return false;
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    el.children().all(|c| {
+        if c.ns() != ns::VCARD || c.attrs().next().is_some() || c.children().next().is_some() {
+            return false;
+        }
+        let name = c.name();
+        if values.contains(&name) {
+            // Single values; ORGUNIT may repeat.
+            let once = name == "ORGUNIT" || !seen.contains(&name);
+            seen.push(name);
+            once
+        } else {
+            c.text().trim().is_empty()
+        }
+    })
+}
+
+/// An element's own text (not its children's).
+fn own_text(el: ElementRef<'_>) -> String {
+    let mut text = String::new();
+    for node in el.child_nodes() {
+        if let crate::xml::Child::Text(t) = node {
+            text.push_str(&t.value());
+        }
+    }
+    text.trim().to_owned()
+}
+
 const ADR_PARTS: [&str; 7] = [
     "POBOX", "EXTADD", "STREET", "LOCALITY", "REGION", "PCODE", "CTRY",
 ];
@@ -418,17 +471,20 @@ fn with_kinds(name: &'static str, kinds: &[String]) -> Builder {
     b
 }
 
-fn parse_photo(el: ElementRef<'_>, max: usize) -> Result<Photo, VCardError> {
+/// The photo; `None` for a PHOTO without an image (no or empty BINVAL, no EXTVAL).
+fn parse_photo(el: ElementRef<'_>, max: usize) -> Result<Option<Photo>, VCardError> {
     if let Some(url) = sub_text(el, "EXTVAL") {
-        return Ok(Photo::External(url));
+        return Ok(Some(Photo::External(url)));
     }
-    let binval = el
-        .get_child("BINVAL", ns::VCARD)
-        .ok_or(VCardError::Malformed("a PHOTO without BINVAL or EXTVAL"))?
-        .text();
+    let Some(binval) = el.get_child("BINVAL", ns::VCARD).map(|b| b.text()) else {
+        return Ok(None);
+    };
+    if binval.trim().is_empty() {
+        return Ok(None);
+    }
     let data = decode_base64(&binval, max)?;
     let mime = sub_text(el, "TYPE").unwrap_or_default();
-    Ok(Photo::Inline { mime, data })
+    Ok(Some(Photo::Inline { mime, data }))
 }
 
 /// Base64 with the line breaks vCards carry, refused before decoding when it would decode
