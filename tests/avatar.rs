@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use harness::{config, Pair, Script};
 use xmpp_sansio::client::avatar::{Avatar, AvatarEvent, AvatarFailure};
+use xmpp_sansio::client::pep_avatar::AvatarImage;
 use xmpp_sansio::client::vcard::VCardError;
 use xmpp_sansio::client::{Config, Event};
 use xmpp_sansio::jid::Jid;
@@ -330,4 +331,154 @@ fn another_of_our_resources_with_another_photo_makes_us_fetch_our_vcard_again() 
         "{last_get}"
     );
     assert_eq!(sent.matches("<iq type='get' id='").count(), before + 1);
+}
+
+// ---- PEP avatars (XEP-0084) ----
+
+fn metadata_notification(from: &str, infos: &str) -> String {
+    format!(
+        "<message from='{from}' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'>\
+         <items node='urn:xmpp:avatar:metadata'><item id='x'><metadata xmlns='urn:xmpp:avatar:metadata'>{infos}\
+         </metadata></item></items></event></message>"
+    )
+}
+
+fn data_item(id: &str, data: &[u8]) -> String {
+    format!(
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:avatar:data'>\
+         <item id='{id}'><data xmlns='urn:xmpp:avatar:data'>{}</data></item></items></pubsub>",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    )
+}
+
+#[test]
+fn pep_metadata_makes_us_fetch_the_png_and_verify_hash_and_size() {
+    let mut pair = online(config());
+    // We ask for the notifications (XEP-0163 §4): in our caps.
+    assert!(pair
+        .client
+        .own_disco_info()
+        .unwrap()
+        .has_feature("urn:xmpp:avatar:metadata+notify"));
+    let png_bytes = png(3, 700);
+    let png_avatar = Avatar::new("image/png", png_bytes.clone());
+    let webp_id = Avatar::new("image/webp", png(4, 10)).hash;
+    pair.server_sends(&metadata_notification(
+        ROMEO,
+        &format!(
+            "<info id='{webp_id}' type='image/webp' bytes='10'/>\
+             <info id='{}' type='image/png' bytes='700' width='64' height='64'/>\
+             <info id='{webp_id}' type='image/gif' url='https://example.net/a.gif'/>",
+            png_avatar.hash
+        ),
+    ));
+    // Every offer is exposed; the PNG is fetched from the data node.
+    let events = avatar_events(&pair);
+    let [AvatarEvent::Offered { offered, .. }] = events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(offered.len(), 3);
+    assert_eq!(offered[1].size, Some((64, 64)));
+    let sent = pair.sent();
+    assert!(sent.contains(&format!(
+        "to='{ROMEO}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:avatar:data'><item id='{}'/></items></pubsub></iq>",
+        png_avatar.hash
+    )), "{sent}");
+    let id = pair.sent_iq_id("urn:xmpp:avatar:data");
+    pair.events.clear();
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='{ROMEO}'>{}</iq>",
+        data_item(&png_avatar.hash, &png_bytes)
+    ));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Updated { avatar, .. }] if *avatar == png_avatar
+    ));
+    // A size other than announced is refused, even with the right hash elsewhere.
+    pair.events.clear();
+    let other = png(5, 30);
+    let other_hash = Avatar::new("image/png", other.clone()).hash;
+    pair.server_sends(&metadata_notification(
+        BENVOLIO,
+        &format!("<info id='{other_hash}' type='image/png' bytes='31'/>"),
+    ));
+    let id = pair.sent_iq_id(&format!("to='{BENVOLIO}'><pubsub"));
+    pair.server_sends(&format!(
+        "<iq type='result' id='{id}' from='{BENVOLIO}'>{}</iq>",
+        data_item(&other_hash, &other)
+    ));
+    assert!(matches!(
+        avatar_events(&pair).last(),
+        Some(AvatarEvent::Failed {
+            reason: AvatarFailure::Mismatch,
+            ..
+        })
+    ));
+    // Disabled: empty metadata.
+    pair.events.clear();
+    pair.server_sends(&metadata_notification(ROMEO, ""));
+    assert!(matches!(
+        avatar_events(&pair)[..],
+        [AvatarEvent::Removed { jid }] if jid.as_str() == ROMEO
+    ));
+    // Notifications from full JIDs (not an account's PEP service) or strangers: ignored.
+    pair.events.clear();
+    pair.server_sends(&metadata_notification(
+        "romeo@example.net/orchard",
+        &format!("<info id='{other_hash}' type='image/png'/>"),
+    ));
+    pair.server_sends(&metadata_notification(
+        "stranger@evil.example",
+        &format!("<info id='{other_hash}' type='image/png'/>"),
+    ));
+    assert!(avatar_events(&pair).is_empty());
+}
+
+#[test]
+fn publishing_a_pep_avatar_is_data_then_metadata_under_one_id() {
+    let mut pair = online(config());
+    pair.server.auto_iq = false;
+    let image = png(7, 100);
+    let hash = Avatar::new("image/png", image.clone()).hash;
+    let id = pair
+        .client
+        .publish_avatar(
+            pair.now,
+            Some(AvatarImage::new("image/png", &image).with_size(32, 32)),
+        )
+        .unwrap();
+    pair.drive();
+    let sent = pair.sent();
+    assert!(
+        sent.contains(&format!(
+        "<publish node='urn:xmpp:avatar:data'><item id='{hash}'><data xmlns='urn:xmpp:avatar:data'>"
+    )),
+        "{sent}"
+    );
+    assert!(sent.contains("<value>http://jabber.org/protocol/pubsub#publish-options</value>"));
+    assert!(
+        !sent.contains("urn:xmpp:avatar:metadata'><item"),
+        "metadata waits for the data"
+    );
+    pair.server_sends(&format!("<iq type='result' id='{id}'/>"));
+    let sent = pair.sent();
+    assert!(sent.contains(&format!(
+        "<publish node='urn:xmpp:avatar:metadata'><item id='{hash}'><metadata xmlns='urn:xmpp:avatar:metadata'>\
+         <info id='{hash}' type='image/png' bytes='100' width='32' height='32'/></metadata></item></publish>"
+    )), "{sent}");
+    assert!(pair
+        .events
+        .iter()
+        .all(|e| !matches!(e, Event::IqResponse { .. })));
+    let meta = pair.sent_iq_id("urn:xmpp:avatar:metadata");
+    pair.server_sends(&format!("<iq type='result' id='{meta}'/>"));
+    let outcomes: Vec<_> = pair
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IqResponse { id, result } => Some((id.clone(), result.is_ok())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, [(id, true)], "one outcome, under the id returned");
 }

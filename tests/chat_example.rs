@@ -172,8 +172,13 @@ fn failures_exit_1_and_say_which() {
 #[test]
 fn the_echo_bot_answers_disco_accepts_subscriptions_sets_its_vcard_and_echoes() {
     const ROMEO: &str = "romeo@example.net/orchard";
-    let server = FakeServer::start(Script::default(), false, |el, server| {
-        if el.starts_with("<presence") && !el.contains("type=") {
+    let mut greeted = false;
+    let server = FakeServer::start(Script::default(), false, move |el, server| {
+        // Its presence goes out again once its vCard is known (XEP-0153): greet once.
+        if el.starts_with("<presence")
+            && !el.contains("type=")
+            && !std::mem::replace(&mut greeted, true)
+        {
             // The bot is up: ask who it is, ask to subscribe, say something.
             server.send(&format!(
                 "<iq type='get' id='d1' from='{ROMEO}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>\

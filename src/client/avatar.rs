@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::pep_avatar::{self, AvatarInfo};
 use super::rate::TokenBucket;
 use super::stanza::Iq;
 use super::vcard::{sha1_hex, Photo, VCard, VCardError};
@@ -71,6 +72,14 @@ pub enum AvatarEvent {
         /// The contact.
         jid: Jid,
     },
+    /// The images a contact offers over PEP (XEP-0084), every type: the one fetched is
+    /// PNG if offered; others (or images elsewhere, by URL) are the application's to fetch.
+    Offered {
+        /// The contact.
+        jid: Jid,
+        /// What it offers.
+        offered: Vec<AvatarInfo>,
+    },
     /// The announced avatar could not be had.
     Failed {
         /// The contact.
@@ -86,13 +95,15 @@ pub enum AvatarEvent {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AvatarFailure {
-    /// The vCard could not be had (a timeout, an error, no vCard, a photo over the limit).
-    #[error("the vCard could not be fetched: {0}")]
+    /// The vCard (or PEP data item) could not be had: a timeout, an error, none, an image
+    /// over the limit.
+    #[error("the image could not be fetched: {0}")]
     VCard(VCardError),
     /// The vCard has no inline photo.
     #[error("the vCard has no inline photo")]
     NoPhoto,
-    /// The photo does not hash to what was announced: not reported, not cached.
+    /// The photo does not hash to what was announced (or, over PEP, has another size): not
+    /// reported, not cached.
     #[error("the photo does not match the announced hash")]
     Mismatch,
     /// Too many fetches are waiting; this one was dropped.
@@ -177,17 +188,40 @@ enum Own {
 struct Contact {
     /// What it announced: a hash, or `None` for no avatar.
     announced: Option<String>,
+    /// Where the announcement came from, and so where to fetch.
+    source: Source,
     /// The fetch for it failed; not asked again for this hash.
     failed: bool,
     queued: bool,
+}
+
+/// Where an avatar is announced and fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// XEP-0153: the hash in presence, the photo in the vCard.
+    VCard,
+    /// XEP-0084: the metadata notification (this image's type and size), the data node.
+    Pep {
+        /// The media type announced.
+        mime: String,
+        /// The size announced.
+        bytes: Option<usize>,
+    },
+}
+
+/// What the avatar service asks the client to fetch.
+#[derive(Debug)]
+pub(crate) struct Fetch {
+    pub(crate) jid: Jid,
+    pub(crate) hash: String,
+    pub(crate) source: Source,
 }
 
 /// What the avatar service asks the client to do.
 #[derive(Debug, Default)]
 pub(crate) struct Output {
     pub(crate) events: Vec<AvatarEvent>,
-    /// vCards to fetch: the contact and the hash it announced.
-    pub(crate) fetches: Vec<(Jid, String)>,
+    pub(crate) fetches: Vec<Fetch>,
 }
 
 /// The avatar service's state.
@@ -297,15 +331,54 @@ impl Avatars {
     /// A presence from `from` (a contact's bare JID); `el` may announce its avatar.
     pub(crate) fn on_presence(&mut self, now: Instant, from: &Jid, el: &Element) -> Output {
         let mut out = Output::default();
-        let Some(announced) = announcement(el) else {
-            return out;
-        };
+        if let Some(announced) = announcement(el) {
+            self.announce(now, from, announced, Source::VCard, &mut out);
+        }
+        out
+    }
+
+    /// A PEP metadata notification from `from` (XEP-0084): the images it offers.
+    pub(crate) fn on_pep_metadata(
+        &mut self,
+        now: Instant,
+        from: &Jid,
+        offered: Vec<AvatarInfo>,
+    ) -> Output {
+        let mut out = Output::default();
+        let chosen = pep_avatar::preferred(&offered).cloned();
+        if !offered.is_empty() {
+            out.events.push(AvatarEvent::Offered {
+                jid: from.clone(),
+                offered,
+            });
+        }
+        match chosen {
+            Some(info) => {
+                let source = Source::Pep {
+                    mime: info.mime,
+                    bytes: info.bytes,
+                };
+                self.announce(now, from, Some(info.id), source, &mut out);
+            }
+            None => self.announce(now, from, None, Source::VCard, &mut out),
+        }
+        out
+    }
+
+    fn announce(
+        &mut self,
+        now: Instant,
+        from: &Jid,
+        announced: Option<String>,
+        source: Source,
+        out: &mut Output,
+    ) {
         if let Some(contact) = self.contacts.get(from) {
             if contact.announced == announced {
-                return out;
+                return;
             }
         } else if self.contacts.len() >= self.limits.max_contacts {
-            return out;
+            return;
         }
         let had = self
             .contacts
@@ -316,6 +389,7 @@ impl Avatars {
             from.clone(),
             Contact {
                 announced: announced.clone(),
+                source,
                 failed: false,
                 queued,
             },
@@ -324,7 +398,7 @@ impl Avatars {
             if had {
                 out.events.push(AvatarEvent::Removed { jid: from.clone() });
             }
-            return out;
+            return;
         };
         self.clock += 1;
         if let Some((avatar, used)) = self.cache.get_mut(&hash) {
@@ -333,10 +407,9 @@ impl Avatars {
                 jid: from.clone(),
                 avatar: avatar.clone(),
             });
-            return out;
+            return;
         }
-        self.schedule(now, from.clone(), hash, &mut out);
-        out
+        self.schedule(now, from.clone(), hash, out);
     }
 
     fn schedule(&mut self, now: Instant, jid: Jid, hash: String, out: &mut Output) {
@@ -372,9 +445,13 @@ impl Avatars {
     }
 
     fn send(&mut self, jid: Jid, hash: String, out: &mut Output) {
+        let source = self
+            .contacts
+            .get(&jid)
+            .map_or(Source::VCard, |c| c.source.clone());
         self.rate.take();
         self.in_flight.push((jid.clone(), hash.clone()));
-        out.fetches.push((jid, hash));
+        out.fetches.push(Fetch { jid, hash, source });
     }
 
     /// When queued fetches may go out, if any wait for time.
@@ -414,10 +491,10 @@ impl Avatars {
     pub(crate) fn on_fetch(
         &mut self,
         now: Instant,
-        jid: Jid,
-        hash: String,
+        fetch: Fetch,
         result: Result<Iq, IqError>,
     ) -> Output {
+        let Fetch { jid, hash, source } = fetch;
         let mut out = Output::default();
         let Some(at) = self
             .in_flight
@@ -427,16 +504,28 @@ impl Avatars {
             return out;
         };
         self.in_flight.swap_remove(at);
-        let photo = result
-            .map_err(VCardError::from)
-            .and_then(|iq| VCard::from_iq_within(&iq, self.max_photo))
-            .map_err(AvatarFailure::VCard)
-            .and_then(|card| match card.photo {
-                Some(Photo::Inline { mime, data }) if !data.is_empty() => {
-                    Ok(Avatar::new(mime, data))
-                }
-                _ => Err(AvatarFailure::NoPhoto),
-            });
+        let photo = match source {
+            Source::VCard => result
+                .map_err(VCardError::from)
+                .and_then(|iq| VCard::from_iq_within(&iq, self.max_photo))
+                .map_err(AvatarFailure::VCard)
+                .and_then(|card| match card.photo {
+                    Some(Photo::Inline { mime, data }) if !data.is_empty() => {
+                        Ok(Avatar::new(mime, data))
+                    }
+                    _ => Err(AvatarFailure::NoPhoto),
+                }),
+            // XEP-0084 §4.3: the bytes are checked against the hash and the size announced.
+            Source::Pep { mime, bytes } => result
+                .map_err(VCardError::from)
+                .and_then(|iq| pep_avatar::data(&iq, &hash, self.max_photo))
+                .map_err(AvatarFailure::VCard)
+                .and_then(|data| match bytes {
+                    Some(n) if n != data.len() => Err(AvatarFailure::Mismatch),
+                    _ if data.is_empty() => Err(AvatarFailure::NoPhoto),
+                    _ => Ok(Avatar::new(mime, data)),
+                }),
+        };
         // What the contact announces now (it may have moved on while we asked).
         let current = self.contacts.get(&jid).and_then(|c| c.announced.clone());
         match photo {

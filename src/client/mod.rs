@@ -20,6 +20,7 @@ mod event;
 mod features;
 pub mod forms;
 mod ids;
+pub mod pep_avatar;
 pub mod presence;
 mod rate;
 pub mod register;

@@ -16,6 +16,7 @@ use super::avatar::{self, Avatars};
 use super::caps::{self, Caps};
 use super::carbons::{self, Unwrapped};
 use super::disco::{Disco, DiscoInfo};
+use super::pep_avatar;
 use super::presence::{PresenceMap, SubscriptionEvent, SubscriptionPolicy};
 use super::roster::{Roster, RosterItem};
 use super::session::Owner;
@@ -107,6 +108,11 @@ fn service_features(config: &super::Config) -> Vec<&'static str> {
         if config.caps.ecaps2 {
             features.push(ns::CAPS2);
         }
+    }
+    if config.avatars.enabled {
+        // XEP-0163 §4: the server sends contacts' avatar metadata to whoever announces
+        // this in caps.
+        features.push(pep_avatar::METADATA_NOTIFY);
     }
     features
 }
@@ -249,7 +255,7 @@ impl Client {
 
     /// Replaces our own vCard (XEP-0054 §3.2); returns the request id, answered by an
     /// [`Event::IqResponse`]. Fields the model does not know, kept from a
-    /// [`VCard`](super::vcard::VCard) read earlier, are written back unchanged. Once the
+    /// [`VCard`] read earlier, are written back unchanged. Once the
     /// server accepts it, the avatar service announces its photo's hash (XEP-0153 §4.2)
     /// and sends our presence again if the hash changed.
     pub fn vcard_set(
@@ -452,21 +458,97 @@ impl Client {
     pub(super) fn on_avatar_fetch(
         &mut self,
         now: Instant,
-        jid: Jid,
-        hash: String,
+        fetch: avatar::Fetch,
         result: Result<Iq, IqError>,
     ) {
         if let Some(avatars) = &mut self.services.avatars {
-            let out = avatars.on_fetch(now, jid, hash, result);
+            let out = avatars.on_fetch(now, fetch, result);
             self.apply_avatars(now, out);
+        }
+    }
+
+    /// A PEP avatar metadata notification (XEP-0084): from a roster contact's account
+    /// (its bare JID) only.
+    fn on_pep_metadata(
+        &mut self,
+        now: Instant,
+        from: Option<&Jid>,
+        offered: Vec<pep_avatar::AvatarInfo>,
+    ) {
+        let Some(from) = from.filter(|f| f.resource().is_none()) else {
+            return;
+        };
+        let ours = self.jid.as_ref().is_some_and(|me| me.bare() == *from);
+        let known = self
+            .services
+            .roster
+            .as_ref()
+            .is_none_or(|r| r.get(from).is_some());
+        if ours || !known {
+            return;
+        }
+        if let Some(avatars) = &mut self.services.avatars {
+            let out = avatars.on_pep_metadata(now, from, offered);
+            self.apply_avatars(now, out);
+        }
+    }
+
+    /// Publishes our avatar over PEP (XEP-0084): the image in the data node, then its
+    /// metadata; `None` disables it (empty metadata). Returns the request id, answered by one [`Event::IqResponse`] once both
+    /// steps are done (or the first failed).
+    pub fn publish_avatar(
+        &mut self,
+        now: Instant,
+        image: Option<pep_avatar::AvatarImage<'_>>,
+    ) -> Result<String, CommandError> {
+        let Some(pep_avatar::AvatarImage { mime, data, size }) = image else {
+            let metadata = pep_avatar::publish_metadata(None);
+            return self.send_iq(now, None, IqType::Set, metadata);
+        };
+        let hash = super::vcard::sha1_hex(data);
+        let info = pep_avatar::AvatarInfo {
+            id: hash.clone(),
+            mime: mime.to_owned(),
+            bytes: Some(data.len()),
+            size,
+            url: None,
+        };
+        let publish = pep_avatar::publish_data(&hash, data);
+        let owner = Owner::PepAvatarData(Box::new(info));
+        self.send_app_request(now, None, IqType::Set, publish, owner)
+    }
+
+    /// The data step of a PEP avatar publish: the metadata follows, or the failure is the
+    /// application's.
+    pub(super) fn on_pep_avatar_data(
+        &mut self,
+        now: Instant,
+        id: String,
+        info: pep_avatar::AvatarInfo,
+        result: Result<Iq, IqError>,
+    ) {
+        if result.is_err() {
+            return self.emit(Event::IqResponse { id, result });
+        }
+        let metadata = pep_avatar::publish_metadata(Some(&info));
+        let owner = Owner::PepAvatarMetadata(id.clone());
+        if let Err(e) = self.send_request(now, None, IqType::Set, metadata, owner) {
+            self.emit(Event::IqResponse {
+                id,
+                result: Err(e.into()),
+            });
         }
     }
 
     /// Sends the avatar service's fetches and reports its events.
     pub(super) fn apply_avatars(&mut self, now: Instant, out: avatar::Output) {
-        for (jid, hash) in out.fetches {
-            let query = Builder::new("vCard", ns::VCARD);
-            let owner = Owner::AvatarFetch(Box::new((jid.clone(), hash)));
+        for fetch in out.fetches {
+            let query = match &fetch.source {
+                avatar::Source::VCard => Builder::new("vCard", ns::VCARD),
+                avatar::Source::Pep { .. } => pep_avatar::request_data(&fetch.hash),
+            };
+            let jid = fetch.jid.clone();
+            let owner = Owner::AvatarFetch(Box::new(fetch));
             if self
                 .send_request(now, Some(&jid), IqType::Get, query, owner)
                 .is_err()
@@ -552,8 +634,16 @@ impl Client {
         self.emit(Event::Roster(event));
     }
 
-    pub(super) fn on_message(&mut self, m: Message) {
+    pub(super) fn on_message(&mut self, now: Instant, m: Message) {
         let Some(me) = &self.jid else { return };
+        // XEP-0084 metadata notifications are the avatar service's.
+        let event = || m.element.get_child("event", ns::PUBSUB_EVENT).is_some();
+        if self.services.avatars.is_some() && event() {
+            if let Some(offered) = pep_avatar::notification(&m.element) {
+                let from = m.from.clone();
+                return self.on_pep_metadata(now, from.as_ref(), offered);
+            }
+        }
         if !self.config.carbons {
             return self.emit(Event::Message(m));
         }

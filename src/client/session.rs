@@ -47,7 +47,12 @@ pub(super) enum Owner {
     /// The application's vCard set, which the avatar service also learns from.
     VCardSet(Box<super::vcard::VCard>),
     /// The avatar service's fetch of a contact's vCard for the hash it announced.
-    AvatarFetch(Box<(Jid, String)>),
+    AvatarFetch(Box<super::avatar::Fetch>),
+    /// The first step of the application's PEP avatar publish (the data); the metadata
+    /// follows.
+    PepAvatarData(Box<super::pep_avatar::AvatarInfo>),
+    /// The second step: its outcome is the application's, under the first step's id.
+    PepAvatarMetadata(String),
 }
 
 #[derive(Debug, Default)]
@@ -196,7 +201,15 @@ impl Client {
         // The services' own requests (caps queries) do not count against the application.
         let pending = self.session.pending.values();
         let mine = pending
-            .filter(|p| matches!(p.owner, Owner::Application | Owner::VCardSet(_)))
+            .filter(|p| {
+                matches!(
+                    p.owner,
+                    Owner::Application
+                        | Owner::VCardSet(_)
+                        | Owner::PepAvatarData(_)
+                        | Owner::PepAvatarMetadata(_)
+                )
+            })
             .count();
         if mine >= self.config.max_pending_iqs {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
@@ -284,7 +297,7 @@ impl Client {
             // server should never deliver them, and nothing can be answered reliably.
             "message" => {
                 if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
-                    self.on_message(m);
+                    self.on_message(now, m);
                 }
             }
             "presence" => {
@@ -377,10 +390,9 @@ impl Client {
             Owner::Caps(query) => self.on_caps_result(now, *query, result),
             Owner::OwnVCard => self.on_own_vcard(now, result),
             Owner::VCardSet(card) => self.on_vcard_set(now, id, *card, result),
-            Owner::AvatarFetch(fetch) => {
-                let (jid, hash) = *fetch;
-                self.on_avatar_fetch(now, jid, hash, result)
-            }
+            Owner::AvatarFetch(fetch) => self.on_avatar_fetch(now, *fetch, result),
+            Owner::PepAvatarData(info) => self.on_pep_avatar_data(now, id, *info, result),
+            Owner::PepAvatarMetadata(first) => self.emit(Event::IqResponse { id: first, result }),
         }
     }
 

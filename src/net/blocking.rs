@@ -51,6 +51,7 @@ use super::{
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
+use crate::client::pep_avatar::AvatarImage;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
@@ -393,6 +394,13 @@ impl Connection {
     /// presence then carries its hash.
     pub fn set_avatar(&self, photo: Option<(&str, &[u8])>) -> Result<(), IqError> {
         self.await_iq(|c, now| c.set_avatar(now, photo)).map(drop)
+    }
+
+    /// Publishes our avatar over PEP (XEP-0084: data, then metadata; `None` disables it)
+    /// and waits until both steps are done.
+    pub fn publish_avatar(&self, image: Option<AvatarImage<'_>>) -> Result<(), IqError> {
+        self.await_iq(|c, now| c.publish_avatar(now, image))
+            .map(drop)
     }
 
     /// `jid`'s avatar (a bare JID), verified, if it announced one we hold.

@@ -39,7 +39,7 @@
 //! | capabilities (XEP-0115, XEP-0390) | `caps_of(jid)`, `supports(jid, feature)` (from caps; `None` unknown), `server_info()` | `caps_of(jid)`, `server_info()`; `supports(jid, feature)` asks when caps do not tell | the same |
 //! | add or remove one of our features (caps re-announced) | `set_feature(now, feature, on)` | `set_feature(feature, on)` | `set_feature(feature, on)` |
 //! | a vCard (XEP-0054) | `vcard_get(now, jid)`, `vcard_set(now, vcard)` (ids; read with [`VCard::from_iq`](crate::client::vcard::VCard::from_iq)) | `vcard(jid)`, `set_vcard(vcard)` (awaited, typed) | the same |
-//! | our avatar (XEP-0153), a contact's | `set_avatar(now, photo)` (an id), `avatar_of(jid)` | `set_avatar(photo)` (awaited), `avatar_of(jid)` | the same |
+//! | our avatar (vCard, XEP-0153; PEP, XEP-0084), a contact's | `set_avatar(now, photo)`, `publish_avatar(now, image)` (ids), `avatar_of(jid)` | `set_avatar(photo)`, `publish_avatar(image)` (awaited), `avatar_of(jid)` | the same |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |

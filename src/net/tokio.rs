@@ -56,6 +56,7 @@ use super::{
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
 use crate::client::forms::DataForm;
+use crate::client::pep_avatar::AvatarImage;
 use crate::client::presence::ResourcePresence;
 use crate::client::register::RegistrationForm;
 use crate::client::roster::{Roster, RosterItem};
@@ -431,6 +432,21 @@ impl Handle {
         self.await_iq(move |c, now| {
             let photo = photo.as_ref().map(|(m, d)| (m.as_str(), d.as_slice()));
             c.set_avatar(now, photo)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Publishes our avatar over PEP (XEP-0084: data, then metadata; `None` disables it)
+    /// and waits until both steps are done.
+    pub async fn publish_avatar(&self, image: Option<AvatarImage<'_>>) -> Result<(), IqError> {
+        let image = image.map(|i| (i.mime.to_owned(), i.data.to_vec(), i.size));
+        self.await_iq(move |c, now| {
+            let image = image.as_ref().map(|(mime, data, size)| AvatarImage {
+                size: *size,
+                ..AvatarImage::new(mime, data)
+            });
+            c.publish_avatar(now, image)
         })
         .await
         .map(drop)

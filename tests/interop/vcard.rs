@@ -6,11 +6,13 @@
 use super::servers::Kind;
 use super::suite::{account, config, runtime, start, starttls, wait_blocking, wait_tokio};
 use xmpp_sansio::client::avatar::{Avatar, AvatarEvent};
-use xmpp_sansio::client::presence::SubscriptionPolicy;
+use xmpp_sansio::client::pep_avatar::AvatarImage;
+use xmpp_sansio::client::presence::{SubscriptionEvent, SubscriptionPolicy};
 use xmpp_sansio::client::vcard::{
     Address, Email, Name, Organization, Photo, Telephone, VCard, VCardError,
 };
 use xmpp_sansio::client::Event;
+use xmpp_sansio::jid::Jid;
 use xmpp_sansio::net::blocking::Connection;
 use xmpp_sansio::net::tokio as xtokio;
 use xmpp_sansio::ns;
@@ -181,7 +183,70 @@ fn vcard_avatars_both(kind: Kind) {
     b.close().unwrap();
 }
 
+/// Alice publishes a PEP avatar (XEP-0084, through tokio); Bob, subscribed to her and
+/// announcing `+notify` in his caps (blocking), gets the metadata notification, fetches
+/// the data item and verifies it.
+fn pep_avatars_both(kind: Kind) {
+    let server = start(kind);
+    let (alice, bob) = (account(&server, "alice"), account(&server, "bob"));
+    let image: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let expected = Avatar::new("image/png", image.clone());
+    // PEP notifications go to subscribers whose presence (with caps) reaches the publisher
+    // (XEP-0163 §4): a subscription both ways, approved by the policy on each side.
+    let mut bob_config = config(&bob, "b");
+    bob_config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
+    let b = Connection::connect(bob_config, &starttls(&server)).unwrap();
+    runtime().block_on(async {
+        let mut alice_config = config(&alice, "a");
+        alice_config.presence.subscriptions = SubscriptionPolicy::AcceptAll;
+        let (a, mut ae) = xtokio::connect(alice_config, &starttls(&server))
+            .await
+            .unwrap();
+        b.subscribe(&alice).unwrap();
+        a.subscribe(&bob).await.unwrap();
+        // Bob waits on a thread of his own: Alice's driver runs on this one.
+        let waiting = |what: &'static str, pred: fn(&Event, &Jid) -> bool| {
+            let (b, alice) = (b.clone(), alice.clone());
+            tokio::task::spawn_blocking(move || wait_blocking(&b, what, |e| pred(e, &alice)))
+        };
+        waiting("alice's approval", |e, alice| {
+            matches!(e, Event::Subscription(SubscriptionEvent::Approved { from }) if from == alice)
+        })
+        .await
+        .unwrap();
+        wait_tokio(&mut ae, "bob's approval", |e| {
+            matches!(e, Event::Subscription(SubscriptionEvent::Approved { from }) if *from == bob)
+        })
+        .await;
+        // The notification (what Alice offers), then the verified image.
+        let avatar = {
+            let (b, alice) = (b.clone(), alice.clone());
+            tokio::task::spawn_blocking(move || {
+                wait_blocking(&b, "alice's PEP metadata", |e| {
+                    matches!(e, Event::Avatar(AvatarEvent::Offered { jid, offered })
+                        if *jid == alice && offered[0].size == Some((16, 16)))
+                });
+                wait_blocking(&b, "alice's PEP avatar", |e| {
+                    matches!(e, Event::Avatar(AvatarEvent::Updated { jid, .. }) if *jid == alice)
+                })
+            })
+        };
+        a.publish_avatar(Some(AvatarImage::new("image/png", &image).with_size(16, 16)))
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: publishing: {e}"));
+        let Event::Avatar(AvatarEvent::Updated { avatar, .. }) = avatar.await.unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(avatar, expected, "{kind:?}");
+        a.close().await.unwrap();
+    });
+    assert_eq!(b.avatar_of(&alice), Some(expected));
+    b.close().unwrap();
+}
+
 interop! {
+    prosody_pep_avatars => pep_avatars_both(Kind::Prosody);
+    ejabberd_pep_avatars => pep_avatars_both(Kind::Ejabberd);
     prosody_vcards => vcards_both(Kind::Prosody);
     ejabberd_vcards => vcards_both(Kind::Ejabberd);
     prosody_vcard_avatars => vcard_avatars_both(Kind::Prosody);

@@ -506,6 +506,11 @@ modules:
   mod_ping: {{}}
   mod_privacy: {{}}
   mod_private: {{}}
+  # PEP (XEP-0163), for PEP avatars (XEP-0084).
+  mod_pubsub:
+    plugins:
+      - flat
+      - pep
   mod_register:
     access: register
   mod_roster:
