@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use xmpp_sansio::client::avatar::AvatarEvent;
 use xmpp_sansio::client::carbons::Carbon;
+use xmpp_sansio::client::pep_avatar::AvatarImage;
 use xmpp_sansio::client::presence::SubscriptionEvent;
 use xmpp_sansio::client::register::{Register, RegistrationEvent};
 use xmpp_sansio::client::roster::{RosterEvent, RosterItem};
@@ -36,7 +37,7 @@ Logs in, prints the roster and what arrives, and reads stdin: commands
   /remove JID       remove a contact
   /approve JID      let JID see our presence      /deny JID   refuse
   /status [chat|away|xa|dnd|online] [TEXT]
-  /avatar PATH      publish this image as our avatar (vCard, XEP-0153)
+  /avatar PATH      publish this image as our avatar (vCard and PEP)
 and any other line is a message to --to.
 
 options:
@@ -180,11 +181,16 @@ async fn on_line(handle: &Handle, to: &Option<Jid>, line: &str, out: &Out) {
                 eprintln!("usage: /avatar PATH");
                 return;
             };
+            // Both ways: in our vCard (XEP-0153) and over PEP (XEP-0084).
             match std::fs::read(path) {
-                Ok(image) => handle
-                    .set_avatar(Some((image_type(path), &image)))
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(image) => {
+                    let kind = image_type(path);
+                    let vcard = handle.set_avatar(Some((kind, &image))).await;
+                    let pep = handle
+                        .publish_avatar(Some(AvatarImage::new(kind, &image)))
+                        .await;
+                    vcard.and(pep).map_err(|e| e.to_string())
+                }
                 Err(e) => Err(format!("reading {path}: {e}")),
             }
         }
@@ -342,6 +348,10 @@ async fn on_event(handle: &Handle, event: Event, out: &Out) {
         Event::Avatar(AvatarEvent::Removed { jid }) => out.emit(
             json!({"event": "avatar-removed", "jid": jid.as_str()}),
             || format!("avatar: {jid} has none now"),
+        ),
+        Event::Avatar(AvatarEvent::Offered { jid, offered }) => out.emit(
+            json!({"event": "avatar-offered", "jid": jid.as_str(), "types": offered.iter().map(|i| i.mime.as_str()).collect::<Vec<_>>()}),
+            || format!("avatar: {jid} offers {} image(s)", offered.len()),
         ),
         Event::Avatar(AvatarEvent::Failed { jid, hash, reason }) => out.emit(
             json!({"event": "avatar-failed", "jid": jid.as_str(), "hash": hash, "reason": reason.to_string()}),

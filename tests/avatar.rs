@@ -482,3 +482,29 @@ fn publishing_a_pep_avatar_is_data_then_metadata_under_one_id() {
         .collect();
     assert_eq!(outcomes, [(id, true)], "one outcome, under the id returned");
 }
+
+#[test]
+fn one_image_announced_both_ways_is_fetched_once() {
+    // XEP-0398: a server may publish a vCard photo over PEP too (or the contact does both):
+    // the same hash from the other source is not news.
+    let mut pair = online(config());
+    let image = png(3, 40);
+    let hash = Avatar::new("image/png", image.clone()).hash;
+    pair.server_sends(&announce(ROMEO, &hash));
+    pair.server_sends(&metadata_notification(
+        ROMEO,
+        &format!("<info id='{hash}' type='image/png' bytes='40'/>"),
+    ));
+    let sent = pair.sent();
+    assert_eq!(fetches_to(&pair, ROMEO), 1);
+    assert!(
+        !sent.contains("<items node='urn:xmpp:avatar:data'>"),
+        "{sent}"
+    );
+    answer(&mut pair, ROMEO, &vcard_with(&image));
+    let updated = avatar_events(&pair)
+        .iter()
+        .filter(|e| matches!(e, AvatarEvent::Updated { .. }))
+        .count();
+    assert_eq!(updated, 1);
+}

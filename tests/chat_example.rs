@@ -256,6 +256,9 @@ fn chat_commands_edit_the_roster_answer_requests_and_set_the_status() {
         // The avatar goes into our vCard, and its hash into our presence (XEP-0153).
         "<PHOTO><TYPE>image/png</TYPE><BINVAL>iVBORwECAw==</BINVAL></PHOTO>",
         "<x xmlns='vcard-temp:x:update'><photo>",
+        // And over PEP (XEP-0084): data, then metadata.
+        "<publish node='urn:xmpp:avatar:data'>",
+        "<publish node='urn:xmpp:avatar:metadata'>",
     ] {
         assert!(
             sent.contains(expected),

@@ -146,10 +146,14 @@ fn photos_decode_within_the_limit() {
         40,
         "lowercase hex SHA-1"
     );
+    // Over the limit: not decoded, said why, and the rest of the vCard is read.
+    let small = VCard::from_iq_within(&result(&vcard), 2999).unwrap();
+    assert_eq!(small.photo, None);
     assert_eq!(
-        VCard::from_iq_within(&result(&vcard), 2999),
-        Err(VCardError::PhotoTooLarge(2999))
+        small.unreadable_photo,
+        Some(VCardError::PhotoTooLarge(2999))
     );
+    assert_eq!(small.other.len(), 1, "the PHOTO is kept as it came");
     assert!(VCard::from_iq_within(&result(&vcard), 3000).is_ok());
     let external = "<vCard xmlns='vcard-temp'><PHOTO><EXTVAL>https://example.com/a.png</EXTVAL></PHOTO></vCard>";
     assert_eq!(
@@ -158,8 +162,8 @@ fn photos_decode_within_the_limit() {
     );
     let broken = "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>@@@</BINVAL></PHOTO></vCard>";
     assert!(matches!(
-        VCard::from_iq(&result(broken)),
-        Err(VCardError::Malformed(_))
+        VCard::from_iq(&result(broken)).unwrap().unreadable_photo,
+        Some(VCardError::Malformed(_))
     ));
 }
 

@@ -509,8 +509,9 @@ impl Avatars {
                 .map_err(VCardError::from)
                 .and_then(|iq| VCard::from_iq_within(&iq, self.max_photo))
                 .map_err(AvatarFailure::VCard)
-                .and_then(|card| match card.photo {
-                    Some(Photo::Inline { mime, data }) if !data.is_empty() => {
+                .and_then(|card| match (card.photo, card.unreadable_photo) {
+                    (_, Some(e)) => Err(AvatarFailure::VCard(e)),
+                    (Some(Photo::Inline { mime, data }), None) if !data.is_empty() => {
                         Ok(Avatar::new(mime, data))
                     }
                     _ => Err(AvatarFailure::NoPhoto),

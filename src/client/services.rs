@@ -291,6 +291,10 @@ impl Client {
             ));
         }
         let mut card = avatars.own_vcard().cloned().unwrap_or_default();
+        // One PHOTO: an unreadable or empty one kept as it came goes.
+        card.other
+            .retain(|b| !(b.name() == "PHOTO" && b.ns() == ns::VCARD));
+        card.unreadable_photo = None;
         card.photo = photo.map(|(mime, data)| super::vcard::Photo::Inline {
             mime: mime.to_owned(),
             data: data.to_vec(),

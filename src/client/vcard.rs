@@ -161,6 +161,9 @@ pub struct VCard {
     pub jabber_id: Option<String>,
     /// `NOTE`.
     pub note: Option<String>,
+    /// Why the PHOTO could not be read (over the size limit, not base64), when it could
+    /// not; the element is then in [`VCard::other`], and the rest of the vCard is read.
+    pub unreadable_photo: Option<VCardError>,
     /// What the model cannot hold whole, as received: unknown elements, repeats of single
     /// fields, structured fields with parts the model does not keep, a PHOTO without an
     /// image. Written back after the modelled fields.
@@ -202,7 +205,7 @@ pub const DEFAULT_MAX_PHOTO: usize = 1 << 20;
 impl VCard {
     /// Reads the `<vCard xmlns='vcard-temp'/>` of a `result`; an empty one (what servers
     /// answer for an account without a vCard) is [`VCardError::NotFound`]. Photos over
-    /// [`DEFAULT_MAX_PHOTO`] are refused.
+    /// [`DEFAULT_MAX_PHOTO`] are not decoded ([`VCard::unreadable_photo`]).
     pub fn from_iq(iq: &Iq) -> Result<Self, VCardError> {
         Self::from_iq_within(iq, DEFAULT_MAX_PHOTO)
     }
@@ -260,9 +263,15 @@ impl VCard {
                 }
                 // An empty PHOTO (XEP-0153 §4.4: no BINVAL is no photo) is kept as it is.
                 (None, "PHOTO") if known && card.photo.is_none() && fits(child, &PHOTO_PARTS) => {
-                    match parse_photo(child, max_photo)? {
-                        Some(photo) => card.photo = Some(photo),
-                        None => card.other.push(child.to_builder()),
+                    // A photo that cannot be had (over the limit, not base64) does not cost
+                    // the rest of the vCard: it is kept as it came, and said why.
+                    match parse_photo(child, max_photo) {
+                        Ok(Some(photo)) => card.photo = Some(photo),
+                        Ok(None) => card.other.push(child.to_builder()),
+                        Err(e) => {
+                            card.unreadable_photo = Some(e);
+                            card.other.push(child.to_builder());
+                        }
                     }
                 }
                 // The old form `<EMAIL>address</EMAIL>` (XEP-0153's examples) too.

@@ -382,7 +382,8 @@ impl Connection {
     /// `jid`'s vCard (XEP-0054; `None`: our own), waited for.
     pub fn vcard(&self, jid: Option<&Jid>) -> Result<VCard, VCardError> {
         let iq = self.await_iq(|c, now| c.vcard_get(now, jid))?;
-        VCard::from_iq(&iq)
+        let max = self.call(|c, _| c.config().avatars.max_photo);
+        VCard::from_iq_within(&iq, max)
     }
 
     /// Replaces our own vCard and waits for the server's answer.

@@ -414,7 +414,11 @@ impl Handle {
         let iq = self
             .await_iq(move |c, now| c.vcard_get(now, jid.as_ref()))
             .await?;
-        VCard::from_iq(&iq)
+        let max = self
+            .call(|c, _| c.config().avatars.max_photo)
+            .await
+            .unwrap_or(crate::client::vcard::DEFAULT_MAX_PHOTO);
+        VCard::from_iq_within(&iq, max)
     }
 
     /// Replaces our own vCard and waits for the server's answer.

@@ -589,6 +589,14 @@ impl Server {
                 "<iq type='result' id='{id}'><vCard xmlns='vcard-temp'/></iq>"
             ));
         }
+        // Our PEP publishes (XEP-0163) are taken.
+        let publish = el.attr("type").as_deref() == Some("set")
+            && el
+                .get_child("pubsub", "http://jabber.org/protocol/pubsub")
+                .is_some();
+        if self.auto_iq && el.attr("to").is_none() && publish {
+            self.send(&format!("<iq type='result' id='{id}'/>"));
+        }
         // Our own vCard is stored.
         let vcard_set = el.attr("type").as_deref() == Some("set")
             && el.get_child("vCard", "vcard-temp").is_some();
