@@ -20,7 +20,7 @@ use super::pep_avatar;
 use super::presence::{PresenceMap, SubscriptionEvent, SubscriptionPolicy};
 use super::roster::{Roster, RosterItem};
 use super::session::Owner;
-use super::stanza::{Iq, IqType, Message, OutgoingPresence, Presence, PresenceType};
+use super::stanza::{Iq, IqType, Message, MessageType, OutgoingPresence, Presence, PresenceType};
 use super::vcard::{VCard, VCardError};
 use super::{Client, CommandError, Event, IqError};
 use crate::jid::Jid;
@@ -640,9 +640,11 @@ impl Client {
 
     pub(super) fn on_message(&mut self, now: Instant, m: Message) {
         let Some(me) = &self.jid else { return };
-        // XEP-0084 metadata notifications are the avatar service's.
+        // XEP-0084 metadata notifications are the avatar service's. PEP sends them as
+        // headline (or normal) messages: chats and room messages are not looked into.
+        let pep = matches!(m.kind, MessageType::Headline | MessageType::Normal);
         let event = || m.element.get_child("event", ns::PUBSUB_EVENT).is_some();
-        if self.services.avatars.is_some() && event() {
+        if pep && self.services.avatars.is_some() && event() {
             if let Some(offered) = pep_avatar::notification(&m.element) {
                 let from = m.from.clone();
                 return self.on_pep_metadata(now, from.as_ref(), offered);
