@@ -3,11 +3,13 @@
 //! hashes, the responder, and resolution through the client against the scripted server:
 //! verified and cached once, poisoning refused, floods bounded, legacy caps per entity.
 
+mod common;
 mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::element;
 use harness::{config, Pair, Script};
 use proptest::prelude::*;
 use xmpp_sansio::client::caps::{CapsEvent, CapsFailure, CapsHash, CapsKey, CapsLimits};
@@ -15,20 +17,6 @@ use xmpp_sansio::client::disco::{DiscoInfo, DiscoItem, Identity};
 use xmpp_sansio::client::forms::{DataForm, Field, FieldType, FormLimits, FormType};
 use xmpp_sansio::client::{Config, Event};
 use xmpp_sansio::jid::Jid;
-use xmpp_sansio::xml::{Element, Limits, StreamEvent, StreamReader};
-
-fn element(xml: &str) -> Element {
-    let mut reader = StreamReader::new(Limits::default());
-    reader.feed(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
-    );
-    reader.feed(xml.as_bytes());
-    let _header = reader.next_event().unwrap();
-    let Some(StreamEvent::Element(el)) = reader.next_event().unwrap() else {
-        panic!("no element")
-    };
-    el
-}
 
 fn info(query: &str) -> DiscoInfo {
     DiscoInfo::parse(element(query).as_ref(), &FormLimits::default()).unwrap()

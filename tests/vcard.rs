@@ -5,24 +5,11 @@
 mod common;
 mod harness;
 
+use common::element;
 use harness::{config, Pair, Script};
 use xmpp_sansio::client::stanza::{Iq, IqType, StanzaError, StanzaErrorCondition};
 use xmpp_sansio::client::vcard::{Photo, VCard, VCardError};
 use xmpp_sansio::client::{Event, IqError};
-use xmpp_sansio::xml::{Element, Limits, StreamEvent, StreamReader};
-
-fn element(xml: &str) -> Element {
-    let mut reader = StreamReader::new(Limits::default());
-    reader.feed(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
-    );
-    reader.feed(xml.as_bytes());
-    let _header = reader.next_event().unwrap();
-    let Some(StreamEvent::Element(el)) = reader.next_event().unwrap() else {
-        panic!("no element")
-    };
-    el
-}
 
 fn result(vcard: &str) -> Iq {
     Iq::from_element(element(&format!("<iq type='result' id='v1'>{vcard}</iq>"))).unwrap()

@@ -55,6 +55,21 @@ pub(super) enum Owner {
     PepAvatarMetadata(String),
 }
 
+impl Owner {
+    /// Whether the request is the application's (and counts against
+    /// [`Config::max_pending_iqs`](super::Config::max_pending_iqs)), even if a service
+    /// watches it.
+    fn is_application(&self) -> bool {
+        matches!(
+            self,
+            Owner::Application
+                | Owner::VCardSet(_)
+                | Owner::PepAvatarData(_)
+                | Owner::PepAvatarMetadata(_)
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Session {
     pending: HashMap<String, Pending>,
@@ -192,7 +207,6 @@ impl Client {
         payload: Builder,
         owner: Owner,
     ) -> Result<String, CommandError> {
-        self.require_online()?;
         if !matches!(kind, IqType::Get | IqType::Set) {
             return Err(CommandError::InvalidStanza(
                 "requests are get or set; use reply_iq to answer",
@@ -200,17 +214,7 @@ impl Client {
         }
         // The services' own requests (caps queries) do not count against the application.
         let pending = self.session.pending.values();
-        let mine = pending
-            .filter(|p| {
-                matches!(
-                    p.owner,
-                    Owner::Application
-                        | Owner::VCardSet(_)
-                        | Owner::PepAvatarData(_)
-                        | Owner::PepAvatarMetadata(_)
-                )
-            })
-            .count();
+        let mine = pending.filter(|p| p.owner.is_application()).count();
         if mine >= self.config.max_pending_iqs {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }

@@ -167,3 +167,17 @@ fn with_header(bytes: Vec<u8>) -> Vec<u8> {
 
 pub const SYNTHETIC_HEADER: &str = "<stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' from='localhost' version='1.0'>";
+
+/// One element as a server would send it on a `jabber:client` stream.
+pub fn element(xml: &str) -> xmpp_sansio::xml::Element {
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
+    reader.feed(xml.as_bytes());
+    let _header = reader.next_event().unwrap();
+    let Some(StreamEvent::Element(el)) = reader.next_event().unwrap() else {
+        panic!("no element in {xml}")
+    };
+    el
+}
