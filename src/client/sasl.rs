@@ -1,18 +1,24 @@
 //! SASL (RFC 6120 §6): choosing a mechanism and running one exchange.
 //!
-//! This module wraps the [`sasl`] crate (0.5.2) and closes the gaps it leaves open:
+//! PLAIN and the SCRAM nonce come from the [`sasl`] crate (0.5.2); the SCRAM computation
+//! itself (RFC 5802 §3) is done here, so that the keys PBKDF2 produced at one login can be kept
+//! ([`ScramKeys`]) and a reconnect skips PBKDF2. Around that, this module adds:
 //!
 //! - **Mechanism choice** ([`choose`]): the strongest allowed mechanism the server offers;
 //!   `PLAIN` only over TLS (unless explicitly allowed); `-PLUS` only when the TLS layer gives
 //!   binding data of a type the server accepts (XEP-0440) and the `sasl` crate can do
 //!   (`tls-exporter`, `tls-unique`); a pinned minimum mechanism as downgrade protection.
-//! - **SCRAM hardening** ([`SaslSession`]): the server-first-message is parsed and checked here
-//!   *before* the `sasl` crate sees it (server nonce must extend ours, salt must be base64,
-//!   iteration count within configured bounds, no `m=` mandatory extension, `e=` reported);
-//!   the server-final-message is parsed here too (`e=` reported as [`AuthError::ServerError`],
-//!   a missing `v=` is [`AuthError::ServerSignature`]) and then always verified with the crate's
-//!   `success()`; the username is escaped (`=` → `=3D`, `,` → `=2C`); the GS2 channel-binding
-//!   flag (`n`, `y`, `p=`) is chosen deliberately.
+//! - **SCRAM hardening** ([`SaslSession`]): the server-first-message is parsed and checked
+//!   before any key is computed (server nonce must extend ours, salt must be base64, iteration
+//!   count within configured bounds, no `m=` mandatory extension, `e=` reported); the
+//!   server-final-message is parsed too (`e=` reported as [`AuthError::ServerError`], a missing
+//!   `v=` is [`AuthError::ServerSignature`]) and `v=` is then verified in constant time; the
+//!   username is escaped (`=` → `=3D`, `,` → `=2C`); the GS2 channel-binding flag (`n`, `y`,
+//!   `p=`) is chosen deliberately.
+//! - **Key reuse** ([`SaslSession::derived_keys`], [`SaslSession::start_with_keys`]): after a
+//!   verified SCRAM login the ClientKey and ServerKey can be kept; a later exchange for the same
+//!   hash and username whose server sends the same salt and iteration count uses them instead
+//!   of the password.
 //!
 //! # String preparation
 //!
@@ -28,14 +34,15 @@
 //! anything is sent. The username passed in is expected to be an already-prepared JID
 //! localpart; OpaqueString leaves such a localpart unchanged.
 //!
-//! # Errors of the `sasl` crate worked around here
+//! # Why the `sasl` crate's SCRAM client is not used
 //!
-//! - Its SCRAM client never checks that the server nonce extends the client nonce, never bounds
-//!   the iteration count, never escapes the username and reports a server `e=` as a missing
-//!   signature; all of these are done here.
-//! - Its `parse_frame` keeps the *last* of duplicated attributes; this module refuses
-//!   duplicated `r`, `s`, `i` and `v` so that what is checked is what the crate uses, and hands
-//!   the crate a normalized `v=<signature>` message.
+//! - Its `Password::Pbkdf2` input, the only way to hand it a salted password, is unusable:
+//!   `derive()` refuses exactly when the salt and iteration count match. So it would run
+//!   PBKDF2 on every login.
+//! - It never checks that the server nonce extends the client nonce, never bounds the
+//!   iteration count, never escapes the username, reports a server `e=` as a missing signature
+//!   and, through `parse_frame`, keeps the *last* of duplicated attributes (this module refuses
+//!   duplicated `r`, `s`, `i` and `v`).
 //! - Its test-server side (used by the tests below only) cannot verify `tls-exporter` and
 //!   refuses the `n` flag unless configured with channel binding; see the tests.
 
@@ -43,11 +50,12 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use hmac::digest::{Digest, FixedOutput, KeyInit, OutputSizeUser, Update};
+use hmac::{Hmac, Mac};
 use precis_core::profile::PrecisFastInvocation as _;
 use precis_profiles::OpaqueString;
-use sasl::client::mechanisms::{Plain as CratePlain, Scram as CrateScram};
-use sasl::client::{Mechanism as CrateMechanism, MechanismError as CrateError};
-use sasl::common::scram::{Sha1, Sha256};
+use sasl::client::mechanisms::Plain as CratePlain;
+use sasl::client::Mechanism as CrateMechanism;
 use sasl::common::ChannelBinding as CrateBinding;
 
 /// A SASL mechanism this crate implements. `Ord` is by strength: a greater value is preferred.
@@ -595,40 +603,117 @@ fn parse_server_final(data: &[u8]) -> Result<&str, AuthError> {
     }
 }
 
-/// Maps an error of the `sasl` crate's client side.
-fn map_crate_error(e: CrateError) -> AuthError {
-    match e {
-        CrateError::InvalidSignatureInSuccessResponse
-        | CrateError::NoSignatureInSuccessResponse => AuthError::ServerSignature,
-        CrateError::CannotDecodeChallenge => AuthError::Malformed("challenge is not UTF-8"),
-        CrateError::CannotDecodeSuccessResponse => {
-            AuthError::Malformed("success data is not UTF-8")
+/// Reported if an HMAC or PBKDF2 call fails, which they cannot for HMAC keys (any length is
+/// accepted); kept as an error rather than a panic.
+const COMPUTATION_FAILED: AuthError = AuthError::Malformed("SCRAM computation failed");
+
+/// `HMAC(key, data)` for the MAC `M`.
+fn hmac_with<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| COMPUTATION_FAILED)?;
+    Mac::update(&mut mac, data);
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+/// Whether `tag` is `HMAC(key, data)`, compared in constant time (`verify_slice` uses `subtle`)
+/// so that a forging server learns nothing from timing.
+fn verify_with<M: Mac + KeyInit>(key: &[u8], data: &[u8], tag: &[u8]) -> Result<bool, AuthError> {
+    let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| COMPUTATION_FAILED)?;
+    Mac::update(&mut mac, data);
+    Ok(mac.verify_slice(tag).is_ok())
+}
+
+/// `(ClientKey, ServerKey)` from the password (RFC 5802 §3): SaltedPassword = Hi(password,
+/// salt, i), which is PBKDF2 with HMAC and one block of output; the keys are HMACs of it.
+fn derive_with<M>(password: &[u8], salt: &[u8], iterations: u32) -> Result<Keys, AuthError>
+where
+    M: Mac + KeyInit + Update + FixedOutput + Clone + Sync,
+{
+    let mut salted = vec![0; <M as OutputSizeUser>::output_size()];
+    pbkdf2::pbkdf2::<M>(password, salt, iterations, &mut salted).map_err(|_| COMPUTATION_FAILED)?;
+    Ok(Keys {
+        client: hmac_with::<M>(&salted, b"Client Key")?,
+        server: hmac_with::<M>(&salted, b"Server Key")?,
+    })
+}
+
+/// The hash function `H` of a SCRAM mechanism (RFC 5802 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScramHash {
+    Sha1,
+    Sha256,
+}
+
+impl ScramHash {
+    fn of(mechanism: Mechanism) -> Option<Self> {
+        match mechanism {
+            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => Some(ScramHash::Sha1),
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => Some(ScramHash::Sha256),
+            Mechanism::Plain => None,
         }
-        CrateError::NoServerNonce => AuthError::Malformed("server-first-message has no nonce"),
-        CrateError::NoServerSalt => AuthError::Malformed("server-first-message has no salt"),
-        CrateError::NoServerIterations => {
-            AuthError::Malformed("server-first-message has no iteration count")
+    }
+
+    /// PBKDF2: the expensive step that [`ScramKeys`] lets a reconnect skip.
+    fn derive(self, password: &[u8], salt: &[u8], iterations: u32) -> Result<Keys, AuthError> {
+        match self {
+            ScramHash::Sha1 => derive_with::<Hmac<sha1::Sha1>>(password, salt, iterations),
+            ScramHash::Sha256 => derive_with::<Hmac<sha2::Sha256>>(password, salt, iterations),
         }
-        CrateError::InvalidState => AuthError::Malformed("SCRAM message out of order"),
-        CrateError::CannotGenerateNonce => {
-            AuthError::Credentials("cannot generate a SCRAM nonce (no randomness)")
+    }
+
+    fn hash(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            ScramHash::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            ScramHash::Sha256 => sha2::Sha256::digest(data).to_vec(),
         }
-        _ => AuthError::Malformed("SCRAM computation failed"),
+    }
+
+    fn hmac(self, key: &[u8], data: &[u8]) -> Result<Vec<u8>, AuthError> {
+        match self {
+            ScramHash::Sha1 => hmac_with::<Hmac<sha1::Sha1>>(key, data),
+            ScramHash::Sha256 => hmac_with::<Hmac<sha2::Sha256>>(key, data),
+        }
+    }
+
+    fn verify(self, key: &[u8], data: &[u8], tag: &[u8]) -> Result<bool, AuthError> {
+        match self {
+            ScramHash::Sha1 => verify_with::<Hmac<sha1::Sha1>>(key, data, tag),
+            ScramHash::Sha256 => verify_with::<Hmac<sha2::Sha256>>(key, data, tag),
+        }
     }
 }
 
-/// The `sasl` crate's SCRAM client, by hash.
-enum CrateScramClient {
-    Sha1(CrateScram<Sha1>),
-    Sha256(CrateScram<Sha256>),
+/// ClientKey and ServerKey (RFC 5802 §3). Kept instead of SaltedPassword because a login needs
+/// only these two, so a reused login also skips their HMACs.
+#[derive(Clone)]
+struct Keys {
+    client: Vec<u8>,
+    server: Vec<u8>,
 }
 
-impl CrateScramClient {
-    fn get(&mut self) -> &mut dyn CrateMechanism {
-        match self {
-            CrateScramClient::Sha1(m) => m,
-            CrateScramClient::Sha256(m) => m,
-        }
+/// SCRAM keys derived at a verified login, to be handed to [`SaslSession::start_with_keys`] so
+/// that a reconnect skips PBKDF2 (the bulk of a SCRAM login's CPU time).
+///
+/// Holds the hash (SHA-1 or SHA-256), the prepared username, the server's salt and iteration
+/// count, and the ClientKey and ServerKey. They do not reveal the password, but anyone holding
+/// them can log in to this account, so store them like the password. They are used only when
+/// the hash, the username, the salt and the iteration count all match, and then the password
+/// is not looked at: when the password changes, drop the keys (a server that kept the salt
+/// would otherwise refuse the stale keys). `Debug` shows no key material.
+#[derive(Clone)]
+pub struct ScramKeys {
+    hash: ScramHash,
+    username: String,
+    salt: Vec<u8>,
+    iterations: u32,
+    keys: Keys,
+}
+
+impl fmt::Debug for ScramKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramKeys")
+            .field("hash", &self.hash)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
     }
 }
 
@@ -647,25 +732,35 @@ enum Stage {
     Failed,
 }
 
+/// What the client-final-message committed to, needed to verify the server signature.
+struct Sent {
+    keys: ScramKeys,
+    auth_message: Vec<u8>,
+}
+
 struct ScramClient {
-    inner: CrateScramClient,
+    hash: ScramHash,
+    /// Prepared, not escaped: what [`ScramKeys`] are matched on.
+    username: String,
+    /// Prepared; emptied once the server-first-message arrives.
+    password: String,
+    /// Keys of an earlier login with the same hash and username, if the caller gave them.
+    cached: Option<ScramKeys>,
+    /// cbind-input (RFC 5802 §7): the GS2 header, then the channel-binding data for `p=`.
+    cbind_input: Vec<u8>,
+    client_first_bare: String,
     client_nonce: String,
     stage: Stage,
     min_iterations: u32,
     max_iterations: u32,
+    sent: Option<Sent>,
 }
 
 impl ScramClient {
     fn challenge(&mut self, data: &[u8]) -> Result<Vec<u8>, AuthError> {
         match self.stage {
             Stage::AwaitServerFirst => {
-                parse_server_first(
-                    data,
-                    &self.client_nonce,
-                    self.min_iterations,
-                    self.max_iterations,
-                )?;
-                let out = self.inner.get().response(data).map_err(map_crate_error)?;
+                let out = self.client_final(data)?;
                 self.stage = Stage::AwaitServerFinal;
                 Ok(out)
             }
@@ -679,6 +774,50 @@ impl ScramClient {
             )),
             Stage::Failed => Err(AuthError::Malformed("the SASL exchange has already failed")),
         }
+    }
+
+    /// Checks the server-first-message and computes the client-final-message (RFC 5802 §3).
+    fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let first = parse_server_first(
+            server_first,
+            &self.client_nonce,
+            self.min_iterations,
+            self.max_iterations,
+        )?;
+        let password = std::mem::take(&mut self.password);
+        let keys = match self.cached.take() {
+            Some(k) if k.salt == first.salt && k.iterations == first.iterations => k,
+            _ => ScramKeys {
+                keys: self
+                    .hash
+                    .derive(password.as_bytes(), &first.salt, first.iterations)?,
+                hash: self.hash,
+                username: std::mem::take(&mut self.username),
+                salt: first.salt,
+                iterations: first.iterations,
+            },
+        };
+        let without_proof = format!("c={},r={}", BASE64.encode(&self.cbind_input), first.nonce);
+        let mut auth_message = Vec::with_capacity(
+            self.client_first_bare.len() + server_first.len() + without_proof.len() + 2,
+        );
+        auth_message.extend_from_slice(self.client_first_bare.as_bytes());
+        auth_message.push(b',');
+        auth_message.extend_from_slice(server_first);
+        auth_message.push(b',');
+        auth_message.extend_from_slice(without_proof.as_bytes());
+
+        let stored_key = self.hash.hash(&keys.keys.client);
+        let signature = self.hash.hmac(&stored_key, &auth_message)?;
+        let proof: Vec<u8> = keys
+            .keys
+            .client
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        self.sent = Some(Sent { keys, auth_message });
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
     }
 
     fn success(&mut self, data: &[u8]) -> Result<(), AuthError> {
@@ -695,14 +834,33 @@ impl ScramClient {
         .map(|()| self.stage = Stage::Done)
     }
 
-    fn verify_final(&mut self, data: &[u8]) -> Result<(), AuthError> {
+    /// Verifies `v=` against ServerSignature = HMAC(ServerKey, AuthMessage).
+    fn verify_final(&self, data: &[u8]) -> Result<(), AuthError> {
         let v = parse_server_final(data)?;
-        // Hand the crate exactly the verifier we parsed (its parser keeps the last duplicate).
-        let normalized = format!("v={v}");
-        self.inner
-            .get()
-            .success(normalized.as_bytes())
-            .map_err(map_crate_error)
+        let signature = BASE64
+            .decode(v)
+            .map_err(|_| AuthError::Malformed("server signature (v=) is not valid base64"))?;
+        let sent = self
+            .sent
+            .as_ref()
+            .ok_or(AuthError::Malformed("SCRAM message out of order"))?;
+        if self
+            .hash
+            .verify(&sent.keys.keys.server, &sent.auth_message, &signature)?
+        {
+            Ok(())
+        } else {
+            Err(AuthError::ServerSignature)
+        }
+    }
+
+    /// The keys of this exchange, once `<success/>` was accepted (so the server signature
+    /// verified: keys from a wrong password or a forging server are never handed out).
+    fn derived_keys(&self) -> Option<ScramKeys> {
+        match (self.stage, &self.sent) {
+            (Stage::Done, Some(sent)) => Some(sent.keys.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -732,6 +890,8 @@ impl fmt::Debug for SaslSession {
 
 impl SaslSession {
     /// Starts `mechanism`; returns the session and the initial response to send in `<auth/>`.
+    /// The same as [`start_with_keys`](Self::start_with_keys) without keys: SCRAM runs PBKDF2
+    /// on the password.
     ///
     /// `username` is the JID localpart. Username and password are prepared with PRECIS
     /// OpaqueString (see the module docs; failure is [`AuthError::Credentials`]); for SCRAM the
@@ -750,17 +910,37 @@ impl SaslSession {
         server_offers_plus: bool,
         config: &SaslConfig,
     ) -> Result<(SaslSession, Vec<u8>), AuthError> {
-        let username = prepare(
+        Self::start_with_keys(
+            mechanism,
             username,
-            "empty username",
-            "the username is not a valid PRECIS OpaqueString",
-        )?;
-        let password = prepare(
             password,
-            "empty password",
-            "the password is not a valid PRECIS OpaqueString",
-        )?;
-        if mechanism == Mechanism::Plain {
+            binding,
+            server_offers_plus,
+            config,
+            None,
+        )
+    }
+
+    /// [`start`](Self::start), reusing the keys of an earlier login (from
+    /// [`derived_keys`](Self::derived_keys)) so that a reconnect skips PBKDF2.
+    ///
+    /// `keys` are used only if their hash is the mechanism's (SHA-1 keys serve `SCRAM-SHA-1`
+    /// and `SCRAM-SHA-1-PLUS`, likewise SHA-256), they were derived for the same prepared
+    /// username, and the server-first-message carries the same salt and iteration count;
+    /// otherwise the password is used as with [`start`](Self::start). When they are used the
+    /// password is not (see [`ScramKeys`]), but it is still prepared and must be valid. Ignored
+    /// for PLAIN.
+    pub fn start_with_keys(
+        mechanism: Mechanism,
+        username: &str,
+        password: &str,
+        binding: Option<&ChannelBinding>,
+        server_offers_plus: bool,
+        config: &SaslConfig,
+        keys: Option<&ScramKeys>,
+    ) -> Result<(SaslSession, Vec<u8>), AuthError> {
+        let (username, password) = prepare_credentials(username, password)?;
+        let Some(hash) = ScramHash::of(mechanism) else {
             let mut plain = CratePlain::new(username, password);
             let initial = plain.initial();
             return Ok((
@@ -770,7 +950,7 @@ impl SaslSession {
                 },
                 initial,
             ));
-        }
+        };
         let crate_binding = if mechanism.is_plus() {
             binding
                 .and_then(ChannelBinding::to_crate_plus)
@@ -782,39 +962,69 @@ impl SaslSession {
         } else {
             CrateBinding::None // "n"
         };
-        let gs2_header = crate_binding.header().to_vec();
-        let escaped = escape_saslname(&username);
-        let nonce_error =
-            |_| AuthError::Credentials("cannot generate a SCRAM nonce (no randomness)");
-        let mut inner = match mechanism {
-            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => CrateScramClient::Sha1(
-                CrateScram::new(escaped.as_str(), password, crate_binding).map_err(nonce_error)?,
-            ),
-            _ => CrateScramClient::Sha256(
-                CrateScram::new(escaped.as_str(), password, crate_binding).map_err(nonce_error)?,
-            ),
+        let nonce = sasl::common::scram::generate_nonce()
+            .map_err(|_| AuthError::Credentials("cannot generate a SCRAM nonce (no randomness)"))?;
+        Ok(Self::start_scram(
+            mechanism,
+            hash,
+            username,
+            password,
+            &crate_binding,
+            config,
+            keys,
+            nonce,
+        ))
+    }
+
+    /// The SCRAM part of [`start_with_keys`](Self::start_with_keys), with the nonce given (the
+    /// tests replay the RFC exchanges with the RFC nonces).
+    #[allow(clippy::too_many_arguments)]
+    fn start_scram(
+        mechanism: Mechanism,
+        hash: ScramHash,
+        username: String,
+        password: String,
+        binding: &CrateBinding,
+        config: &SaslConfig,
+        keys: Option<&ScramKeys>,
+        client_nonce: String,
+    ) -> (SaslSession, Vec<u8>) {
+        // The GS2 header and binding data of the `sasl` crate's `ChannelBinding`, so the bytes
+        // are those the crate's SCRAM client used to send.
+        let mut cbind_input = binding.header().to_vec();
+        let client_first_bare = format!("n={},r={client_nonce}", escape_saslname(&username));
+        let mut initial = cbind_input.clone();
+        initial.extend_from_slice(client_first_bare.as_bytes());
+        cbind_input.extend_from_slice(binding.data());
+        let cached = keys
+            .filter(|k| k.hash == hash && k.username == username)
+            .cloned();
+        let client = ScramClient {
+            hash,
+            username,
+            password,
+            cached,
+            cbind_input,
+            client_first_bare,
+            client_nonce,
+            stage: Stage::AwaitServerFirst,
+            min_iterations: config.min_iterations,
+            max_iterations: config.max_iterations,
+            sent: None,
         };
-        let initial = inner.get().initial();
-        let client_nonce = client_nonce_of(&initial, &gs2_header, &escaped)?;
-        Ok((
+        (
             SaslSession {
                 mechanism,
-                kind: Kind::Scram(Box::new(ScramClient {
-                    inner,
-                    client_nonce,
-                    stage: Stage::AwaitServerFirst,
-                    min_iterations: config.min_iterations,
-                    max_iterations: config.max_iterations,
-                })),
+                kind: Kind::Scram(Box::new(client)),
             },
             initial,
-        ))
+        )
     }
 
     /// A `<challenge/>` payload; returns the `<response/>` payload.
     ///
-    /// For SCRAM the first challenge is the server-first-message, checked here before the
-    /// `sasl` crate sees it: `r=` must start with our client nonce and be longer
+    /// For SCRAM the first challenge is the server-first-message, checked before any key is
+    /// computed: `r=` must start with our client nonce and be longer
     /// ([`AuthError::ServerNonce`]); `s=` must be non-empty valid base64; `i=` must be a number
     /// within `[min_iterations, max_iterations]` ([`AuthError::IterationCount`]); `m=` is
     /// [`AuthError::Malformed`]; `e=` is [`AuthError::ServerError`]. A second challenge is taken
@@ -831,13 +1041,26 @@ impl SaslSession {
     /// The `<success/>` payload (possibly empty).
     ///
     /// For SCRAM it must carry (or a previous challenge must have carried) a
-    /// server-final-message whose `v=` verifies (checked by the `sasl` crate's `success()`);
-    /// `e=` is [`AuthError::ServerError`]; a missing `v=` or a wrong one is
+    /// server-final-message whose `v=` verifies (compared in constant time); `e=` is
+    /// [`AuthError::ServerError`]; a missing `v=` or a wrong one is
     /// [`AuthError::ServerSignature`]. PLAIN: any success is fine.
     pub fn success(&mut self, data: &[u8]) -> Result<(), AuthError> {
         match &mut self.kind {
             Kind::Plain => Ok(()),
             Kind::Scram(s) => s.success(data).inspect_err(|_| s.stage = Stage::Failed),
+        }
+    }
+
+    /// The SCRAM keys of this exchange, for [`start_with_keys`](Self::start_with_keys) on the
+    /// next connection to the same account.
+    ///
+    /// `Some` only once [`success`](Self::success) returned `Ok` (the server proved it knows
+    /// the password), so keys from a failed or unverified exchange are never kept. `None` for
+    /// PLAIN, which has no keys.
+    pub fn derived_keys(&self) -> Option<ScramKeys> {
+        match &self.kind {
+            Kind::Plain => None,
+            Kind::Scram(s) => s.derived_keys(),
         }
     }
 
@@ -847,27 +1070,26 @@ impl SaslSession {
     }
 }
 
-/// Extracts our client nonce from the client-first-message the `sasl` crate produced, checking
-/// that it has the GS2 header and escaped username we expect.
-fn client_nonce_of(initial: &[u8], gs2_header: &[u8], escaped: &str) -> Result<String, AuthError> {
-    const BAD: AuthError = AuthError::Credentials("cannot build the SCRAM client-first-message");
-    let bare = initial.strip_prefix(gs2_header).ok_or(BAD)?;
-    let bare = std::str::from_utf8(bare).map_err(|_| BAD)?;
-    let mut parts = bare.split(',');
-    if parts.next().and_then(|n| n.strip_prefix("n=")) != Some(escaped) {
-        return Err(BAD);
-    }
-    let nonce = parts.next().and_then(|r| r.strip_prefix("r=")).ok_or(BAD)?;
-    if nonce.is_empty() {
-        return Err(BAD);
-    }
-    Ok(nonce.to_owned())
+/// Prepares the username and the password (see [`prepare`]).
+fn prepare_credentials(username: &str, password: &str) -> Result<(String, String), AuthError> {
+    Ok((
+        prepare(
+            username,
+            "empty username",
+            "the username is not a valid PRECIS OpaqueString",
+        )?,
+        prepare(
+            password,
+            "empty password",
+            "the password is not a valid PRECIS OpaqueString",
+        )?,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sasl::common::scram::ScramProvider;
+    use sasl::common::scram::{ScramProvider, Sha1, Sha256};
     use sasl::common::{Identity, Password};
     use sasl::secret;
     use sasl::server::mechanisms::Scram as ServerScram;
@@ -1305,6 +1527,8 @@ mod tests {
     struct TestUser {
         name: String,
         password: &'static str,
+        salt: &'static [u8],
+        iterations: u32,
     }
 
     impl Provider<secret::Pbkdf2Sha1> for TestUser {
@@ -1312,7 +1536,7 @@ mod tests {
             if *identity != Identity::Username(self.name.clone()) {
                 return Err(ProviderError::AuthenticationFailed);
             }
-            secret::Pbkdf2Sha1::derive(self.password, SALT, ITERATIONS)
+            secret::Pbkdf2Sha1::derive(self.password, self.salt, self.iterations)
                 .map_err(ProviderError::DeriveError)
         }
     }
@@ -1323,7 +1547,7 @@ mod tests {
             if *identity != Identity::Username(self.name.clone()) {
                 return Err(ProviderError::AuthenticationFailed);
             }
-            secret::Pbkdf2Sha256::derive(self.password, SALT, ITERATIONS)
+            secret::Pbkdf2Sha256::derive(self.password, self.salt, self.iterations)
                 .map_err(ProviderError::DeriveError)
         }
     }
@@ -1337,9 +1561,22 @@ mod tests {
     /// `p=tls-exporter` with `TlsUnique(<the exporter bytes>)`, which makes it compute exactly
     /// the RFC 5802 cbind input `p=tls-exporter,,<bytes>`.
     fn server(mechanism: Mechanism, user: &str, cb: CrateBinding) -> Box<dyn ServerMechanism> {
+        server_with(mechanism, user, cb, SALT, ITERATIONS)
+    }
+
+    /// [`server`] with the user's password stored under another salt or iteration count.
+    fn server_with(
+        mechanism: Mechanism,
+        user: &str,
+        cb: CrateBinding,
+        salt: &'static [u8],
+        iterations: u32,
+    ) -> Box<dyn ServerMechanism> {
         let u = TestUser {
             name: user.to_owned(),
             password: "pencil",
+            salt,
+            iterations,
         };
         match mechanism {
             Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => {
@@ -1821,6 +2058,195 @@ mod tests {
         assert!(d.contains("ScramSha256"));
     }
 
+    // ---------------------------------------------------------------- cached keys
+
+    /// Runs a full exchange against `srv` and returns the session after `success()`.
+    fn login(
+        mechanism: Mechanism,
+        password: &str,
+        binding: Option<&ChannelBinding>,
+        keys: Option<&ScramKeys>,
+        srv: &mut dyn ServerMechanism,
+    ) -> Result<SaslSession, ServerError> {
+        let (mut s, init) = SaslSession::start_with_keys(
+            mechanism,
+            "user",
+            password,
+            binding,
+            binding.is_some(),
+            &SaslConfig::default(),
+            keys,
+        )
+        .unwrap();
+        let server_first = proceed(srv.respond(&init));
+        let client_final = s.challenge(&server_first).unwrap();
+        let server_final = match srv.respond(&client_final)? {
+            Response::Success(_, d) => d,
+            other => panic!("expected Success, got {other:?}"),
+        };
+        assert_eq!(s.success(&server_final), Ok(()));
+        Ok(s)
+    }
+
+    fn first_login_keys(mechanism: Mechanism) -> ScramKeys {
+        let s = login(
+            mechanism,
+            "pencil",
+            None,
+            None,
+            n_server(mechanism).as_mut(),
+        )
+        .unwrap();
+        s.derived_keys().expect("keys after a verified login")
+    }
+
+    #[test]
+    fn scram_cached_keys_skip_password() {
+        for m in [Mechanism::ScramSha1, Mechanism::ScramSha256] {
+            let keys = first_login_keys(m);
+            // Same salt and count: the keys alone log in, the wrong password is never used.
+            let s = login(m, "wrong", None, Some(&keys), n_server(m).as_mut()).unwrap();
+            // And the reused keys are handed out again for the next reconnect.
+            let again = s.derived_keys().unwrap();
+            login(m, "wrong", None, Some(&again), n_server(m).as_mut()).unwrap();
+        }
+        // The hash decides, not channel binding: SHA-256 keys serve SCRAM-SHA-256-PLUS.
+        let keys = first_login_keys(Mechanism::ScramSha256);
+        let data: Vec<u8> = (0..32).collect();
+        let b = ChannelBinding::TlsExporter(data.clone());
+        let mut srv = server(
+            Mechanism::ScramSha256Plus,
+            "user",
+            CrateBinding::TlsUnique(data),
+        );
+        login(
+            Mechanism::ScramSha256Plus,
+            "wrong",
+            Some(&b),
+            Some(&keys),
+            srv.as_mut(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn scram_cached_keys_fall_back_to_password() {
+        for m in [Mechanism::ScramSha1, Mechanism::ScramSha256] {
+            let keys = first_login_keys(m);
+            for (salt, iterations) in [(&b"another salt"[..], ITERATIONS), (SALT, ITERATIONS + 1)] {
+                let cb = || CrateBinding::TlsUnique(Vec::new());
+                // The keys do not match this salt or count: the (wrong) password is used.
+                let mut srv = server_with(m, "user", cb(), salt, iterations);
+                assert_eq!(
+                    login(m, "wrong", None, Some(&keys), srv.as_mut()).err(),
+                    Some(ServerError::AuthenticationFailed),
+                    "{m:?} {iterations}"
+                );
+                // With the right password the login works and yields keys for the new salt.
+                let mut srv = server_with(m, "user", cb(), salt, iterations);
+                let s = login(m, "pencil", None, Some(&keys), srv.as_mut()).unwrap();
+                let new = s.derived_keys().unwrap();
+                assert_eq!((new.salt.as_slice(), new.iterations), (salt, iterations));
+                let mut srv = server_with(m, "user", cb(), salt, iterations);
+                login(m, "wrong", None, Some(&new), srv.as_mut()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn scram_cached_keys_need_same_hash_and_user() {
+        // SHA-1 keys are not used for SHA-256, nor SHA-256 keys for SHA-1.
+        for (from, to) in [
+            (Mechanism::ScramSha1, Mechanism::ScramSha256),
+            (Mechanism::ScramSha256, Mechanism::ScramSha1),
+        ] {
+            let keys = first_login_keys(from);
+            assert_eq!(
+                login(to, "wrong", None, Some(&keys), n_server(to).as_mut()).err(),
+                Some(ServerError::AuthenticationFailed)
+            );
+            login(to, "pencil", None, Some(&keys), n_server(to).as_mut()).unwrap();
+        }
+        // Keys of another username are not used (same server salt and count).
+        let keys = first_login_keys(Mechanism::ScramSha256);
+        let (mut s, init) = SaslSession::start_with_keys(
+            Mechanism::ScramSha256,
+            "other",
+            "wrong",
+            None,
+            false,
+            &SaslConfig::default(),
+            Some(&keys),
+        )
+        .unwrap();
+        let mut srv = server(
+            Mechanism::ScramSha256,
+            "other",
+            CrateBinding::TlsUnique(vec![]),
+        );
+        let server_first = proceed(srv.respond(&init));
+        let client_final = s.challenge(&server_first).unwrap();
+        assert_eq!(
+            srv.respond(&client_final),
+            Err(ServerError::AuthenticationFailed)
+        );
+    }
+
+    #[test]
+    fn derived_keys_only_after_verified_success() {
+        // PLAIN has none, even after success.
+        let (mut s, _) = SaslSession::start(
+            Mechanism::Plain,
+            "user",
+            "pencil",
+            None,
+            false,
+            &SaslConfig::default(),
+        )
+        .unwrap();
+        assert!(s.derived_keys().is_none());
+        s.success(b"").unwrap();
+        assert!(s.derived_keys().is_none());
+
+        // Not at any stage before success().
+        let (s, _, _) = at_server_first();
+        assert!(s.derived_keys().is_none());
+        let (mut s, sf) = at_server_final();
+        assert!(s.derived_keys().is_none());
+        s.challenge(&sf).unwrap(); // verified as a challenge, but no <success/> yet
+        assert!(s.derived_keys().is_none());
+        s.success(b"").unwrap();
+        assert!(s.derived_keys().is_some());
+
+        // Not after a wrong or missing signature, or a server error.
+        for bad in [&b"v=AAAA"[..], b"", b"e=invalid-proof"] {
+            let (mut s, _) = at_server_final();
+            assert!(s.success(bad).is_err());
+            assert!(s.derived_keys().is_none(), "{bad:?}");
+        }
+        // A verified server-final followed by a bad <success/> payload: failed, no keys.
+        let (mut s, sf) = at_server_final();
+        s.challenge(&sf).unwrap();
+        assert!(s.success(b"v=AAAA").is_err());
+        assert!(s.derived_keys().is_none());
+        // A wrong password: the server's signature cannot verify.
+        let (mut s, init) = start(Mechanism::ScramSha256, "wrong");
+        let mut srv = n_server(Mechanism::ScramSha256);
+        let sf = proceed(srv.respond(&init));
+        s.challenge(&sf).unwrap();
+        assert!(s.success(b"v=AAAA").is_err());
+        assert!(s.derived_keys().is_none());
+    }
+
+    #[test]
+    fn scram_keys_debug_has_no_secrets() {
+        let keys = first_login_keys(Mechanism::ScramSha256);
+        assert_eq!(
+            format!("{keys:?}"),
+            "ScramKeys { hash: Sha256, iterations: 4096, .. }"
+        );
+    }
+
     // ---------------------------------------------------------------- RFC test vectors
 
     /// ServerSignature := HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage), RFC 5802 §3.
@@ -1843,12 +2269,10 @@ mod tests {
         client_key.iter().zip(sig).map(|(a, b)| a ^ b).collect()
     }
 
-    /// The `sasl` crate draws its nonce internally (its nonce injection is test-only inside
-    /// that crate), so a `SaslSession` cannot replay the RFC exchanges byte for byte. Instead:
-    /// our server-first parser accepts the RFC's message with the RFC's client nonce and
-    /// extracts the right salt and count, and the RFC's proof and signature follow from the
-    /// crate's primitives; and the RFC server-final is refused by a live session (it is bound
-    /// to another nonce).
+    /// Checks the pieces of an RFC exchange: our server-first parser accepts the RFC's message
+    /// with the RFC's client nonce and extracts the right salt and count, and the RFC's proof
+    /// and signature follow from the `sasl` crate's primitives (an independent computation).
+    /// [`replay_vector`] then runs the whole exchange through a session.
     fn check_vector<S: ScramProvider>(
         client_nonce: &str,
         client_first_bare: &str,
@@ -1886,6 +2310,77 @@ mod tests {
         assert_eq!(
             BASE64.encode(server_signature::<S>("pencil", &parsed.salt, 4096, &auth)),
             v
+        );
+    }
+
+    /// Replays an RFC exchange byte for byte through a session started with the RFC's client
+    /// nonce; then again with the keys it derived and a wrong password, which must give the
+    /// same bytes (the proof depends on the keys only).
+    fn replay_vector(
+        mechanism: Mechanism,
+        client_nonce: &str,
+        server_first: &str,
+        client_final: &str,
+        server_final: &str,
+    ) {
+        let start = |password: &str, keys: Option<&ScramKeys>| {
+            let (u, p) = prepare_credentials("user", password).unwrap();
+            SaslSession::start_scram(
+                mechanism,
+                ScramHash::of(mechanism).unwrap(),
+                u,
+                p,
+                &CrateBinding::None,
+                &SaslConfig::default(),
+                keys,
+                client_nonce.to_owned(),
+            )
+        };
+        let (mut s, init) = start("pencil", None);
+        assert_eq!(to_str(&init), format!("n,,n=user,r={client_nonce}"));
+        let out = s.challenge(server_first.as_bytes()).unwrap();
+        assert_eq!(to_str(&out), client_final);
+        assert!(s.derived_keys().is_none(), "not before success");
+        assert_eq!(s.success(server_final.as_bytes()), Ok(()));
+        let keys = s.derived_keys().expect("keys after a verified success");
+
+        let (mut s, _) = start("wrong", Some(&keys));
+        let out = s.challenge(server_first.as_bytes()).unwrap();
+        assert_eq!(to_str(&out), client_final);
+        assert_eq!(s.success(server_final.as_bytes()), Ok(()));
+        assert!(s.derived_keys().is_some());
+
+        // The wrong password alone gives another proof, and the RFC signature does not verify.
+        let (mut s, _) = start("wrong", None);
+        let out = s.challenge(server_first.as_bytes()).unwrap();
+        assert_ne!(to_str(&out), client_final);
+        assert_eq!(
+            s.success(server_final.as_bytes()),
+            Err(AuthError::ServerSignature)
+        );
+        assert!(s.derived_keys().is_none());
+    }
+
+    #[test]
+    fn rfc5802_session_replay_sha1() {
+        replay_vector(
+            Mechanism::ScramSha1,
+            "fyko+d2lbbFgONRv9qkxdawL",
+            "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+            "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+            "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=",
+        );
+    }
+
+    #[test]
+    fn rfc7677_session_replay_sha256() {
+        replay_vector(
+            Mechanism::ScramSha256,
+            "rOprNGfwEbeRWgbNEkqO",
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+             p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
         );
     }
 
