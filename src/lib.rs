@@ -139,7 +139,7 @@
 //! use std::net::TcpStream;
 //! use std::time::Instant;
 //!
-//! use xmpp_sansio::client::{Action, Client, Config, Event, TlsInfo};
+//! use xmpp_sansio::client::{Action, Client, Config, DisconnectReason, Event, TlsInfo};
 //!
 //! /// Any byte stream: a TcpStream before STARTTLS, a TLS stream after.
 //! trait Transport: Read + Write {
@@ -183,9 +183,26 @@
 //!                 }
 //!                 Action::Event(_) => {}
 //!                 Action::Close => transport = None,
+//!                 // The connection was lost and the session lives on: open another.
+//!                 Action::Connect { .. } => match TcpStream::connect("example.com:5222") {
+//!                     Ok(tcp) => {
+//!                         transport = Some(Box::new(tcp));
+//!                         client.handle_connected(Instant::now())?;
+//!                     }
+//!                     Err(e) => {
+//!                         let reason = DisconnectReason::Transport(e.to_string());
+//!                         client.handle_connect_failed(Instant::now(), reason)?;
+//!                     }
+//!                 },
 //!             }
 //!         }
-//!         let Some(t) = transport.as_mut() else { return Ok(()) };
+//!         let Some(t) = transport.as_mut() else {
+//!             // Between connections: sleep until the client wants a new one.
+//!             let Some(at) = client.poll_timeout() else { return Ok(()) };
+//!             std::thread::sleep(at.saturating_duration_since(Instant::now()));
+//!             client.handle_timeout(Instant::now());
+//!             continue;
+//!         };
 //!         // 2. Block until data arrives or the next deadline passes.
 //!         let timeout = client.poll_timeout().map(|d| d.saturating_duration_since(Instant::now()));
 //!         t.set_read_timeout(timeout.map(|d| d.max(std::time::Duration::from_millis(1))))?;

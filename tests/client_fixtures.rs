@@ -18,6 +18,7 @@ fn actions(client: &mut Client) -> Vec<String> {
             Action::StartTls { server_name } => format!("starttls {server_name}"),
             Action::Event(e) => format!("event {}", harness::summarize(&e)),
             Action::Close => "close".to_owned(),
+            Action::Connect { to } => format!("connect {to:?}"),
         });
     }
     out

@@ -27,7 +27,7 @@ const TRAFFIC: &str = "<message from='romeo@example.net/orchard' type='chat' id=
     <presence from='romeo@example.net/orchard'><show>dnd</show><status>busy</status></presence>\
     <iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq> \
     <iq type='get' id='v1' from='romeo@example.net/orchard'><query xmlns='jabber:iq:version'/></iq>\n\
-    <r xmlns='urn:xmpp:sm:3'/>\
+    <hint xmlns='urn:example:nonza'/>\
     <message from='nurse@example.com' type='groupchat'><body><![CDATA[<tag> & more]]></body></message>";
 
 /// A whole session: negotiation, traffic both ways, an IQ round trip, a timeout, close.
@@ -106,7 +106,7 @@ fn the_session_exercises_every_kind_of_action() {
         "online juliet@example.com/balcony",
         "message from",
         "presence from",
-        "nonza r",
+        "nonza hint",
         "iq response",
         "iq timeout",
         "service-unavailable",

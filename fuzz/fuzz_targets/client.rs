@@ -95,6 +95,7 @@ impl Driver {
                 }
                 Action::Event(_) => {}
                 Action::Close => self.closed = true,
+                Action::Connect { .. } => {}
             }
         }
         assert!(self.online <= 1, "Online twice");

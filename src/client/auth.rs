@@ -37,13 +37,14 @@ impl Client {
             ))?;
             let offers_plus = features.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
             let password = self.config.password.get();
-            SaslSession::start(
+            SaslSession::start_with_keys(
                 mechanism,
                 username,
                 &password,
                 binding,
                 offers_plus,
                 &self.config.sasl,
+                self.scram_keys.as_ref(),
             )
         });
         match started {
@@ -95,6 +96,10 @@ impl Client {
                         "SASL success: server signature verified; restarting the stream"
                     );
                     self.authenticated = true;
+                    // Verified: a reconnect can skip PBKDF2 for the same salt and count.
+                    if let Some(keys) = session.derived_keys() {
+                        self.scram_keys = Some(keys);
+                    }
                     // RFC 6120 §6.4.6: restart the stream; the bytes after <success/> belong
                     // to the new stream (so the reader keeps them).
                     self.reader.reset();

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::stanza::{ErrorType, Iq, IqType, StanzaError, StanzaErrorCondition};
-use super::{Client, DisconnectReason, Event, Phase};
+use super::{Client, DisconnectReason, Event, IqError, Phase};
 use crate::jid::Jid;
 use crate::ns;
 use crate::xml::{Builder, Element};
@@ -108,8 +108,37 @@ impl Client {
         tracing::debug!(%jid, "online");
         self.phase = Phase::Online;
         self.last_recv = now;
-        self.emit(Event::Online { jid, features });
-        self.start_services(now);
+        let resync = self.was_online;
+        if resync {
+            // A fresh session after a lost one: requests that went out on the old connection
+            // will not be answered, contacts' presence comes again, the server assumes us
+            // active.
+            let connection = self.reconnect.connection;
+            for (id, owner) in self.session.clear_before(connection) {
+                self.deliver_outcome(now, owner, id, Err(IqError::Disconnected));
+            }
+            let broadcast = self.services.last_broadcast.take();
+            self.services.connection_lost();
+            self.services.last_broadcast = broadcast;
+            self.csi.fresh_session();
+            self.back_online(now, false);
+        } else {
+            self.reconnect.online_since = Some(now);
+            self.emit(Event::Online { jid, features });
+        }
+        self.was_online = true;
+        // XEP-0198 §3: enable after binding, before any stanza, so that all are counted.
+        let sm = &self.config.stream_management;
+        if sm.enabled && self.features.as_ref().is_some_and(|f| f.stream_management) {
+            let enable = self.sm.enable(sm);
+            self.send_element_internal(now, &enable);
+        }
+        self.start_services(now, resync);
+        self.sync_csi(now);
+        // What the application sent while no connection was up.
+        for bytes in self.sm.take_held() {
+            self.send_stanza(now, bytes, true);
+        }
         for el in std::mem::take(&mut self.early_stanzas) {
             self.on_stanza(now, el);
         }

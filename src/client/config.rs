@@ -9,9 +9,11 @@ use super::caps::CapsConfig;
 use super::disco::DiscoConfig;
 use super::forms::FormLimits;
 use super::presence::PresenceConfig;
+use super::reconnect::ReconnectConfig;
 use super::register::Register;
 use super::roster::RosterConfig;
 use super::sasl::SaslConfig;
+use super::stream_management::StreamManagementConfig;
 use crate::jid::Jid;
 use crate::xml::Limits;
 
@@ -162,6 +164,11 @@ pub struct Config {
     /// Bounds on the data forms and discovery answers peers send (registration forms,
     /// descriptions).
     pub form_limits: FormLimits,
+    /// Reconnection after a lost connection: on by default.
+    pub reconnect: ReconnectConfig,
+    /// Stream management (XEP-0198): acknowledgements and resumption, on by default where
+    /// the server offers it.
+    pub stream_management: StreamManagementConfig,
 }
 
 impl Config {
@@ -188,6 +195,8 @@ impl Config {
             avatars: AvatarConfig::default(),
             register: None,
             form_limits: FormLimits::default(),
+            reconnect: ReconnectConfig::default(),
+            stream_management: StreamManagementConfig::default(),
         }
     }
 

@@ -25,8 +25,19 @@ pub enum Action {
     },
     /// Something happened that the application should know.
     Event(Event),
-    /// Close the transport. Nothing more will be sent.
+    /// Close the transport. Nothing more will be sent on it.
     Close,
+    /// Open a new transport (the session outlived the last one: see
+    /// [`ReconnectConfig`](super::ReconnectConfig)), to the usual endpoints or to `to`,
+    /// then call [`Client::handle_connected`](super::Client::handle_connected) (or
+    /// [`handle_connected_over_tls`](super::Client::handle_connected_over_tls)), or
+    /// [`Client::handle_connect_failed`](super::Client::handle_connect_failed).
+    Connect {
+        /// `host` or `host:port` (IPv6 in brackets) to use instead of the usual endpoints:
+        /// a `see-other-host` redirect, or where the server said to resume (XEP-0198
+        /// `location`). The certificate is still checked against the JID's domain.
+        to: Option<String>,
+    },
 }
 
 /// Something that happened on the stream.
@@ -81,9 +92,37 @@ pub enum Event {
         /// Who sent the wrapper.
         from: Option<Jid>,
     },
-    /// A top-level element that is not a stanza, received while online (for example a
-    /// stream-management nonza).
+    /// A top-level element that is not a stanza, received while online (stream management
+    /// and the other nonzas the client handles are not reported).
     Nonza(Element),
+    /// The connection was lost and the session lives on: a new one is tried after
+    /// `delay` (see [`ReconnectConfig`](super::ReconnectConfig)). Commands go on meanwhile:
+    /// their stanzas wait for the new connection.
+    Reconnecting {
+        /// The attempt about to be made, from 1.
+        attempt: u32,
+        /// How long until it is made.
+        delay: std::time::Duration,
+        /// Why the last connection (or attempt) ended.
+        reason: DisconnectReason,
+    },
+    /// Online again after [`Event::Reconnecting`]. `resumed`: the session went on where it
+    /// was (XEP-0198): nothing was lost, nothing is fetched again. Otherwise it is a fresh
+    /// session, resynchronised (roster, presence, caps, carbons): stanzas that may not have
+    /// arrived came before this as [`Event::NotDelivered`], requests that were waiting got
+    /// [`IqError::Disconnected`].
+    Reconnected {
+        /// The full JID now bound (the same as before when resumed).
+        jid: Jid,
+        /// Whether the session was resumed.
+        resumed: bool,
+    },
+    /// A stanza of the application's that went out on a connection that was lost before
+    /// the server acknowledged it (XEP-0198), and that will not be sent again: it may or
+    /// may not have arrived, so sending it again is the application's call. Also, at the end
+    /// of a session, every stanza still waiting for a connection. Without stream management
+    /// there is no acknowledgement, and nothing is reported.
+    NotDelivered(Element),
     /// The session is over; the client is inert from now on.
     Disconnected {
         /// Why.
@@ -129,6 +168,10 @@ pub enum DisconnectReason {
     /// The transport failed (the text says how): a read or write error, a TLS alert.
     #[error("the connection failed: {0}")]
     Transport(String),
+    /// A new transport's TLS handshake failed (the text says how: typically a certificate
+    /// that does not verify); not retried.
+    #[error("TLS failed: {0}")]
+    Tls(String),
     /// The server sent a stream error.
     #[error("stream error from the server: {0}")]
     StreamError(StreamError),
@@ -168,6 +211,19 @@ pub enum DisconnectReason {
     /// The account was removed (XEP-0077 §3.2), as asked: the server ended the session.
     #[error("the account was removed")]
     AccountRemoved,
+    /// The server stopped acknowledging our stanzas (XEP-0198): no `<a/>` in time after our
+    /// `<r/>`, or the unacknowledged queue grew past twice its bound.
+    #[error("the server stopped acknowledging stanzas (stream management)")]
+    NotAcknowledged,
+    /// Reconnection gave up after
+    /// [`ReconnectConfig::max_attempts`](super::ReconnectConfig::max_attempts).
+    #[error("gave up reconnecting after {attempts} attempts; the last ended with: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: Box<DisconnectReason>,
+    },
 }
 
 /// Why an IQ request got no `result`.
@@ -228,4 +284,10 @@ pub enum CommandError {
     /// await their responses; send more once some are answered.
     #[error("{0} IQ requests are already waiting for their responses")]
     TooManyPendingIqs(usize),
+    /// As many stanzas as
+    /// [`StreamManagementConfig::max_unacked`](super::StreamManagementConfig::max_unacked)
+    /// (or its byte bound) wait for the server's acknowledgement or for a connection; send
+    /// more once some are acknowledged (or the client is back online).
+    #[error("{0} stanzas are already waiting to be acknowledged or sent")]
+    TooManyUnacknowledged(usize),
 }

@@ -15,6 +15,7 @@ mod bind;
 pub mod caps;
 pub mod carbons;
 mod config;
+mod csi;
 pub mod disco;
 mod event;
 mod features;
@@ -23,6 +24,7 @@ mod ids;
 pub mod pep_avatar;
 pub mod presence;
 mod rate;
+mod reconnect;
 pub mod register;
 pub mod roster;
 pub mod sasl;
@@ -30,6 +32,7 @@ mod services;
 mod session;
 pub mod stanza;
 mod starttls;
+pub mod stream_management;
 pub mod vcard;
 mod wire_log;
 
@@ -41,6 +44,8 @@ use bytes::Bytes;
 pub use config::{Config, Password, Timeouts, TlsPolicy};
 pub use event::{Action, CommandError, DisconnectReason, Event, IqError, TlsInfo};
 pub use features::StreamFeatures;
+pub use reconnect::ReconnectConfig;
+pub use stream_management::StreamManagementConfig;
 
 use self::ids::IdGenerator;
 use self::sasl::{Mechanism, SaslSession};
@@ -76,10 +81,15 @@ enum Phase {
     ExpectBind(String),
     /// Sent the legacy session request with this id.
     ExpectSession(String),
+    /// Sent `<resume/>` (XEP-0198), waiting for `<resumed/>` or `<failed/>`.
+    Resuming,
     /// Authenticated and bound.
     Online,
     /// Sent `</stream:stream>`, waiting for the server's.
     Closing,
+    /// The connection is gone and the session lives on: waiting until `at` to ask for a
+    /// new transport, or (`None`) asked and waiting for the driver.
+    Reconnecting { at: Option<Instant> },
     /// Over; the client is inert.
     Closed(DisconnectReason),
 }
@@ -97,6 +107,8 @@ impl Phase {
             Phase::ExpectRegisterResult(_) => "registering",
             Phase::ExpectBind(_) => "binding a resource",
             Phase::ExpectSession(_) => "establishing the session",
+            Phase::Resuming => "resuming the session",
+            Phase::Reconnecting { .. } => "reconnecting",
             Phase::Online => "online",
             Phase::Closing => "closing",
             Phase::Closed(_) => "closed",
@@ -150,6 +162,19 @@ pub struct Client {
     last_recv: Instant,
     /// Entered by every input, so that what the client logs says which client it is.
     span: tracing::Span,
+    /// Stream management (XEP-0198): counters and the unacknowledged queue.
+    sm: stream_management::StreamManagement,
+    /// When and how often to reconnect.
+    reconnect: reconnect::Reconnect,
+    /// The session has been online (so it may outlive a connection).
+    was_online: bool,
+    /// The session ended with the server closing after our close: what went out arrived.
+    closed_cleanly: bool,
+    /// Client state indication (XEP-0352).
+    csi: csi::Csi,
+    /// Keys derived from the password at the last SCRAM login, so that reconnecting skips
+    /// PBKDF2.
+    scram_keys: Option<sasl::ScramKeys>,
 }
 
 impl Client {
@@ -164,6 +189,7 @@ impl Client {
         let session = Session::new(&config.handled_iq_namespaces);
         let span = tracing::debug_span!("xmpp_client", jid = %config.jid);
         let services = Services::new(&config);
+        let config_seed = config.seed;
         Self {
             reader: StreamReader::new(config.limits),
             ids: IdGenerator::new(config.seed),
@@ -186,6 +212,12 @@ impl Client {
             last_send: now,
             last_recv: now,
             span,
+            sm: stream_management::StreamManagement::new(),
+            reconnect: reconnect::Reconnect::new(config_seed),
+            was_online: false,
+            closed_cleanly: false,
+            csi: csi::Csi::default(),
+            scram_keys: None,
         }
     }
 
@@ -250,7 +282,7 @@ impl Client {
 
     /// Bytes read from the transport.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if data.is_empty() || matches!(self.phase, Phase::Closed(_)) {
+        if data.is_empty() || matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
             return;
         }
         let span = self.span.clone();
@@ -284,7 +316,10 @@ impl Client {
                 }
                 StreamEvent::End => self.on_stream_end(now),
             }
-            if matches!(self.phase, Phase::Closed(_) | Phase::ExpectTls) {
+            if matches!(
+                self.phase,
+                Phase::Closed(_) | Phase::ExpectTls | Phase::Reconnecting { .. }
+            ) {
                 return;
             }
         }
@@ -292,23 +327,23 @@ impl Client {
 
     /// The transport reached end of file. (`now` is taken for uniformity with the other
     /// inputs; nothing here depends on it yet.)
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
         let span = self.span.clone();
         let _entered = span.enter();
         match self.phase {
-            Phase::Closed(_) => {}
-            Phase::Closing => self.finish(DisconnectReason::Closed),
-            _ => self.finish(DisconnectReason::ConnectionLost),
+            Phase::Closed(_) | Phase::Reconnecting { .. } => {}
+            Phase::Closing => self.finish(now, DisconnectReason::Closed),
+            _ => self.finish(now, DisconnectReason::ConnectionLost),
         }
     }
 
     /// The transport failed (a read or write error, a TLS alert): the session is over, with
     /// [`DisconnectReason::Transport`] carrying `error`'s text. Nothing more is sent.
-    pub fn handle_transport_error(&mut self, _now: Instant, error: &dyn std::fmt::Display) {
+    pub fn handle_transport_error(&mut self, now: Instant, error: &dyn std::fmt::Display) {
         let span = self.span.clone();
         let _entered = span.enter();
-        if !matches!(self.phase, Phase::Closed(_)) {
-            self.finish(DisconnectReason::Transport(error.to_string()));
+        if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
+            self.finish(now, DisconnectReason::Transport(error.to_string()));
         }
     }
 
@@ -343,10 +378,14 @@ impl Client {
             Phase::Closing => {
                 if self.close_deadline.is_some_and(|d| now >= d) {
                     self.actions.push_back(Action::Close);
-                    self.finish(DisconnectReason::Closed);
+                    self.finish(now, DisconnectReason::Closed);
                 }
             }
             Phase::Online => self.session_timeout(now),
+            Phase::Reconnecting { .. } => {
+                self.expire_requests(now);
+                self.reconnect_due(now);
+            }
             Phase::ExpectRegisterSubmission(_) => {}
             _ => {
                 if now >= self.negotiation_deadline {
@@ -368,8 +407,10 @@ impl Client {
     pub fn close(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed(_) | Phase::Closing => {}
-            // Between <proceed/> and the handshake no stream is open: just close.
-            Phase::ExpectTls => self.finish(DisconnectReason::Closed),
+            // Between <proceed/> and the handshake no stream is open, and while reconnecting
+            // there is no transport: just close.
+            Phase::ExpectTls => self.finish(now, DisconnectReason::Closed),
+            Phase::Reconnecting { .. } => self.end_session(now, DisconnectReason::Closed),
             _ => {
                 self.send(now, Bytes::from_static(b"</stream:stream>"));
                 self.phase = Phase::Closing;
@@ -391,6 +432,10 @@ impl Client {
             Phase::Closed(_) => None,
             Phase::Closing => self.close_deadline,
             Phase::Online => self.session_deadline(),
+            Phase::Reconnecting { at } => {
+                let pending = self.session.next_deadline();
+                at.into_iter().chain(pending).min()
+            }
             // The application fills the registration form at its own pace (a CAPTCHA may
             // take a person a while).
             Phase::ExpectRegisterSubmission(_) => None,
@@ -440,9 +485,46 @@ impl Client {
             return;
         }
         match el.to_bytes(ns::JABBER_CLIENT) {
+            Ok(bytes) if self.is_online() && is_stanza(el) => self.send_stanza(now, bytes, false),
             Ok(bytes) => self.send(now, bytes),
             Err(e) => debug_assert!(false, "internal element failed to serialize: {e}"),
         }
+    }
+
+    /// Sends a stanza once online, counted for stream management; while reconnecting the
+    /// application's wait for the new connection (the caller checked the queue's room) and
+    /// the services' are dropped (they resynchronise).
+    fn send_stanza(&mut self, now: Instant, bytes: Bytes, app: bool) {
+        match self.phase {
+            Phase::Online => {
+                if !self.sm.is_on() {
+                    return self.send(now, bytes);
+                }
+                self.sm.track(now, bytes.clone(), app);
+                self.send(now, bytes);
+                self.after_counted_send(now);
+            }
+            Phase::Closing | Phase::Closed(_) => {}
+            _ if self.was_online && app => self.sm.hold(bytes),
+            _ if self.was_online => {}
+            // Negotiation's own requests (binding).
+            _ => self.send(now, bytes),
+        }
+    }
+
+    /// Ends the session after a failure, with these stream-error bytes (if any).
+    fn fail_with(&mut self, now: Instant, reason: DisconnectReason, error: Option<Bytes>) {
+        if matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
+            return;
+        }
+        if !matches!(self.phase, Phase::Closing | Phase::ExpectTls) {
+            if let Some(error) = error {
+                self.send(now, error);
+            }
+            self.send(now, Bytes::from_static(b"</stream:stream>"));
+        }
+        self.actions.push_back(Action::Close);
+        self.finish(now, reason);
     }
 
     /// Sends a request of ours to the server while negotiating (binding, registering);
@@ -474,29 +556,32 @@ impl Client {
         reason: DisconnectReason,
         condition: Option<StreamErrorCondition>,
     ) {
-        if matches!(self.phase, Phase::Closed(_)) {
-            return;
-        }
         // While closing our end tag is out; while the TLS handshake is pending no stream is
         // open (and plaintext must not follow StartTls): only close.
-        if !matches!(self.phase, Phase::Closing | Phase::ExpectTls) {
-            if let Some(condition) = condition {
-                let error = StreamError::new(condition);
-                self.send(now, error.to_bytes());
-            }
-            self.send(now, Bytes::from_static(b"</stream:stream>"));
-        }
-        self.actions.push_back(Action::Close);
-        self.finish(reason);
+        let error = condition.map(|c| StreamError::new(c).to_bytes());
+        self.fail_with(now, reason, error);
     }
 
-    /// Enters the closed state and reports why (the transport is already gone or closing).
-    fn finish(&mut self, reason: DisconnectReason) {
-        if matches!(self.phase, Phase::Closed(_)) {
+    /// The connection is over for `reason` (the transport is already gone or closing): the
+    /// session goes on on a new one if the reason allows, or ends.
+    fn finish(&mut self, now: Instant, reason: DisconnectReason) {
+        if matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
             return;
         }
         if !matches!(self.actions.back(), Some(Action::Close)) {
             self.actions.push_back(Action::Close);
+        }
+        if self.reconnects_after(&reason) {
+            return self.connection_down(now, reason);
+        }
+        self.end_session(now, reason);
+    }
+
+    /// Enters the closed state and reports why; every stanza and request still waiting
+    /// gets its outcome first.
+    fn end_session(&mut self, now: Instant, reason: DisconnectReason) {
+        if matches!(self.phase, Phase::Closed(_)) {
+            return;
         }
         // The server ends the stream after removing the account (Prosody with
         // `not-authorized`, ejabberd with `conflict`): that is the removal's success. Any
@@ -512,8 +597,10 @@ impl Client {
         };
         tracing::debug!(%reason, "session over");
         self.services.connection_lost();
+        for bytes in self.sm.finish(self.closed_cleanly) {
+            self.report_not_delivered(&bytes);
+        }
         // Every request still waiting gets its outcome, in the order they were sent.
-        let now = self.last_recv.max(self.last_send);
         for (id, owner) in self.session.clear() {
             self.deliver_outcome(now, owner, id, Err(IqError::Disconnected));
         }
@@ -521,6 +608,22 @@ impl Client {
             reason: reason.clone(),
         });
         self.phase = Phase::Closed(reason);
+    }
+
+    /// A stanza of the application's that may not have arrived.
+    fn report_not_delivered(&mut self, bytes: &[u8]) {
+        match stream_management::reparse(bytes) {
+            Some(stanza) => self.emit(Event::NotDelivered(stanza)),
+            None => debug_assert!(false, "our own stanza does not parse back"),
+        }
+    }
+
+    /// Whether a connection is being negotiated (not online, not closing, not closed).
+    fn negotiating(&self) -> bool {
+        !matches!(
+            self.phase,
+            Phase::Online | Phase::Closing | Phase::Closed(_) | Phase::Reconnecting { .. }
+        )
     }
 
     fn protocol_violation(&mut self, now: Instant, what: String) {
@@ -571,12 +674,14 @@ impl Client {
 
     fn on_stream_end(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Closing) {
-            self.finish(DisconnectReason::Closed);
+            // RFC 6120 §4.4: the server handled what we sent before our end tag.
+            self.closed_cleanly = true;
+            self.finish(now, DisconnectReason::Closed);
         } else {
             // Answer with our own end tag, then close.
             self.send(now, Bytes::from_static(b"</stream:stream>"));
             self.actions.push_back(Action::Close);
-            self.finish(DisconnectReason::ServerClosed);
+            self.finish(now, DisconnectReason::ServerClosed);
         }
     }
 
@@ -603,6 +708,7 @@ impl Client {
                     }
                 }
             }
+            Phase::Resuming if el.ns() == ns::SM3 => self.on_resume_answer(now, &el),
             Phase::Online => self.on_stanza(now, el),
             // RFC 6120 §4.4: the server may finish sending; what it sends still counts.
             Phase::Closing if self.jid.is_some() => self.on_stanza(now, el),
@@ -638,7 +744,7 @@ impl Client {
         tracing::debug!(%features, secure = self.secure, authenticated = self.authenticated, "stream features");
         self.features = Some(features);
         if self.authenticated {
-            self.start_bind(now);
+            self.resume_or_bind(now);
         } else if !self.secure {
             self.negotiate_tls(now);
         } else {
@@ -646,14 +752,22 @@ impl Client {
         }
     }
 
+    /// Whether the application's commands may go ahead: online, or reconnecting (then
+    /// their stanzas wait for the new connection).
     fn require_online(&self) -> Result<(), CommandError> {
         match &self.phase {
             Phase::Online => Ok(()),
             Phase::Closed(_) => Err(CommandError::Disconnected),
             Phase::Closing => Err(CommandError::Unexpected("the stream is closing")),
+            _ if self.was_online => Ok(()),
             other => Err(CommandError::NotOnline(other.describe())),
         }
     }
+}
+
+/// Whether an element is a stanza (what stream management counts), not a nonza.
+fn is_stanza(el: &Builder) -> bool {
+    el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq")
 }
 
 /// Stanzas kept while binding; a server has no reason to send more than a few.

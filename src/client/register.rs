@@ -560,6 +560,8 @@ impl Client {
         let event = match (pending, result) {
             (Pending::PasswordChange(password), Ok(())) => {
                 self.config.password = password;
+                // The keys came from the old password.
+                self.scram_keys = None;
                 RegistrationEvent::PasswordChanged
             }
             (Pending::PasswordChange(_), Err(error)) => {

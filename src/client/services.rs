@@ -336,7 +336,7 @@ impl Client {
     /// Sends our last broadcast presence again, with what the services announce now.
     pub(super) fn rebroadcast(&mut self, now: Instant) -> Result<(), CommandError> {
         match self.services.last_broadcast.clone() {
-            Some(presence) if self.is_online() => self.send_presence(now, presence),
+            Some(presence) if self.is_online() => self.send_presence_as(now, presence, false),
             _ => Ok(()),
         }
     }
@@ -344,8 +344,9 @@ impl Client {
     // ---- the session starts ----
 
     /// Once online: the roster first, then carbons, then initial presence (RFC 6121 §2.2,
-    /// §4.2), so that nobody forgets it.
-    pub(super) fn start_services(&mut self, now: Instant) {
+    /// §4.2), so that nobody forgets it. On a fresh session after a lost one (`resync`) the
+    /// presence is the last we broadcast (none if we went unavailable).
+    pub(super) fn start_services(&mut self, now: Instant, resync: bool) {
         let versioning = self.features.as_ref().is_some_and(|f| f.roster_versioning);
         // Our own requests always serialize; there is nothing to report.
         if let Some(roster) = &mut self.services.roster {
@@ -366,9 +367,14 @@ impl Client {
             let domain = self.config.jid.domain_jid();
             let _ = self.send_request(now, Some(&domain), IqType::Get, query, Owner::ServerInfo);
         }
-        if let Some(initial) = self.config.presence.initial.clone() {
+        let initial = if resync {
+            self.services.last_broadcast.clone()
+        } else {
+            self.config.presence.initial.clone().map(Into::into)
+        };
+        if let Some(initial) = initial {
             if self.services.presence.is_some() {
-                let _ = self.send_presence(now, initial);
+                let _ = self.send_presence_as(now, initial, false);
             }
         }
     }

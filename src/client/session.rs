@@ -23,6 +23,9 @@ struct Pending {
     owner: Owner,
     /// Order of sending, so that outcomes reported together come in that order.
     seq: u64,
+    /// The connection that carries it (the next one, for a request made while
+    /// reconnecting): a fresh session fails those of earlier connections.
+    connection: u32,
 }
 
 /// Who gets the response of a pending request.
@@ -116,7 +119,36 @@ impl Session {
             .collect()
     }
 
-    fn track(&mut self, id: String, to: Option<Jid>, deadline: Instant, owner: Owner) {
+    /// Forgets the requests that went out on a connection before `connection`: a fresh
+    /// session will not answer them. Returned oldest first.
+    pub(super) fn clear_before(&mut self, connection: u32) -> Vec<(String, Owner)> {
+        let mut orphans: Vec<(u64, String)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.connection < connection)
+            .map(|(id, p)| (p.seq, id.clone()))
+            .collect();
+        orphans.sort_unstable_by_key(|o| o.0);
+        orphans
+            .into_iter()
+            .filter_map(|(_, id)| self.pending.remove_entry(&id))
+            .map(|(id, p)| (id, p.owner))
+            .collect()
+    }
+
+    /// When the next request times out.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    fn track(
+        &mut self,
+        id: String,
+        to: Option<Jid>,
+        deadline: Instant,
+        owner: Owner,
+        connection: u32,
+    ) {
         self.sent += 1;
         let seq = self.sent;
         let pending = Pending {
@@ -124,6 +156,7 @@ impl Session {
             deadline,
             owner,
             seq,
+            connection,
         };
         self.pending.insert(id, pending);
     }
@@ -159,8 +192,18 @@ impl Client {
         now: Instant,
         presence: impl Into<Builder>,
     ) -> Result<(), CommandError> {
+        self.send_presence_as(now, presence.into(), true)
+    }
+
+    /// Sends a presence, the application's (`app`) or the services' own.
+    pub(super) fn send_presence_as(
+        &mut self,
+        now: Instant,
+        presence: Builder,
+        app: bool,
+    ) -> Result<(), CommandError> {
         self.require_online()?;
-        let mut presence = presence.into();
+        let mut presence = presence;
         if presence.name() != "presence" || presence.ns() != ns::JABBER_CLIENT {
             return Err(CommandError::InvalidStanza(
                 "not a <presence/> in jabber:client",
@@ -179,7 +222,7 @@ impl Client {
             Some("unavailable") if broadcast => self.services.last_broadcast = None,
             Some(_) => {}
         }
-        self.send_checked(now, &presence)
+        self.send_checked_as(now, &presence, app)
     }
 
     /// Sends an IQ request (`get` or `set`) with `payload` to `to` (`None`: our own
@@ -230,17 +273,25 @@ impl Client {
         payload: Builder,
         owner: Owner,
     ) -> Result<String, CommandError> {
-        // Nothing follows our `</stream:stream>`, not even a service's request.
+        // Nothing follows our `</stream:stream>`, not even a service's request; and the
+        // services' requests do not wait for a connection (they start again on the next).
         self.require_online()?;
+        let app = owner.is_application();
+        if !app && !self.is_online() {
+            return Err(CommandError::NotOnline("reconnecting"));
+        }
         let id = self.ids.next_id();
         let iq = Builder::new("iq", ns::JABBER_CLIENT)
             .attr("type", Cow::Borrowed(kind.name()))
             .attr("id", &id)
             .attr_opt("to", to)
             .child(payload);
-        self.send_checked(now, &iq)?;
+        self.send_checked_as(now, &iq, app)?;
         let deadline = later(now, self.config.timeouts.iq);
-        self.session.track(id.clone(), to.cloned(), deadline, owner);
+        let connection = self.reconnect.connection + u32::from(!self.is_online());
+        let to = to.cloned();
+        self.session
+            .track(id.clone(), to, deadline, owner, connection);
         Ok(id)
     }
 
@@ -283,9 +334,34 @@ impl Client {
         self.session.handled.insert(namespace.into());
     }
 
+    /// Sends an element of the application's.
     fn send_checked(&mut self, now: Instant, el: &Builder) -> Result<(), CommandError> {
+        self.send_checked_as(now, el, true)
+    }
+
+    /// Sends an element, the application's (`app`) or a service's. A stanza is counted for
+    /// stream management, and while reconnecting the application's wait for the new
+    /// connection, within the unacknowledged queue's bound.
+    fn send_checked_as(
+        &mut self,
+        now: Instant,
+        el: &Builder,
+        app: bool,
+    ) -> Result<(), CommandError> {
         let bytes = el.to_bytes(ns::JABBER_CLIENT)?;
-        self.send(now, bytes);
+        if !super::is_stanza(el) {
+            if !self.is_online() {
+                return Err(CommandError::NotOnline("reconnecting"));
+            }
+            self.send(now, bytes);
+            return Ok(());
+        }
+        let queued = self.sm.is_on() || !self.is_online();
+        if app && queued && self.sm.is_full(&self.config.stream_management) {
+            let max = self.config.stream_management.max_unacked;
+            return Err(CommandError::TooManyUnacknowledged(max));
+        }
+        self.send_stanza(now, bytes, app);
         Ok(())
     }
 
@@ -293,8 +369,15 @@ impl Client {
 
     pub(super) fn on_stanza(&mut self, now: Instant, el: Element) {
         if el.ns() != ns::JABBER_CLIENT {
+            if el.ns() == ns::SM3 {
+                return self.on_sm_element(now, &el);
+            }
             self.emit(Event::Nonza(el));
             return;
+        }
+        if matches!(el.name(), "message" | "presence" | "iq") {
+            // XEP-0198 §4: every stanza counts, even one dropped below.
+            self.sm.on_inbound_stanza();
         }
         match el.name() {
             // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
@@ -435,7 +518,7 @@ impl Client {
         let pending = self.session.pending.values().map(|p| p.deadline);
         let caps = self.services.caps.as_ref().and_then(|c| c.deadline());
         let avatars = self.services.avatars.as_ref().and_then(|a| a.deadline());
-        let services = caps.into_iter().chain(avatars);
+        let services = caps.into_iter().chain(avatars).chain(self.sm_deadline());
         pending.chain(keepalive).chain(ping).chain(services).min()
     }
 
@@ -459,20 +542,15 @@ impl Client {
             self.send_element_internal(now, &ping);
             self.session.ping_sent = Some(now);
             let deadline = later(now, self.config.timeouts.ping_timeout);
-            self.session.track(id, Some(domain), deadline, Owner::Ping);
+            let connection = self.reconnect.connection;
+            self.session
+                .track(id, Some(domain), deadline, Owner::Ping, connection);
         }
-        let mut expired: Vec<(Instant, u64, String)> = self
-            .session
-            .pending
-            .iter()
-            .filter(|(_, p)| now >= p.deadline)
-            .map(|(id, p)| (p.deadline, p.seq, id.clone()))
-            .collect();
-        expired.sort_unstable_by_key(|e| (e.0, e.1));
-        for (_, _, id) in expired {
-            if let Some(pending) = self.session.pending.remove(&id) {
-                self.deliver_outcome(now, pending.owner, id, Err(IqError::Timeout));
-            }
+        self.expire_requests(now);
+        self.sm_timeout(now);
+        // A timeout above may have ended the connection.
+        if !matches!(self.phase, super::Phase::Online) {
+            return;
         }
         if let Some(caps) = &mut self.services.caps {
             let out = caps.on_timeout(now);
@@ -485,6 +563,23 @@ impl Client {
         if keepalive.is_some_and(|k| now >= k) {
             // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle timer happy.
             self.send(now, Bytes::from_static(b" "));
+        }
+    }
+
+    /// Requests whose time is up get [`IqError::Timeout`], in order.
+    pub(super) fn expire_requests(&mut self, now: Instant) {
+        let mut expired: Vec<(Instant, u64, String)> = self
+            .session
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(id, p)| (p.deadline, p.seq, id.clone()))
+            .collect();
+        expired.sort_unstable_by_key(|e| (e.0, e.1));
+        for (_, _, id) in expired {
+            if let Some(pending) = self.session.pending.remove(&id) {
+                self.deliver_outcome(now, pending.owner, id, Err(IqError::Timeout));
+            }
         }
     }
 }

@@ -45,8 +45,9 @@ use rustls::ClientConnection;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
+    connect_failure, deliver_read, endpoints, log_session_end, negotiation_outcome,
+    parse_see_other_host, tls_server_name, worse, write_timed_out, ConnectOptions, Endpoint, Error,
+    Failure, Negotiation, Probe,
 };
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
@@ -126,6 +127,12 @@ struct State {
     first_bytes: Probe,
     /// Plaintext out of TLS, fed to the client.
     plain: Box<[u8]>,
+    /// Where and how to connect again when the client asks ([`Action::Connect`]).
+    options: ConnectOptions,
+    /// Transports opened so far: a read from an earlier one is stale.
+    generation: u64,
+    /// The read side of a new transport, for the next reading thread to take.
+    read_side: Option<TcpStream>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -514,12 +521,17 @@ impl Shared {
             if state.may_read() && !state.reading {
                 // This thread reads; the others wait for what it hands over.
                 state.reading = true;
+                let generation = state.generation;
+                let new_socket = state.read_side.take();
                 drop(state);
                 let slice = now + READ_SLICE;
                 wake = Some(wake.map_or(slice, |w| w.min(slice)));
                 // Nobody else takes `reader` (only the thread that set `reading`), and
                 // `state` is taken after it: no lock is held across the read but this one.
                 let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(new_socket) = new_socket {
+                    reader.sock = new_socket;
+                }
                 let Reader { sock, buf } = &mut *reader;
                 // A zero timeout means "block forever" to std; wait at least 1 ms.
                 let timeout = wake.map(|w| {
@@ -529,7 +541,10 @@ impl Shared {
                 let read = sock.set_read_timeout(timeout).and_then(|()| sock.read(buf));
                 state = self.lock();
                 state.reading = false;
-                state.deliver_read(read, buf);
+                // A read from a transport replaced meanwhile (a reconnection) is stale.
+                if state.generation == generation {
+                    state.deliver_read(read, buf);
+                }
                 drop(reader);
                 // Under the lock: a thread deciding to wait saw `reading` set and is now
                 // waiting, so it hears this.
@@ -620,6 +635,7 @@ impl State {
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name),
+                Action::Connect { to } => self.reconnect(to),
                 Action::Event(event) => self.deliver(event),
                 Action::Close => self.shutdown(),
             }
@@ -678,6 +694,50 @@ impl State {
             }
             Err(e) => self.transport_failed(e),
         }
+    }
+
+    /// Opens the new transport the client asked for ([`Action::Connect`]): to `to` if it
+    /// named a host, else to the configured endpoints (DNS looked up again). This blocks
+    /// the caller that drove the client here for as long as connecting takes (at most the
+    /// connect timeout per address).
+    fn reconnect(&mut self, to: Option<String>) {
+        let domain = self.client.config().jid.domain().to_owned();
+        let deadline = later(Instant::now(), self.client.config().timeouts.negotiation);
+        tracing::debug!(?to, "reconnecting");
+        let targets = match to.as_deref().and_then(parse_see_other_host) {
+            Some(endpoint) => Ok(vec![endpoint]),
+            None => resolve(&domain, &self.options),
+        };
+        let opened = targets.and_then(|targets| {
+            open_socket(&domain, &targets, &self.options, &self.configs, deadline)
+        });
+        let opened = opened.and_then(|o| {
+            let read_side = o.sock.try_clone()?;
+            Ok((o, read_side))
+        });
+        let now = Instant::now();
+        // Refused only if the client no longer waits for it.
+        let _ = match opened {
+            Ok((opened, read_side)) => {
+                self.generation += 1;
+                self.sock = opened.sock;
+                self.read_side = Some(read_side);
+                self.endpoint = opened.endpoint;
+                self.closed = false;
+                self.first_bytes = Probe::default();
+                match opened.tls {
+                    Some((conn, info)) => {
+                        self.tls = Some(conn);
+                        self.client.handle_connected_over_tls(now, info)
+                    }
+                    None => {
+                        self.tls = None;
+                        self.client.handle_connected(now)
+                    }
+                }
+            }
+            Err(e) => self.client.handle_connect_failed(now, connect_failure(&e)),
+        };
     }
 
     /// Decrypts what arrived and hands the plaintext to the client.
@@ -749,15 +809,23 @@ fn decrypt(
     Ok(())
 }
 
-/// Connects to the first endpoint that answers (and, for direct TLS, completes the
-/// handshake) and prepares the client for it.
-fn open(
-    config: &Config,
+/// A connected socket, with its TLS session for direct TLS.
+struct Opened {
+    sock: TcpStream,
+    endpoint: Endpoint,
+    tls: Option<(ClientConnection, TlsInfo)>,
+}
+
+/// Connects to the first endpoint that answers (completing the handshake for direct TLS, by
+/// `deadline`).
+fn open_socket(
+    domain: &str,
     targets: &[Endpoint],
     options: &ConnectOptions,
     configs: &TlsConfigs,
-) -> Result<Shared, Error> {
-    let server_name = tls_server_name(config.jid.domain());
+    deadline: Instant,
+) -> Result<Opened, Error> {
+    let server_name = tls_server_name(domain);
     let mut last = None;
     for target in targets {
         let mut sock = match connect_tcp(target, options) {
@@ -768,13 +836,9 @@ fn open(
                 continue;
             }
         };
-        let (tls, client) = if target.direct_tls {
-            let deadline = later(Instant::now(), config.timeouts.negotiation);
+        let tls = if target.direct_tls {
             match handshake(&configs.direct, &server_name, target, &mut sock, deadline) {
-                Ok((conn, info)) => (
-                    Some(conn),
-                    Client::new_over_tls(config.clone(), Instant::now(), info),
-                ),
+                Ok(done) => Some(done),
                 Err(e) => {
                     tracing::debug!(endpoint = %target, error = %e, "TLS failed");
                     last = worse(last, e);
@@ -782,52 +846,74 @@ fn open(
                 }
             }
         } else {
-            (None, Client::new(config.clone(), Instant::now()))
+            None
         };
-        let reader = match sock.try_clone() {
-            Ok(read_side) => Reader {
-                sock: read_side,
-                buf: vec![0; READ_SIZE].into_boxed_slice(),
-            },
-            Err(e) => {
-                last = worse(
-                    last,
-                    Error::Connect {
-                        endpoint: target.to_string(),
-                        source: e,
-                    },
-                );
-                continue;
-            }
-        };
-        let state = State {
-            client,
+        return Ok(Opened {
             sock,
-            tls,
-            configs: configs.clone(),
             endpoint: target.clone(),
-            events: VecDeque::new(),
-            waiters: HashMap::new(),
-            ended: false,
-            closed: false,
-            reading: false,
-            failure: None,
-            first_bytes: Probe::default(),
-            plain: vec![0; READ_SIZE].into_boxed_slice(),
-        };
-        return Ok(Shared {
-            state: Mutex::new(state),
-            changed: Condvar::new(),
-            reader: Mutex::new(reader),
-            bound: OnceLock::new(),
-            account: config.jid.clone(),
-            span: tracing::info_span!("xmpp", jid = %config.jid),
+            tls,
         });
     }
     Err(last.unwrap_or_else(|| Error::Connect {
         endpoint: "(none)".into(),
         source: io::ErrorKind::NotFound.into(),
     }))
+}
+
+/// Connects to the first endpoint that answers (and, for direct TLS, completes the
+/// handshake) and prepares the client for it.
+fn open(
+    config: &Config,
+    targets: &[Endpoint],
+    options: &ConnectOptions,
+    configs: &TlsConfigs,
+) -> Result<Shared, Error> {
+    let deadline = later(Instant::now(), config.timeouts.negotiation);
+    let Opened {
+        sock,
+        endpoint,
+        tls,
+    } = open_socket(config.jid.domain(), targets, options, configs, deadline)?;
+    let read_side = sock.try_clone().map_err(|e| Error::Connect {
+        endpoint: endpoint.to_string(),
+        source: e,
+    })?;
+    let (tls, client) = match tls {
+        Some((conn, info)) => (
+            Some(conn),
+            Client::new_over_tls(config.clone(), Instant::now(), info),
+        ),
+        None => (None, Client::new(config.clone(), Instant::now())),
+    };
+    let state = State {
+        client,
+        sock,
+        tls,
+        configs: configs.clone(),
+        endpoint,
+        events: VecDeque::new(),
+        waiters: HashMap::new(),
+        ended: false,
+        closed: false,
+        reading: false,
+        failure: None,
+        first_bytes: Probe::default(),
+        plain: vec![0; READ_SIZE].into_boxed_slice(),
+        options: options.clone(),
+        generation: 0,
+        read_side: None,
+    };
+    Ok(Shared {
+        state: Mutex::new(state),
+        changed: Condvar::new(),
+        reader: Mutex::new(Reader {
+            sock: read_side,
+            buf: vec![0; READ_SIZE].into_boxed_slice(),
+        }),
+        bound: OnceLock::new(),
+        account: config.jid.clone(),
+        span: tracing::info_span!("xmpp", jid = %config.jid),
+    })
 }
 
 /// Drives the client until it is online (returning the bound JID) or has failed.

@@ -488,6 +488,19 @@ fn deliver_read(
     None
 }
 
+/// What a failed reconnection attempt tells the client: a TLS handshake that failed for
+/// another reason than time is final (a certificate that does not verify will not verify
+/// next time either, and may be an attack); anything else is worth another try.
+fn connect_failure(e: &Error) -> DisconnectReason {
+    match e {
+        Error::Tls { source, .. } if source.kind() != io::ErrorKind::TimedOut => {
+            DisconnectReason::Tls(e.to_string())
+        }
+        Error::TlsConfig(_) => DisconnectReason::Tls(e.to_string()),
+        _ => DisconnectReason::Transport(e.to_string()),
+    }
+}
+
 /// Where a `see-other-host` stream error sends us, if that is what `reason` is.
 fn redirect_target(reason: &DisconnectReason) -> Option<Endpoint> {
     match reason {

@@ -50,8 +50,9 @@ use tracing::Instrument;
 
 use super::tls::{self, TlsConfigs};
 use super::{
-    deliver_read, endpoints, log_session_end, negotiation_outcome, tls_server_name, worse,
-    write_timed_out, ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
+    connect_failure, deliver_read, endpoints, log_session_end, negotiation_outcome,
+    parse_see_other_host, tls_server_name, worse, write_timed_out, ConnectOptions, Endpoint, Error,
+    Failure, Negotiation, Probe,
 };
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
@@ -640,6 +641,96 @@ struct Driver {
     /// What the first bytes from the server looked like, once negotiation failed.
     first_bytes: Probe,
     write_timeout: std::time::Duration,
+    /// Where and how to connect again when the client asks ([`Action::Connect`]).
+    options: ConnectOptions,
+    /// A new transport on its way.
+    connecting: Option<Connecting>,
+}
+
+/// A transport being opened for a reconnection.
+type Connecting = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
+
+/// A transport, opened.
+struct Opened {
+    transport: Transport,
+    endpoint: Endpoint,
+    /// For direct TLS, what the handshake found.
+    tls_info: Option<TlsInfo>,
+}
+
+/// Connects to the first of `targets` that answers (completing the TLS handshake for direct
+/// TLS, by `deadline`).
+async fn open_transport(
+    domain: &str,
+    targets: &[Endpoint],
+    options: &ConnectOptions,
+    tls: &TlsConfigs,
+    deadline: Instant,
+) -> Result<Opened, Error> {
+    let server_name = tls_server_name(domain);
+    let mut last = None;
+    for target in targets {
+        let tcp = match connect_tcp(target, options).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(endpoint = %target, error = %e, "connect attempt failed");
+                last = worse(last, e);
+                continue;
+            }
+        };
+        let watched = Watched {
+            tcp,
+            probe: Probe::default(),
+        };
+        if !target.direct_tls {
+            return Ok(Opened {
+                transport: Transport::Tcp(watched),
+                endpoint: target.clone(),
+                tls_info: None,
+            });
+        }
+        match handshake(&tls.direct, &server_name, target, watched, deadline.into()).await {
+            Ok((stream, info)) => {
+                return Ok(Opened {
+                    transport: Transport::Tls(Box::new(stream)),
+                    endpoint: target.clone(),
+                    tls_info: Some(info),
+                })
+            }
+            Err(e) => {
+                tracing::debug!(endpoint = %target, error = %e, "TLS failed");
+                last = worse(last, e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Connect {
+        endpoint: "(none)".into(),
+        source: io::ErrorKind::NotFound.into(),
+    }))
+}
+
+/// Opens a transport for a reconnection: to `to` if the client named a host, else to the
+/// configured endpoints (DNS looked up again: records may have changed).
+async fn reconnect(
+    domain: String,
+    to: Option<String>,
+    options: ConnectOptions,
+    tls: TlsConfigs,
+    deadline: Instant,
+) -> Result<Opened, Error> {
+    let targets = match to.as_deref().and_then(parse_see_other_host) {
+        Some(endpoint) => vec![endpoint],
+        None => endpoints(&domain, &options).await?,
+    };
+    open_transport(&domain, &targets, &options, &tls, deadline).await
+}
+
+/// Waits for the transport being opened (never, if none is).
+async fn opened(connecting: &mut Option<Connecting>) -> Result<Opened, Error> {
+    match connecting {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Driver {
@@ -651,58 +742,32 @@ impl Driver {
         options: &ConnectOptions,
         tls: &TlsConfigs,
     ) -> Result<Driver, Error> {
-        let server_name = tls_server_name(config.jid.domain());
-        let mut last = None;
-        for target in targets {
-            let tcp = match connect_tcp(target, options).await {
-                Ok(tcp) => tcp,
-                Err(e) => {
-                    tracing::debug!(endpoint = %target, error = %e, "connect attempt failed");
-                    last = worse(last, e);
-                    continue;
-                }
-            };
-            let watched = Watched {
-                tcp,
-                probe: Probe::default(),
-            };
-            let (transport, client) = if target.direct_tls {
-                let deadline = later(Instant::now(), config.timeouts.negotiation);
-                match handshake(&tls.direct, &server_name, target, watched, deadline.into()).await {
-                    Ok((stream, info)) => (
-                        Transport::Tls(Box::new(stream)),
-                        Client::new_over_tls(config.clone(), Instant::now(), info),
-                    ),
-                    Err(e) => {
-                        tracing::debug!(endpoint = %target, error = %e, "TLS failed");
-                        last = worse(last, e);
-                        continue;
-                    }
-                }
-            } else {
-                (
-                    Transport::Tcp(watched),
-                    Client::new(config.clone(), Instant::now()),
-                )
-            };
-            return Ok(Driver {
-                client,
-                transport,
-                tls: tls.clone(),
-                endpoint: target.clone(),
-                buf: vec![0; READ_SIZE].into_boxed_slice(),
-                events: VecDeque::new(),
-                waiters: HashMap::new(),
-                closing: Vec::new(),
-                failure: None,
-                first_bytes: Probe::default(),
-                write_timeout: options.write_timeout,
-            });
-        }
-        Err(last.unwrap_or_else(|| Error::Connect {
-            endpoint: "(none)".into(),
-            source: io::ErrorKind::NotFound.into(),
-        }))
+        let deadline = later(Instant::now(), config.timeouts.negotiation);
+        let opened = open_transport(config.jid.domain(), targets, options, tls, deadline).await?;
+        let Opened {
+            transport,
+            endpoint,
+            tls_info,
+        } = opened;
+        let client = match tls_info {
+            Some(info) => Client::new_over_tls(config.clone(), Instant::now(), info),
+            None => Client::new(config.clone(), Instant::now()),
+        };
+        Ok(Driver {
+            client,
+            transport,
+            tls: tls.clone(),
+            endpoint,
+            buf: vec![0; READ_SIZE].into_boxed_slice(),
+            events: VecDeque::new(),
+            waiters: HashMap::new(),
+            closing: Vec::new(),
+            failure: None,
+            first_bytes: Probe::default(),
+            write_timeout: options.write_timeout,
+            options: options.clone(),
+            connecting: None,
+        })
     }
 
     /// Drives the client until it is online or has failed.
@@ -782,7 +847,8 @@ impl Driver {
             // a hard bound.
             let room = self.events.len() < MAX_PENDING_EVENTS
                 || (!self.waiters.is_empty() && self.events.len() < MAX_EVENTS_WHILE_AWAITING);
-            let reading = !self.client.is_closed() && room;
+            let connected = !matches!(self.transport, Transport::Gone);
+            let reading = !self.client.is_closed() && room && connected;
             let sleep = sleep_until(deadline.map_or_else(far_future, Into::into));
             ::tokio::select! {
                 permit = events.reserve(), if !self.events.is_empty() => {
@@ -803,8 +869,49 @@ impl Driver {
                 () = sleep, if deadline.is_some() && !self.client.is_closed() => {
                     self.client.handle_timeout(Instant::now());
                 }
+                result = opened(&mut self.connecting), if self.connecting.is_some() => {
+                    self.connecting = None;
+                    self.on_reconnected(result);
+                }
             }
         }
+    }
+
+    /// The client asked for a new transport ([`Action::Connect`]): open it in the
+    /// background while commands and events go on.
+    fn start_connect(&mut self, to: Option<String>) {
+        let domain = self.client.config().jid.domain().to_owned();
+        let deadline = later(Instant::now(), self.client.config().timeouts.negotiation);
+        let options = self.options.clone();
+        tracing::debug!(?to, "reconnecting");
+        self.connecting = Some(Box::pin(reconnect(
+            domain,
+            to,
+            options,
+            self.tls.clone(),
+            deadline,
+        )));
+    }
+
+    /// The transport for a reconnection, or why there is none.
+    fn on_reconnected(&mut self, result: Result<Opened, Error>) {
+        let now = Instant::now();
+        // Refused only if the client no longer waits for it (closed meanwhile).
+        let _ = match result {
+            Ok(Opened {
+                transport,
+                endpoint,
+                tls_info,
+            }) => {
+                self.transport = transport;
+                self.endpoint = endpoint;
+                match tls_info {
+                    Some(info) => self.client.handle_connected_over_tls(now, info),
+                    None => self.client.handle_connected(now),
+                }
+            }
+            Err(e) => self.client.handle_connect_failed(now, connect_failure(&e)),
+        };
     }
 
     fn run_command(&mut self, command: Command) {
@@ -823,6 +930,10 @@ impl Driver {
             },
             Command::Close(done) => {
                 self.client.close(now);
+                // Closing while reconnecting: no transport is wanted any more.
+                if self.client.is_closed() {
+                    self.connecting = None;
+                }
                 self.closing.push(done);
             }
         }
@@ -845,6 +956,7 @@ impl Driver {
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name).await,
+                Action::Connect { to } => self.start_connect(to),
                 Action::Event(event) => self.deliver(event),
                 Action::Close => {
                     // Best effort, bounded: the peer may be gone or not reading.

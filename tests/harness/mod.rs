@@ -142,6 +142,12 @@ pub struct Script {
     pub rosterver: bool,
     /// Offer subscription pre-approval (RFC 6121 §3.4).
     pub pre_approval: bool,
+    /// Offer stream management (XEP-0198) and answer `<enable/>` and `<r/>`.
+    pub sm: bool,
+    /// Answer `<resume/>` with `<resumed/>` (else `<failed/>`).
+    pub sm_resume: bool,
+    /// Offer client state indication (XEP-0352).
+    pub csi: bool,
 }
 
 impl Default for Script {
@@ -164,8 +170,39 @@ impl Default for Script {
             offer_bind: true,
             rosterver: true,
             pre_approval: false,
+            // Off unless a test is about it, so that other tests see no <r/> traffic.
+            sm: false,
+            sm_resume: true,
+            csi: false,
         }
     }
+}
+
+/// The server side of stream management (XEP-0198), kept across connections.
+#[derive(Debug, Default, Clone)]
+pub struct SmServer {
+    /// `<enabled/>` sent on the current connection.
+    pub enabled: bool,
+    /// The session id handed out (`sm-N`).
+    pub id: Option<String>,
+    /// Stanzas received from the client since `<enable/>`: the server's `h`.
+    pub received: u32,
+    /// Answer `<r/>` (turn off to pile up unacknowledged stanzas).
+    pub answer_r: bool,
+    /// Answer `<enable/>` (turn off to answer with recordings).
+    pub answer_enable: bool,
+    /// Put the server's `h` in `<failed/>` answering `<resume/>`.
+    pub failed_with_h: bool,
+    /// Answer `<resume/>` with this previd instead of the one asked for.
+    pub resumed_previd: Option<String>,
+    /// `<r/>` received.
+    pub requests: usize,
+    /// The `h` values of the client's `<a/>`.
+    pub acks: Vec<u32>,
+    /// The `(previd, h)` of each `<resume/>`.
+    pub resumes: Vec<(String, u32)>,
+    /// Sessions handed out so far.
+    pub sessions: u32,
 }
 
 pub struct Server {
@@ -204,6 +241,10 @@ pub struct Server {
     pub registered: Vec<(String, String)>,
     /// Leave registration requests unanswered (a test answers them with recordings).
     pub register_silent: bool,
+    /// Stream management, across connections.
+    pub sm: SmServer,
+    /// Connections so far (1 at first).
+    pub connections: u32,
 }
 
 impl Server {
@@ -230,7 +271,29 @@ impl Server {
             removal_stream_error: "not-authorized",
             registered: Vec::new(),
             register_silent: false,
+            sm: SmServer {
+                answer_r: true,
+                answer_enable: true,
+                ..SmServer::default()
+            },
+            connections: 1,
         }
+    }
+
+    /// A new connection from the same client: the connection's state starts over, the
+    /// server's (accounts, stream-management sessions, what was received) stays.
+    pub fn reconnected(&mut self) {
+        self.reader = StreamReader::new(Limits::default());
+        self.tls = false;
+        self.authenticated = false;
+        self.pending_tls = false;
+        self.sasl = None;
+        self.plain = false;
+        self.held_success = None;
+        self.client_closed = false;
+        self.out.clear();
+        self.sm.enabled = false;
+        self.connections += 1;
     }
 
     pub fn send(&mut self, s: &str) {
@@ -257,6 +320,12 @@ impl Server {
             match self.reader.next_event() {
                 Ok(Some(StreamEvent::Header(_))) => self.on_header(),
                 Ok(Some(StreamEvent::Element(el))) => {
+                    if self.sm.enabled
+                        && el.ns() == "jabber:client"
+                        && matches!(el.name(), "message" | "presence" | "iq")
+                    {
+                        self.sm.received = self.sm.received.wrapping_add(1);
+                    }
                     let text = String::from_utf8(
                         el.to_builder().to_bytes("jabber:client").unwrap().to_vec(),
                     )
@@ -322,7 +391,12 @@ impl Server {
                 Some(false) => f.push_str("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"),
                 None => {}
             }
-            f.push_str("<sm xmlns='urn:xmpp:sm:3'/>");
+            if self.script.sm {
+                f.push_str("<sm xmlns='urn:xmpp:sm:3'/>");
+            }
+            if self.script.csi {
+                f.push_str("<csi xmlns='urn:xmpp:csi:0'/>");
+            }
             if self.script.rosterver {
                 f.push_str("<ver xmlns='urn:xmpp:features:rosterver'/>");
             }
@@ -403,7 +477,66 @@ impl Server {
                 }
             }
             (SASL, "abort") => self.fail("aborted"),
+            ("urn:xmpp:sm:3", _) if self.script.sm => self.on_sm(&el),
             ("jabber:client", "iq") => self.on_iq(&el),
+            _ => {}
+        }
+    }
+
+    fn on_sm(&mut self, el: &Element) {
+        match el.name() {
+            "enable" if self.sm.answer_enable => {
+                self.sm.sessions += 1;
+                let id = format!("sm-{}", self.sm.sessions);
+                self.sm.id = Some(id.clone());
+                self.sm.enabled = true;
+                self.sm.received = 0;
+                self.send(&format!(
+                    "<enabled xmlns='urn:xmpp:sm:3' id='{id}' resume='true' max='300'/>"
+                ));
+            }
+            "r" => {
+                self.sm.requests += 1;
+                if self.sm.answer_r {
+                    let h = self.sm.received;
+                    self.send(&format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>"));
+                }
+            }
+            "a" => {
+                let h = el
+                    .attr("h")
+                    .and_then(|h| h.parse().ok())
+                    .unwrap_or(u32::MAX);
+                self.sm.acks.push(h);
+            }
+            "resume" => {
+                let previd = el.attr("previd").unwrap_or_default().into_owned();
+                let h = el
+                    .attr("h")
+                    .and_then(|h| h.parse().ok())
+                    .unwrap_or(u32::MAX);
+                self.sm.resumes.push((previd.clone(), h));
+                let known = self.sm.id.as_deref() == Some(previd.as_str());
+                if self.script.sm_resume && known {
+                    self.sm.enabled = true;
+                    let h = self.sm.received;
+                    let previd = self.sm.resumed_previd.clone().unwrap_or(previd);
+                    self.send(&format!(
+                        "<resumed xmlns='urn:xmpp:sm:3' previd='{previd}' h='{h}'/>"
+                    ));
+                } else {
+                    let h = if self.sm.failed_with_h {
+                        format!(" h='{}'", self.sm.received)
+                    } else {
+                        String::new()
+                    };
+                    self.sm.id = None;
+                    self.send(&format!(
+                        "<failed xmlns='urn:xmpp:sm:3'{h}><item-not-found \
+                         xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+                    ));
+                }
+            }
             _ => {}
         }
     }
@@ -656,6 +789,7 @@ pub enum Seen {
     StartTls(String),
     Event(String),
     Close,
+    Connect(Option<String>),
 }
 
 /// A client and the scripted server on a virtual clock.
@@ -672,6 +806,11 @@ pub struct Pair {
     chunk_i: usize,
     /// Every byte the server delivered to the client.
     pub delivered: Vec<u8>,
+    /// Answer [`Action::Connect`] with a new connection to the same server (else leave it
+    /// for the test).
+    pub auto_connect: bool,
+    /// A connection was asked for and not answered yet.
+    pub connect_asked: Option<Option<String>>,
 }
 
 pub fn config() -> Config {
@@ -680,6 +819,8 @@ pub fn config() -> Config {
         PASSWORD,
     );
     c.seed = 42;
+    // Off unless a test is about it: most tests look at how a session ends.
+    c.reconnect = xmpp_sansio::client::ReconnectConfig::disabled();
     c
 }
 
@@ -697,7 +838,28 @@ impl Pair {
             chunks: Vec::new(),
             chunk_i: 0,
             delivered: Vec::new(),
+            auto_connect: true,
+            connect_asked: None,
         }
+    }
+
+    /// The client's transport is gone (the test cut it): end of file.
+    pub fn cut(&mut self) {
+        self.transport_closed = true;
+        self.client.handle_eof(self.now);
+        self.drive();
+    }
+
+    /// Answers the connection the client asked for: the server sees a new connection.
+    pub fn connect(&mut self) {
+        assert!(
+            self.connect_asked.take().is_some(),
+            "no connection asked for"
+        );
+        self.server.reconnected();
+        self.transport_closed = false;
+        self.client.handle_connected(self.now).unwrap();
+        self.drive();
     }
 
     /// Runs both sides until neither has anything to do.
@@ -730,6 +892,16 @@ impl Pair {
                     Action::Close => {
                         self.seen.push(Seen::Close);
                         self.transport_closed = true;
+                    }
+                    Action::Connect { to } => {
+                        self.seen.push(Seen::Connect(to.clone()));
+                        self.connect_asked = Some(to);
+                        if self.auto_connect {
+                            self.connect_asked = None;
+                            self.server.reconnected();
+                            self.transport_closed = false;
+                            self.client.handle_connected(self.now).unwrap();
+                        }
                     }
                 }
             }
