@@ -24,8 +24,14 @@ macro_rules! interop {
 #[path = "interop/caps.rs"]
 mod caps;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/continuity.rs"]
+mod continuity;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/im.rs"]
 mod im;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/proxy.rs"]
+mod proxy;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
 mod servers;
 #[cfg(all(feature = "tokio", feature = "blocking"))]

@@ -20,6 +20,10 @@
 //!   `auth_password_format: scram` it offers only the family of `auth_scram_hash`,
 //!   `SCRAM-SHA-1` by default.) `registration_timeout: infinity`, no `mod_fail2ban`.
 //!
+//! [`Server::restart`] stops an instance and starts it again on the same directory, data,
+//! certificate and ports (ejabberd: the same Erlang node and mnesia directory), for tests of
+//! reconnection and stream resumption; [`Server::stop`] alone leaves it down.
+//!
 //! The server runs under a small `sh` watchdog whose stdin is a pipe held by this process:
 //! if the test process dies, even by SIGKILL, the pipe closes and the watchdog stops the
 //! server (SIGTERM, SIGKILL 5 s later); the next `Server::start` in a later run removes
@@ -250,6 +254,165 @@ impl Server {
         drop(self.lifeline.take());
     }
 
+    /// Whether the server process runs: started (or restarted) and neither stopped nor
+    /// exited since. Not whether it accepts connections: [`Server::start`] and
+    /// [`Server::restart`] wait for that.
+    pub fn is_running(&self) -> bool {
+        let Some(watchdog) = &self.watchdog else {
+            return false;
+        };
+        // The watchdog, our child, exits as soon as the server has: its PID stays ours (at
+        // worst a zombie) until `stop` reaps it, so looking it up cannot find someone else.
+        match fs::read_to_string(format!("/proc/{}/stat", watchdog.id())) {
+            // `pid (comm) state ...`; comm may hold spaces and parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X"),
+            Err(_) if Path::new("/proc/self").exists() => false,
+            // No /proc: whether the server's PID takes signals.
+            Err(_) => Command::new("/bin/sh")
+                .args([
+                    "-c",
+                    "kill -0 \"$1\" 2>/dev/null",
+                    "kill",
+                    &self.pid.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        }
+    }
+
+    /// Stops the server as [`Server::stop`] does (if it runs), then starts it again on the
+    /// same directory, config, data (accounts, rosters, everything stored), certificate and
+    /// ports, (ejabberd) with the same Erlang node name, cookie, distribution port and
+    /// mnesia directory, under a new watchdog; waits until it accepts connections again, as
+    /// [`Server::start`] does. The ports do not move, since clients keep the old ones: if one
+    /// was taken meanwhile this fails, saying which, and the server stays stopped.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let began = Instant::now();
+        self.stop();
+        let stopped_in = began.elapsed();
+        let kind = self.kind;
+        let taken: Vec<String> = self
+            .ports()
+            .into_iter()
+            .filter_map(|(what, port)| {
+                TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                    .err()
+                    .map(|e| format!("127.0.0.1:{port} ({what}): {e}"))
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Err(format!(
+                "{kind}: cannot restart on its ports, taken while it was stopped: {}; it keeps \
+                 its ports (clients know them), so it stays stopped",
+                taken.join(", ")
+            ));
+        }
+        if kind == Kind::Prosody {
+            // Left behind only by a SIGKILL; Prosody would take it over anyway, unless locked.
+            let _ = fs::remove_file(self.dir.join("prosody.pid"));
+        }
+        // Only what this run writes counts when looking for the ready line and port clashes.
+        let offsets: Vec<u64> = self
+            .logs
+            .iter()
+            .map(|log| fs::metadata(log).map_or(0, |m| m.len()))
+            .collect();
+        let command = self.command()?;
+        let console_log = self.dir.join("console.log");
+        let result = spawn_watched(self, command, &console_log)
+            .map_err(Failure::from)
+            .and_then(|()| wait_until_ready(self, &offsets));
+        if let Err(Failure {
+            message,
+            port_clash,
+        }) = result
+        {
+            self.stop();
+            return Err(if port_clash {
+                format!(
+                    "{kind}: cannot restart: one of its ports ({}) was taken while it was \
+                     stopped; it keeps its ports (clients know them), so it stays stopped\n\
+                     {message}",
+                    self.ports()
+                        .iter()
+                        .map(|(what, port)| format!("{what} {port}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!("{kind}: restarting: {message}")
+            });
+        }
+        if std::env::var_os("XMPP_SERVERS_VERBOSE").is_some() {
+            eprintln!(
+                "{kind}: restarted in {:?}, {stopped_in:?} of it stopping (pid {}, STARTTLS \
+                 127.0.0.1:{}, direct TLS 127.0.0.1:{}, {})",
+                began.elapsed(),
+                self.pid,
+                self.starttls_port,
+                self.direct_tls_port,
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The ports the instance listens on, with what each is for.
+    fn ports(&self) -> Vec<(&'static str, u16)> {
+        let mut ports = vec![
+            ("c2s STARTTLS", self.starttls_port),
+            ("c2s direct TLS", self.direct_tls_port),
+        ];
+        if let Some(node) = &self.erlang {
+            ports.push(("Erlang distribution", node.dist_port));
+        }
+        ports
+    }
+
+    /// The command that runs the server on this instance's files (the same each start).
+    fn command(&self) -> Result<Command, String> {
+        Ok(match &self.install {
+            Install::Prosody { prosody } => {
+                let mut c = Command::new(prosody);
+                // -F: stay in the foreground (the default too, without `daemonize` set).
+                c.arg("--config").arg(&self.config).arg("-F");
+                c
+            }
+            Install::Ejabberd { erl, erl_libs } => {
+                let node = self
+                    .erlang
+                    .as_ref()
+                    .expect("an ejabberd instance has a node");
+                let mut c = erlang_command(erl, erl_libs, &self.dir);
+                c.env("EJABBERD_CONFIG_PATH", &self.config)
+                    .env("EJABBERD_LOG_PATH", &self.logs[0])
+                    .env("EJABBERD_PID_PATH", self.dir.join("ejabberd.pid"))
+                    .args(["-sname", &node.node, "-setcookie", &node.cookie, "-noinput"])
+                    // No epmd: the node listens on its own port, on loopback only.
+                    .args([
+                        "-erl_epmd_port",
+                        &node.dist_port.to_string(),
+                        "-start_epmd",
+                        "false",
+                    ])
+                    .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"])
+                    // The schema names the node: the same name finds the same data again.
+                    .arg("-mnesia")
+                    .arg("dir")
+                    .arg(format!(
+                        "\"{}\"",
+                        erlang_string_chars(&self.dir.join("mnesia"))?
+                    ))
+                    .args(["-s", "ejabberd"]);
+                c
+            }
+        })
+    }
+
     /// The last lines of the server's logs, for failure messages.
     pub fn log_tail(&self) -> String {
         logs_tail(&self.logs)
@@ -314,8 +477,8 @@ fn start_once(kind: Kind, install: &Install) -> Result<Server, Failure> {
     server.direct_tls_port = ports[1];
     let console_log = dir.join("console.log");
 
-    let command = match install {
-        Install::Prosody { prosody, .. } => {
+    match install {
+        Install::Prosody { .. } => {
             let data = dir.join("data");
             create_dir(&data)?;
             let log = dir.join("prosody.log");
@@ -334,12 +497,8 @@ fn start_once(kind: Kind, install: &Install) -> Result<Server, Failure> {
                 ),
             )?;
             server.logs = vec![log, console_log.clone()];
-            let mut c = Command::new(prosody);
-            // -F: stay in the foreground (the default too, without `daemonize` set).
-            c.arg("--config").arg(&server.config).arg("-F");
-            c
         }
-        Install::Ejabberd { erl, erl_libs } => {
+        Install::Ejabberd { .. } => {
             let logs = dir.join("logs");
             create_dir(&logs)?;
             let pem = certs.join("server.pem");
@@ -347,36 +506,18 @@ fn start_once(kind: Kind, install: &Install) -> Result<Server, Failure> {
             server.config = dir.join("ejabberd.yml");
             write(&server.config, &ejabberd_config(&pem, ports[0], ports[1]))?;
             let suffix = unique_suffix();
-            let node = ErlangNode {
+            server.erlang = Some(ErlangNode {
                 node: format!("xs_ejabberd_{suffix}@localhost"),
                 cookie: format!("xs_cookie_{suffix}_{:x}", nanos()),
                 dist_port: ports[2],
-            };
+            });
             let log = logs.join("ejabberd.log");
-            server.logs = vec![log.clone(), logs.join("error.log"), console_log.clone()];
-            let mut c = erlang_command(erl, erl_libs, &dir);
-            c.env("EJABBERD_CONFIG_PATH", &server.config)
-                .env("EJABBERD_LOG_PATH", &log)
-                .env("EJABBERD_PID_PATH", dir.join("ejabberd.pid"))
-                .args(["-sname", &node.node, "-setcookie", &node.cookie, "-noinput"])
-                // No epmd: the node listens on its own port, on loopback only.
-                .args([
-                    "-erl_epmd_port",
-                    &node.dist_port.to_string(),
-                    "-start_epmd",
-                    "false",
-                ])
-                .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"])
-                .arg("-mnesia")
-                .arg("dir")
-                .arg(format!("\"{}\"", erlang_string_chars(&dir.join("mnesia"))?))
-                .args(["-s", "ejabberd"]);
-            server.erlang = Some(node);
-            c
+            server.logs = vec![log, logs.join("error.log"), console_log.clone()];
         }
-    };
+    }
+    let command = server.command()?;
     spawn_watched(&mut server, command, &console_log)?;
-    wait_until_ready(&mut server)?;
+    wait_until_ready(&mut server, &[])?;
     if std::env::var_os("XMPP_SERVERS_VERBOSE").is_some() {
         eprintln!(
             "{kind}: started in {:?} (pid {}, STARTTLS 127.0.0.1:{}, direct TLS 127.0.0.1:{}, {})",
@@ -570,8 +711,10 @@ fn spawn_watched(server: &mut Server, command: Command, console_log: &Path) -> R
 }
 
 /// Waits until the server has started and both c2s ports accept connections, or the server
-/// died, or the time is up.
-fn wait_until_ready(server: &mut Server) -> Result<(), Failure> {
+/// died, or the time is up. Only what the logs gained past `offsets` (one per log file,
+/// missing ones 0: a restart's, left by the previous run) tells whether it has started or
+/// could not bind a port.
+fn wait_until_ready(server: &mut Server, offsets: &[u64]) -> Result<(), Failure> {
     let deadline = Instant::now() + START_TIMEOUT;
     let ports = [server.starttls_port, server.direct_tls_port];
     // ejabberd listens (and the kernel accepts connections) before it has finished
@@ -590,13 +733,13 @@ fn wait_until_ready(server: &mut Server) -> Result<(), Failure> {
                 server.watchdog = None;
                 let tail = server.log_tail();
                 return Err(Failure {
-                    port_clash: looks_like_port_clash(&tail),
+                    port_clash: looks_like_port_clash(&logs_since(&server.logs, offsets)),
                     message: format!("{} exited during startup ({status})\n{tail}", server.kind),
                 });
             }
         }
         if let (false, Some((log, text))) = (started, &marker) {
-            started = fs::read_to_string(log).is_ok_and(|log| log.contains(text));
+            started = logs_since(std::slice::from_ref(log), offsets).contains(text);
         }
         while started && next < ports.len() && accepts(ports[next]) {
             next += 1;
@@ -623,14 +766,29 @@ fn wait_until_ready(server: &mut Server) -> Result<(), Failure> {
     }
     // Prosody keeps running when it cannot bind a port, and someone else's listener on it
     // looks ready: check the log.
-    let tail = server.log_tail();
-    if looks_like_port_clash(&tail) {
+    if looks_like_port_clash(&logs_since(&server.logs, offsets)) {
         return Err(Failure {
             port_clash: true,
-            message: format!("{}: could not bind its ports\n{tail}", server.kind),
+            message: format!(
+                "{}: could not bind its ports\n{}",
+                server.kind,
+                server.log_tail()
+            ),
         });
     }
     Ok(())
+}
+
+/// What each of `logs` holds past its offset in `offsets` (0 if missing), joined.
+fn logs_since(logs: &[PathBuf], offsets: &[u64]) -> String {
+    let mut out = String::new();
+    for (i, path) in logs.iter().enumerate() {
+        let Ok(bytes) = fs::read(path) else { continue };
+        let from = offsets.get(i).map_or(0, |&o| o as usize).min(bytes.len());
+        out.push_str(&String::from_utf8_lossy(&bytes[from..]));
+        out.push('\n');
+    }
+    out
 }
 
 fn looks_like_port_clash(log: &str) -> bool {
