@@ -78,18 +78,15 @@ fn reconnected(pair: &Pair) -> Vec<bool> {
         .collect()
 }
 
-/// Cuts the connection and lets the reconnection run (the first retry's delay is at most
-/// the minimum delay, 1 s).
+/// Cuts the connection and lets the reconnection run, after the delay it announced.
 fn cut_and_reconnect(pair: &mut Pair) {
     pair.cut();
-    assert!(
-        pair.events
-            .iter()
-            .any(|e| matches!(e, Event::Reconnecting { attempt: 1, .. })),
-        "{:#?}",
-        pair.seen
-    );
-    pair.advance(Duration::from_secs(1));
+    let delay = pair.events.iter().rev().find_map(|e| match e {
+        Event::Reconnecting { delay, .. } => Some(*delay),
+        _ => None,
+    });
+    let delay = delay.unwrap_or_else(|| panic!("no reconnection: {:#?}", pair.seen));
+    pair.advance(delay);
 }
 
 #[test]
@@ -305,9 +302,9 @@ fn a_failed_resumption_binds_afresh_and_hands_back_what_was_not_acknowledged() {
     }
     cut_and_reconnect(&mut pair);
     assert_eq!(reconnected(&pair), [false], "{:#?}", pair.seen);
-    // The application's stanzas, in order (the IQ request is its own too); the client's
-    // own are resynchronised instead.
-    assert_eq!(not_delivered(&pair), ["<iq/>", "m1", "m2"]);
+    // The application's stanzas, in order; its request's outcome says what became of it,
+    // and the client's own are resynchronised instead.
+    assert_eq!(not_delivered(&pair), ["m1", "m2"]);
     assert!(pair.events.iter().any(|e| matches!(
         e,
         Event::IqResponse { id, result: Err(xmpp_sansio::client::IqError::Disconnected) }
@@ -574,4 +571,75 @@ fn the_config_defaults_are_what_the_docs_say() {
     assert_eq!((sm.max_unacked, sm.max_unacked_bytes), (1000, 1 << 20));
     let c = Client::new(Config::new("a@b.c".parse().unwrap(), "p"), Instant::now());
     assert!(c.config().reconnect.enabled);
+}
+
+// ---- found in review ----
+
+#[test]
+fn stanzas_held_through_a_failed_resumption_go_out_once_after_the_resync() {
+    let script = Script {
+        sm_resume: false,
+        ..sm_script()
+    };
+    let mut pair = online(reconnecting(), script);
+    pair.auto_connect = false;
+    pair.cut();
+    send(&mut pair, "held");
+    pair.advance(Duration::from_secs(1));
+    pair.connect();
+    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(times_sent(&pair, "held"), 1);
+    // After the resynchronisation, counted once, and acknowledged like the rest.
+    let sent = pair.sent();
+    assert!(sent.rfind("<body>held</body>").unwrap() > sent.rfind("<presence").unwrap());
+    assert!(not_delivered(&pair).is_empty());
+    let h = pair.server.sm.received;
+    pair.server_sends(&format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>"));
+    assert_eq!(pair.client.unacknowledged(), 0);
+}
+
+#[test]
+fn an_unprompted_ack_leaves_no_timer_in_the_past() {
+    let mut pair = online(config(), sm_script());
+    send(&mut pair, "one");
+    let h = pair.server.sm.received;
+    pair.server_sends(&format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>"));
+    assert_eq!(pair.client.unacknowledged(), 0);
+    pair.advance(Duration::from_secs(10));
+    let next = pair.client.poll_timeout().unwrap();
+    assert!(next > pair.now, "{next:?} is not after {:?}", pair.now);
+}
+
+#[test]
+fn client_state_is_told_again_after_resumption() {
+    let script = Script {
+        csi: true,
+        ..sm_script()
+    };
+    let mut pair = online(reconnecting(), script);
+    pair.client.set_active(pair.now, false).unwrap();
+    pair.drive();
+    cut_and_reconnect(&mut pair);
+    assert_eq!(reconnected(&pair), [true]);
+    assert_eq!(
+        pair.sent()
+            .matches("<inactive xmlns='urn:xmpp:csi:0'/>")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_presence_changed_while_reconnecting_is_sent_once_resumed() {
+    use xmpp_sansio::client::stanza::{OutgoingPresence, Show};
+    let mut pair = online(reconnecting(), sm_script());
+    pair.auto_connect = false;
+    pair.cut();
+    pair.client
+        .send_presence(pair.now, OutgoingPresence::available().show(Show::Dnd))
+        .unwrap();
+    pair.advance(Duration::from_secs(1));
+    pair.connect();
+    assert_eq!(reconnected(&pair), [true]);
+    assert_eq!(pair.sent().matches("<show>dnd</show>").count(), 1);
 }

@@ -96,10 +96,13 @@ impl Client {
                         "SASL success: server signature verified; restarting the stream"
                     );
                     self.authenticated = true;
-                    // Verified: a reconnect can skip PBKDF2 for the same salt and count.
+                    // Verified: a reconnect can skip PBKDF2 for the same salt and count, and
+                    // accepts nothing weaker than this mechanism.
                     if let Some(keys) = session.derived_keys() {
                         self.scram_keys = Some(keys);
                     }
+                    let mechanism = session.mechanism();
+                    self.config.sasl.pinned.get_or_insert(mechanism);
                     // RFC 6120 §6.4.6: restart the stream; the bytes after <success/> belong
                     // to the new stream (so the reader keeps them).
                     self.reader.reset();

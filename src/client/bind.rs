@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::session::Origin;
 use super::stanza::{ErrorType, Iq, IqType, StanzaError, StanzaErrorCondition};
 use super::{Client, DisconnectReason, Event, IqError, Phase};
 use crate::jid::Jid;
@@ -106,21 +107,25 @@ impl Client {
             return;
         };
         tracing::debug!(%jid, "online");
-        self.phase = Phase::Online;
-        self.last_recv = now;
         let resync = self.was_online;
         if resync {
-            // A fresh session after a lost one: requests that went out on the old connection
-            // will not be answered, contacts' presence comes again, the server assumes us
+            // A fresh session after a lost one: what died with the old session goes first
+            // (before going online, so that the services' reactions to the failed requests
+            // below cannot send anything yet): contacts' presence comes again, requests that
+            // went out on the old connection will not be answered, the server assumes us
             // active.
+            let broadcast = self.services.last_broadcast.take();
+            self.services.connection_lost();
+            self.services.last_broadcast = broadcast;
             let connection = self.reconnect.connection;
             for (id, owner) in self.session.clear_before(connection) {
                 self.deliver_outcome(now, owner, id, Err(IqError::Disconnected));
             }
-            let broadcast = self.services.last_broadcast.take();
-            self.services.connection_lost();
-            self.services.last_broadcast = broadcast;
             self.csi.fresh_session();
+        }
+        self.phase = Phase::Online;
+        self.last_recv = now;
+        if resync {
             self.back_online(now, false);
         } else {
             self.reconnect.online_since = Some(now);
@@ -133,12 +138,28 @@ impl Client {
             let enable = self.sm.enable(sm);
             self.send_element_internal(now, &enable);
         }
+        // What the application sent while no connection was up goes after the
+        // resynchronisation.
+        let held = self.sm.take_held();
         self.start_services(now, resync);
         self.sync_csi(now);
-        // What the application sent while no connection was up.
-        for bytes in self.sm.take_held() {
-            self.send_stanza(now, bytes, true);
+        for (bytes, report) in held {
+            if !self.is_online() {
+                // The connection failed meanwhile: wait for the next one.
+                self.sm.hold(bytes, report);
+                continue;
+            }
+            let origin = if report {
+                Origin::App
+            } else {
+                Origin::AppRequest
+            };
+            self.send_stanza(now, bytes, origin);
         }
+        if !self.is_online() {
+            return;
+        }
+        self.session.sent_now(self.reconnect.connection);
         for el in std::mem::take(&mut self.early_stanzas) {
             self.on_stanza(now, el);
         }

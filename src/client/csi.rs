@@ -18,7 +18,7 @@ pub(super) struct Csi {
 }
 
 impl Csi {
-    /// A fresh session: the server assumes active again.
+    /// A new stream (fresh or resumed): the server assumes active again.
     pub(super) fn fresh_session(&mut self) {
         self.told_inactive = false;
     }
@@ -26,10 +26,10 @@ impl Csi {
 
 impl Client {
     /// Tells the server whether the application is in the foreground (`active`) or not
-    /// (XEP-0352). Sent only on a change; kept across reconnections (a resumed session
-    /// keeps it on the server, a fresh one is told again). While reconnecting it is sent
-    /// once the new connection is up. [`CommandError::NotSupported`] when the server does
-    /// not offer it.
+    /// (XEP-0352). Sent only on a change, and again on every new connection (resumed or
+    /// fresh: the state belongs to the stream, XEP-0352 §5.2) if inactive. While reconnecting
+    /// it is sent once the new connection is up. [`CommandError::NotSupported`] when the
+    /// server does not offer it.
     pub fn set_active(&mut self, now: Instant, active: bool) -> Result<(), CommandError> {
         self.require_online()?;
         if self.is_online() && !self.features.as_ref().is_some_and(|f| f.csi) {

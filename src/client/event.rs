@@ -110,7 +110,8 @@ pub enum Event {
     /// was (XEP-0198): nothing was lost, nothing is fetched again. Otherwise it is a fresh
     /// session, resynchronised (roster, presence, caps, carbons): stanzas that may not have
     /// arrived came before this as [`Event::NotDelivered`], requests that were waiting got
-    /// [`IqError::Disconnected`].
+    /// [`IqError::Disconnected`], and the presence map starts empty (the server sends
+    /// contacts' presence again, without unavailable presences for the old one).
     Reconnected {
         /// The full JID now bound (the same as before when resumed).
         jid: Jid,
@@ -120,8 +121,9 @@ pub enum Event {
     /// A stanza of the application's that went out on a connection that was lost before
     /// the server acknowledged it (XEP-0198), and that will not be sent again: it may or
     /// may not have arrived, so sending it again is the application's call. Also, at the end
-    /// of a session, every stanza still waiting for a connection. Without stream management
-    /// there is no acknowledgement, and nothing is reported.
+    /// of a session, every stanza still waiting for a connection. Requests are not reported
+    /// here: their [`Event::IqResponse`] says [`IqError::Disconnected`]. Without stream
+    /// management there is no acknowledgement, and nothing is reported.
     NotDelivered(Element),
     /// The session is over; the client is inert from now on.
     Disconnected {
@@ -288,6 +290,6 @@ pub enum CommandError {
     /// [`StreamManagementConfig::max_unacked`](super::StreamManagementConfig::max_unacked)
     /// (or its byte bound) wait for the server's acknowledgement or for a connection; send
     /// more once some are acknowledged (or the client is back online).
-    #[error("{0} stanzas are already waiting to be acknowledged or sent")]
+    #[error("the queue of stanzas waiting to be acknowledged or sent is full (at most {0}, within its byte bound)")]
     TooManyUnacknowledged(usize),
 }

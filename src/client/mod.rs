@@ -2,8 +2,8 @@
 //! and the session services after that.
 //!
 //! Inputs are `handle_*` methods taking `now`; outputs are drained with
-//! [`Client::poll_action`] (one ordered queue: bytes to send, "start TLS now", events, "close")
-//! and [`Client::poll_timeout`]. The only rule for the driver: after any input or command,
+//! [`Client::poll_action`] (one ordered queue: bytes to send, "start TLS now", events, "close",
+//! "connect again") and [`Client::poll_timeout`]. The only rule for the driver: after any input or command,
 //! drain `poll_action` before blocking on IO, and call `handle_timeout` at `poll_timeout`.
 //!
 //! One file per phase: STARTTLS (`starttls.rs`), SASL (`auth.rs`, with the mechanism
@@ -168,7 +168,10 @@ pub struct Client {
     reconnect: reconnect::Reconnect,
     /// The session has been online (so it may outlive a connection).
     was_online: bool,
-    /// The session ended with the server closing after our close: what went out arrived.
+    /// `close()` was called while online: the stream being closed is the session's.
+    closing_online: bool,
+    /// The session ended with the server closing after our close of an online stream: what
+    /// went out on it arrived.
     closed_cleanly: bool,
     /// Client state indication (XEP-0352).
     csi: csi::Csi,
@@ -215,6 +218,7 @@ impl Client {
             sm: stream_management::StreamManagement::new(),
             reconnect: reconnect::Reconnect::new(config_seed),
             was_online: false,
+            closing_online: false,
             closed_cleanly: false,
             csi: csi::Csi::default(),
             scram_keys: None,
@@ -337,13 +341,25 @@ impl Client {
         }
     }
 
-    /// The transport failed (a read or write error, a TLS alert): the session is over, with
-    /// [`DisconnectReason::Transport`] carrying `error`'s text. Nothing more is sent.
+    /// The transport failed (a read or write error, a TLS alert), with
+    /// [`DisconnectReason::Transport`] carrying `error`'s text: nothing more is sent on it. The
+    /// session reconnects if it may ([`ReconnectConfig`]), else it is over.
     pub fn handle_transport_error(&mut self, now: Instant, error: &dyn std::fmt::Display) {
         let span = self.span.clone();
         let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
             self.finish(now, DisconnectReason::Transport(error.to_string()));
+        }
+    }
+
+    /// The TLS handshake failed in a way another attempt would not fix (a certificate that
+    /// does not verify): as [`Self::handle_transport_error`], but with
+    /// [`DisconnectReason::Tls`], which is never retried.
+    pub fn handle_tls_failed(&mut self, now: Instant, error: &dyn std::fmt::Display) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
+            self.finish(now, DisconnectReason::Tls(error.to_string()));
         }
     }
 
@@ -388,6 +404,11 @@ impl Client {
             }
             Phase::ExpectRegisterSubmission(_) => {}
             _ => {
+                // Negotiating a new connection for a live session: its requests still time
+                // out.
+                if self.was_online {
+                    self.expire_requests(now);
+                }
                 if now >= self.negotiation_deadline {
                     let what = self.phase.describe();
                     self.fail(
@@ -403,7 +424,9 @@ impl Client {
     // ---- commands ----
 
     /// Closes the stream: sends `</stream:stream>` after everything already queued, then
-    /// waits (up to [`Timeouts::close`]) for the server to close its side.
+    /// waits (up to [`Timeouts::close`]) for the server to close its side. Nothing reconnects
+    /// after this. While reconnecting (no transport) the session ends at once, and the
+    /// stanzas that waited for a connection are handed back ([`Event::NotDelivered`]).
     pub fn close(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed(_) | Phase::Closing => {}
@@ -412,6 +435,7 @@ impl Client {
             Phase::ExpectTls => self.finish(now, DisconnectReason::Closed),
             Phase::Reconnecting { .. } => self.end_session(now, DisconnectReason::Closed),
             _ => {
+                self.closing_online = matches!(self.phase, Phase::Online);
                 self.send(now, Bytes::from_static(b"</stream:stream>"));
                 self.phase = Phase::Closing;
                 self.close_deadline = Some(later(now, self.config.timeouts.close));
@@ -439,6 +463,12 @@ impl Client {
             // The application fills the registration form at its own pace (a CAPTCHA may
             // take a person a while).
             Phase::ExpectRegisterSubmission(_) => None,
+            _ if self.was_online => {
+                let pending = self.session.next_deadline();
+                Some(pending.map_or(self.negotiation_deadline, |p| {
+                    p.min(self.negotiation_deadline)
+                }))
+            }
             _ => Some(self.negotiation_deadline),
         }
     }
@@ -485,7 +515,11 @@ impl Client {
             return;
         }
         match el.to_bytes(ns::JABBER_CLIENT) {
-            Ok(bytes) if self.is_online() && is_stanza(el) => self.send_stanza(now, bytes, false),
+            Ok(bytes) if self.is_online() && is_stanza(el) => {
+                self.send_stanza(now, bytes, session::Origin::Client)
+            }
+            // No transport.
+            Ok(_) if matches!(self.phase, Phase::Reconnecting { .. }) => {}
             Ok(bytes) => self.send(now, bytes),
             Err(e) => debug_assert!(false, "internal element failed to serialize: {e}"),
         }
@@ -494,18 +528,21 @@ impl Client {
     /// Sends a stanza once online, counted for stream management; while reconnecting the
     /// application's wait for the new connection (the caller checked the queue's room) and
     /// the services' are dropped (they resynchronise).
-    fn send_stanza(&mut self, now: Instant, bytes: Bytes, app: bool) {
+    fn send_stanza(&mut self, now: Instant, bytes: Bytes, origin: session::Origin) {
+        let report = origin == session::Origin::App;
         match self.phase {
             Phase::Online => {
                 if !self.sm.is_on() {
                     return self.send(now, bytes);
                 }
-                self.sm.track(now, bytes.clone(), app);
+                self.sm.track(now, bytes.clone(), report);
                 self.send(now, bytes);
                 self.after_counted_send(now);
             }
             Phase::Closing | Phase::Closed(_) => {}
-            _ if self.was_online && app => self.sm.hold(bytes),
+            _ if self.was_online && origin != session::Origin::Client => {
+                self.sm.hold(bytes, report)
+            }
             _ if self.was_online => {}
             // Negotiation's own requests (binding).
             _ => self.send(now, bytes),
@@ -571,7 +608,8 @@ impl Client {
         if !matches!(self.actions.back(), Some(Action::Close)) {
             self.actions.push_back(Action::Close);
         }
-        if self.reconnects_after(&reason) {
+        // Closing is the application's wish: nothing brings the session back then.
+        if !matches!(self.phase, Phase::Closing) && self.reconnects_after(&reason) {
             return self.connection_down(now, reason);
         }
         self.end_session(now, reason);
@@ -674,8 +712,9 @@ impl Client {
 
     fn on_stream_end(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Closing) {
-            // RFC 6120 §4.4: the server handled what we sent before our end tag.
-            self.closed_cleanly = true;
+            // RFC 6120 §4.4: the server handled what we sent before our end tag (on this
+            // connection: what went out on a lost one is another matter).
+            self.closed_cleanly = self.closing_online;
             self.finish(now, DisconnectReason::Closed);
         } else {
             // Answer with our own end tag, then close.
@@ -711,7 +750,7 @@ impl Client {
             Phase::Resuming if el.ns() == ns::SM3 => self.on_resume_answer(now, &el),
             Phase::Online => self.on_stanza(now, el),
             // RFC 6120 §4.4: the server may finish sending; what it sends still counts.
-            Phase::Closing if self.jid.is_some() => self.on_stanza(now, el),
+            Phase::Closing if self.closing_online => self.on_stanza(now, el),
             Phase::Closing => {}
             // A stanza that overtakes the bind or session result is delivered once online.
             Phase::ExpectBind(_) | Phase::ExpectSession(_)

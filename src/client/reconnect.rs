@@ -22,11 +22,13 @@ pub struct ReconnectConfig {
     /// retrying ([`DisconnectReason::is_retryable`]). Default on. (A first login that fails
     /// is never retried: that is the caller's error to see.)
     pub enabled: bool,
-    /// The delay before the first retry; it doubles with each failed attempt. Default 1 s.
+    /// The step of the first retry, which comes after between half of it and all of it
+    /// (jitter); the step doubles with each failed attempt. Default 1 s.
     pub min_delay: Duration,
     /// The longest delay between attempts. Default 5 min.
     pub max_delay: Duration,
-    /// Give up after this many attempts in a row; `None`: never. Default `None`.
+    /// Give up after this many attempts in a row (a connection that comes online and stays
+    /// up `stable_after` ends the row); `None`: never. Default `None`.
     pub max_attempts: Option<u32>,
     /// A connection that was online at least this long is retried at once the first time
     /// (a one-off drop); a shorter-lived one backs off from the start (a server that
@@ -194,7 +196,8 @@ impl Client {
         let span = self.span.clone();
         let _entered = span.enter();
         tracing::debug!(attempt = self.reconnect.attempt, "reconnected: negotiating");
-        self.reconnect.connection = self.reconnect.connection.wrapping_add(1);
+        // 0 stands for "no connection yet" in the requests' records.
+        self.reconnect.connection = self.reconnect.connection.checked_add(1).unwrap_or(1);
         self.secure = tls.is_some();
         self.tls = tls;
         self.negotiation_deadline = later(now, self.config.timeouts.negotiation);
@@ -236,10 +239,18 @@ impl Client {
     }
 
     fn schedule_reconnect(&mut self, now: Instant, reason: DisconnectReason) {
-        let attempt = self.reconnect.attempt + 1;
         if !reason.is_retryable() {
             return self.end_session(now, reason);
         }
+        // Attempts count in a row until a connection stays up `stable_after`: a server that
+        // takes us in and drops us again at once is backed off from, not hammered.
+        let stable = self.reconnect.online_since.take().is_some_and(|t| {
+            now.saturating_duration_since(t) >= self.config.reconnect.stable_after
+        });
+        if stable {
+            self.reconnect.attempt = 0;
+        }
+        let attempt = self.reconnect.attempt.saturating_add(1);
         if self
             .config
             .reconnect
@@ -252,9 +263,6 @@ impl Client {
             };
             return self.end_session(now, reason);
         }
-        let stable = self.reconnect.online_since.take().is_some_and(|t| {
-            now.saturating_duration_since(t) >= self.config.reconnect.stable_after
-        });
         let r = self.reconnect.uniform();
         let delay = self.config.reconnect.delay(attempt, stable, r);
         self.reconnect.attempt = attempt;
@@ -283,9 +291,9 @@ impl Client {
         }
     }
 
-    /// Back online on a new connection: resumed, or a fresh session.
+    /// Back online on a new connection: resumed, or a fresh session. (The attempts count
+    /// goes back to zero once this connection has stayed up a while.)
     pub(super) fn back_online(&mut self, now: Instant, resumed: bool) {
-        self.reconnect.attempt = 0;
         self.reconnect.online_since = Some(now);
         if let Some(jid) = self.jid.clone() {
             tracing::info!(%jid, resumed, "back online");

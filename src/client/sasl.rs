@@ -333,6 +333,8 @@ pub struct SaslConfig {
     /// Mechanisms allowed, in any order (strength decides). Default: all five.
     pub allowed: Vec<Mechanism>,
     /// Refuse anything weaker than this (downgrade protection across connections). Default None.
+    /// A client sets it to the mechanism of its first login if unset, for its own
+    /// reconnections.
     ///
     /// A pinned `-PLUS` mechanism is only enforced as such when this connection has
     /// channel-binding data the `sasl` crate can use (`tls-exporter` or `tls-unique`); without

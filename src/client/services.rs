@@ -3,11 +3,12 @@
 //! returns. Services do not reach into each other; what one needs of another (the policy
 //! needs the roster) passes through here.
 //!
-//! A `Client` lives for one connection. The roster is what outlives it: the application
-//! stores it (from `RosterEvent::Loaded` and `Updated`) and hands it back in
-//! `config.roster.stored`, so that the next connection fetches only what changed. The
-//! presence map and the carbons flag are emptied when the connection ends, since nobody's
-//! presence is known then.
+//! A `Client` outlives its connections (see `reconnect.rs`): while the session is resumed
+//! the services' state carries on untouched; a fresh session empties what died with the old
+//! one (the presence map, who announced which caps, the carbons flag) and starts the services
+//! again (`start_services` with `resync`). What outlives the process is the application's to
+//! store: the roster (from `RosterEvent::Loaded` and `Updated`, handed back in
+//! `config.roster.stored`, so that the next login fetches only what changed).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +46,9 @@ pub(super) struct Services {
     /// The last available presence we broadcast, as the application gave it, to send again
     /// when what the services announce in it changes.
     pub(super) last_broadcast: Option<Builder>,
+    /// It changed (or what the services announce with it did) while reconnecting: to send
+    /// once the session is resumed (a fresh one sends it anyway).
+    pub(super) rebroadcast_pending: bool,
 }
 
 impl Services {
@@ -71,6 +75,7 @@ impl Services {
                 .enabled
                 .then(|| Avatars::new(&config.avatars)),
             last_broadcast: None,
+            rebroadcast_pending: false,
         }
     }
 
@@ -96,6 +101,7 @@ impl Services {
             avatars.connection_lost();
         }
         self.last_broadcast = None;
+        self.rebroadcast_pending = false;
         self.carbons = false;
     }
 }
@@ -337,7 +343,11 @@ impl Client {
     pub(super) fn rebroadcast(&mut self, now: Instant) -> Result<(), CommandError> {
         match self.services.last_broadcast.clone() {
             Some(presence) if self.is_online() => self.send_presence_as(now, presence, false),
-            _ => Ok(()),
+            Some(_) => {
+                self.services.rebroadcast_pending = true;
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 

@@ -23,9 +23,21 @@ struct Pending {
     owner: Owner,
     /// Order of sending, so that outcomes reported together come in that order.
     seq: u64,
-    /// The connection that carries it (the next one, for a request made while
-    /// reconnecting): a fresh session fails those of earlier connections.
+    /// The connection that carried it (0 while it waits for one): a fresh session fails
+    /// those of earlier connections.
     connection: u32,
+}
+
+/// Who sends a stanza: what happens to it while reconnecting, and whether it is handed
+/// back if it may not have arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// The application: waits for the next connection; reported as not delivered.
+    App,
+    /// An application's request: waits; its outcome (not a report) says what became of it.
+    AppRequest,
+    /// The client itself (services, answers): dropped while reconnecting, resynchronised.
+    Client,
 }
 
 /// Who gets the response of a pending request.
@@ -125,7 +137,7 @@ impl Session {
         let mut orphans: Vec<(u64, String)> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.connection < connection)
+            .filter(|(_, p)| p.connection != 0 && p.connection < connection)
             .map(|(id, p)| (p.seq, id.clone()))
             .collect();
         orphans.sort_unstable_by_key(|o| o.0);
@@ -134,6 +146,13 @@ impl Session {
             .filter_map(|(_, id)| self.pending.remove_entry(&id))
             .map(|(id, p)| (id, p.owner))
             .collect()
+    }
+
+    /// The requests that waited for a connection went out on `connection`.
+    pub(super) fn sent_now(&mut self, connection: u32) {
+        for p in self.pending.values_mut().filter(|p| p.connection == 0) {
+            p.connection = connection;
+        }
     }
 
     /// When the next request times out.
@@ -204,6 +223,7 @@ impl Client {
     ) -> Result<(), CommandError> {
         self.require_online()?;
         let mut presence = presence;
+        let origin = if app { Origin::App } else { Origin::Client };
         if presence.name() != "presence" || presence.ns() != ns::JABBER_CLIENT {
             return Err(CommandError::InvalidStanza(
                 "not a <presence/> in jabber:client",
@@ -214,6 +234,12 @@ impl Client {
             None => {
                 if broadcast {
                     self.services.last_broadcast = Some(presence.clone());
+                    if !self.is_online() {
+                        // Sent once back online: again on a fresh session, or after the
+                        // resumption (not twice).
+                        self.services.rebroadcast_pending = true;
+                        return Ok(());
+                    }
                 }
                 // XEP-0115 §4, XEP-0153 §4.1: every available presence carries our caps
                 // and our avatar's hash.
@@ -222,7 +248,7 @@ impl Client {
             Some("unavailable") if broadcast => self.services.last_broadcast = None,
             Some(_) => {}
         }
-        self.send_checked_as(now, &presence, app)
+        self.send_checked_as(now, &presence, origin)
     }
 
     /// Sends an IQ request (`get` or `set`) with `payload` to `to` (`None`: our own
@@ -276,8 +302,12 @@ impl Client {
         // Nothing follows our `</stream:stream>`, not even a service's request; and the
         // services' requests do not wait for a connection (they start again on the next).
         self.require_online()?;
-        let app = owner.is_application();
-        if !app && !self.is_online() {
+        let origin = if owner.is_application() {
+            Origin::AppRequest
+        } else {
+            Origin::Client
+        };
+        if origin == Origin::Client && !self.is_online() {
             return Err(CommandError::NotOnline("reconnecting"));
         }
         let id = self.ids.next_id();
@@ -286,9 +316,13 @@ impl Client {
             .attr("id", &id)
             .attr_opt("to", to)
             .child(payload);
-        self.send_checked_as(now, &iq, app)?;
+        self.send_checked_as(now, &iq, origin)?;
         let deadline = later(now, self.config.timeouts.iq);
-        let connection = self.reconnect.connection + u32::from(!self.is_online());
+        let connection = if self.is_online() {
+            self.reconnect.connection
+        } else {
+            0
+        };
         let to = to.cloned();
         self.session
             .track(id.clone(), to, deadline, owner, connection);
@@ -336,7 +370,7 @@ impl Client {
 
     /// Sends an element of the application's.
     fn send_checked(&mut self, now: Instant, el: &Builder) -> Result<(), CommandError> {
-        self.send_checked_as(now, el, true)
+        self.send_checked_as(now, el, Origin::App)
     }
 
     /// Sends an element, the application's (`app`) or a service's. A stanza is counted for
@@ -346,7 +380,7 @@ impl Client {
         &mut self,
         now: Instant,
         el: &Builder,
-        app: bool,
+        origin: Origin,
     ) -> Result<(), CommandError> {
         let bytes = el.to_bytes(ns::JABBER_CLIENT)?;
         if !super::is_stanza(el) {
@@ -357,11 +391,11 @@ impl Client {
             return Ok(());
         }
         let queued = self.sm.is_on() || !self.is_online();
-        if app && queued && self.sm.is_full(&self.config.stream_management) {
+        if origin != Origin::Client && queued && self.sm.is_full(&self.config.stream_management) {
             let max = self.config.stream_management.max_unacked;
             return Err(CommandError::TooManyUnacknowledged(max));
         }
-        self.send_stanza(now, bytes, app);
+        self.send_stanza(now, bytes, origin);
         Ok(())
     }
 

@@ -61,9 +61,9 @@ impl Default for StreamManagementConfig {
 #[derive(Debug)]
 struct Outgoing {
     bytes: Bytes,
-    /// Sent by the application (so reported if it may not have arrived), not by the
-    /// client's services (which resynchronise on their own).
-    app: bool,
+    /// Handed back as not delivered if it may not have arrived: the application's stanzas,
+    /// not its requests (their outcome says so) nor the services' (they resynchronise).
+    report: bool,
 }
 
 /// What the server agreed to on the current connection.
@@ -254,7 +254,12 @@ impl StreamManagement {
     pub(super) fn abandon(&mut self, h: Option<u32>) -> Vec<Bytes> {
         if let Some(h) = h {
             // A bogus final count changes nothing: everything unacknowledged is reported.
-            let _ = self.on_ack(h);
+            if let Err(too_high) = self.on_ack(h) {
+                tracing::warn!(
+                    "{}; every unacknowledged stanza is reported",
+                    too_high.describe()
+                );
+            }
         }
         self.state = State::Off;
         self.resumption = None;
@@ -286,7 +291,7 @@ impl StreamManagement {
             .queue
             .drain(..)
             .enumerate()
-            .filter(|(i, o)| o.app && !(delivered && *i < sent))
+            .filter(|(i, o)| o.report && !(delivered && *i < sent))
             .map(|(_, o)| o.bytes)
             .collect();
         *self = Self::new();
@@ -295,31 +300,30 @@ impl StreamManagement {
 
     // ---- counting ----
 
-    /// A stanza went out on this connection.
-    pub(super) fn track(&mut self, now: Instant, bytes: Bytes, app: bool) {
+    /// A stanza went out on this connection: counted after those that went out before it
+    /// (and before any still waiting for a connection).
+    pub(super) fn track(&mut self, now: Instant, bytes: Bytes, report: bool) {
         debug_assert!(self.is_on());
-        debug_assert_eq!(self.sent_in_queue, self.queue.len());
-        self.push(bytes, app);
+        self.queued_bytes += bytes.len();
+        self.queue
+            .insert(self.sent_in_queue, Outgoing { bytes, report });
         self.sent_in_queue += 1;
-        self.since_request += 1;
+        self.since_request = self.since_request.saturating_add(1);
         self.unrequested_since.get_or_insert(now);
     }
 
     /// A stanza of the application's waits for a connection.
-    pub(super) fn hold(&mut self, bytes: Bytes) {
-        self.push(bytes, true);
-    }
-
-    fn push(&mut self, bytes: Bytes, app: bool) {
+    pub(super) fn hold(&mut self, bytes: Bytes, report: bool) {
         self.queued_bytes += bytes.len();
-        self.queue.push_back(Outgoing { bytes, app });
+        self.queue.push_back(Outgoing { bytes, report });
     }
 
-    /// Takes the stanzas that wait for a connection, to send them now.
-    pub(super) fn take_held(&mut self) -> Vec<Bytes> {
+    /// Takes the stanzas that wait for a connection, to send them now (with whether each
+    /// is reported if it may not arrive).
+    pub(super) fn take_held(&mut self) -> Vec<(Bytes, bool)> {
         let held: Vec<Outgoing> = self.queue.drain(self.sent_in_queue..).collect();
         self.queued_bytes -= held.iter().map(|o| o.bytes.len()).sum::<usize>();
-        held.into_iter().map(|o| o.bytes).collect()
+        held.into_iter().map(|o| (o.bytes, o.report)).collect()
     }
 
     /// Whether the queue is at its limit for the application's sends.
@@ -360,6 +364,11 @@ impl StreamManagement {
         self.sent_in_queue -= newly as usize;
         self.acked = h;
         self.requested = None;
+        if self.sent_in_queue == 0 {
+            // Nothing left to ask about (an unprompted <a/> may cover it all).
+            self.since_request = 0;
+            self.unrequested_since = None;
+        }
         Ok(())
     }
 
@@ -405,7 +414,7 @@ impl StreamManagement {
 
     /// When an `<r/>` is due for a stanza left unacknowledged.
     pub(super) fn request_due(&self, config: &StreamManagementConfig) -> Option<Instant> {
-        if self.requested.is_some() {
+        if self.requested.is_some() || self.sent_in_queue == 0 {
             return None;
         }
         self.unrequested_since
@@ -423,7 +432,7 @@ impl StreamManagement {
         self.since_request = 0;
         self.unrequested_since = None;
         sent.into_iter()
-            .filter(|o| o.app)
+            .filter(|o| o.report)
             .map(|o| o.bytes)
             .collect()
     }
@@ -507,8 +516,14 @@ impl super::Client {
                         for bytes in again {
                             self.send(now, bytes);
                         }
+                        self.session.sent_now(self.reconnect.connection);
                         self.back_online(now, true);
+                        // XEP-0352 §5.2: the state is not restored when the stream is resumed.
+                        self.csi.fresh_session();
                         self.sync_csi(now);
+                        if std::mem::take(&mut self.services.rebroadcast_pending) {
+                            let _ = self.rebroadcast(now);
+                        }
                         self.after_counted_send(now);
                     }
                     Err(too_high) => self.handled_count_too_high(now, too_high),
@@ -530,6 +545,9 @@ impl super::Client {
     /// a server that lets the queue grow past twice its bound.
     pub(super) fn after_counted_send(&mut self, now: Instant) {
         let config = &self.config.stream_management;
+        if !self.is_online() {
+            return;
+        }
         if self.sm.is_overflowing(config) {
             let reason = super::DisconnectReason::NotAcknowledged;
             let condition = Some(crate::StreamErrorCondition::ResourceConstraint);
@@ -568,8 +586,9 @@ impl super::Client {
         }
     }
 
-    /// Stanzas sent on this connection that the server has not acknowledged yet (XEP-0198);
-    /// 0 without stream management.
+    /// Stanzas sent that the server has not acknowledged yet (XEP-0198): on this connection,
+    /// or while reconnecting on the lost one (they go out again if the session resumes); 0
+    /// without stream management.
     pub fn unacknowledged(&self) -> usize {
         self.sm.unacked()
     }
@@ -583,7 +602,12 @@ pub(super) fn h_of(el: &Element) -> Option<u32> {
 /// Reads a stanza we serialized back, to hand it to the application.
 pub(super) fn reparse(bytes: &[u8]) -> Option<Element> {
     use crate::xml::{Limits, StreamEvent, StreamReader};
-    let mut reader = StreamReader::new(Limits::default());
+    // Our own bytes, within no limit but their own size.
+    let mut reader = StreamReader::new(Limits {
+        max_element_size: bytes.len().max(256),
+        max_depth: usize::MAX,
+        max_attributes: usize::MAX,
+    });
     reader.feed(
         b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
     );

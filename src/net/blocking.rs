@@ -46,8 +46,8 @@ use rustls::ClientConnection;
 use super::tls::{self, TlsConfigs};
 use super::{
     connect_failure, deliver_read, endpoints, log_session_end, negotiation_outcome,
-    parse_see_other_host, tls_server_name, worse, write_timed_out, ConnectOptions, Endpoint, Error,
-    Failure, Negotiation, Probe,
+    parse_see_other_host, report_transport_failure, tls_server_name, worse, write_timed_out,
+    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
@@ -177,7 +177,8 @@ impl Connection {
         Ok(config.jid.bare())
     }
 
-    /// The full JID the server bound.
+    /// The full JID the server bound at login. A fresh session after a reconnection may
+    /// be bound to another resource if the server picked it: [`Event::Reconnected`] says.
     pub fn jid(&self) -> &Jid {
         self.shared.bound.get().unwrap_or(&self.shared.account)
     }
@@ -384,6 +385,18 @@ impl Connection {
     /// broadcast again.
     pub fn set_feature(&self, feature: &str, on: bool) -> Result<(), CommandError> {
         self.call(|c, now| c.set_feature(now, feature, on))
+    }
+
+    /// Tells the server whether the application is in the foreground (XEP-0352); kept
+    /// across reconnections.
+    pub fn set_active(&self, active: bool) -> Result<(), CommandError> {
+        self.call(|c, now| c.set_active(now, active))
+    }
+
+    /// Stanzas sent on the current connection that the server has not acknowledged yet
+    /// (XEP-0198).
+    pub fn unacknowledged(&self) -> usize {
+        self.call(|c, _| c.unacknowledged())
     }
 
     /// `jid`'s vCard (XEP-0054; `None`: our own), waited for.
@@ -697,9 +710,9 @@ impl State {
     }
 
     /// Opens the new transport the client asked for ([`Action::Connect`]): to `to` if it
-    /// named a host, else to the configured endpoints (DNS looked up again). This blocks
-    /// the caller that drove the client here for as long as connecting takes (at most the
-    /// connect timeout per address).
+    /// named a host, else to the configured endpoints (DNS looked up again). This runs on
+    /// the thread that drove the client here, under the connection's lock: other threads'
+    /// calls wait until it is done (at most the connect timeout per address).
     fn reconnect(&mut self, to: Option<String>) {
         let domain = self.client.config().jid.domain().to_owned();
         let deadline = later(Instant::now(), self.client.config().timeouts.negotiation);
@@ -765,7 +778,7 @@ impl State {
             let _ = self.sock.shutdown(Shutdown::Both);
         }
         if !self.client.is_closed() {
-            self.client.handle_transport_error(Instant::now(), &error);
+            report_transport_failure(&mut self.client, Instant::now(), &error);
             self.failure.get_or_insert(error);
         }
     }

@@ -40,6 +40,8 @@
 //! | add or remove one of our features (caps re-announced) | `set_feature(now, feature, on)` | `set_feature(feature, on)` | `set_feature(feature, on)` |
 //! | a vCard (XEP-0054) | `vcard_get(now, jid)`, `vcard_set(now, vcard)` (ids; read with [`VCard::from_iq`](crate::client::vcard::VCard::from_iq)) | `vcard(jid)`, `set_vcard(vcard)` (awaited, typed) | the same |
 //! | our avatar (vCard, XEP-0153; PEP, XEP-0084), a contact's | `set_avatar(now, photo)`, `publish_avatar(now, image)` (ids), `avatar_of(jid)` | `set_avatar(photo)`, `publish_avatar(image)` (awaited), `avatar_of(jid)` | the same |
+//! | foreground or background (XEP-0352) | `set_active(now, active)` | `set_active(active)` | `set_active(active)` |
+//! | stanzas not yet acknowledged (XEP-0198) | `unacknowledged()` | `unacknowledged()` | `unacknowledged()` |
 //! | any element | `send_element(now, element)` | `send_element(element)` | `send_element(element)` |
 //! | close the stream | `close(now)` | `close()` (waits until over) | `close()` (waits until over) |
 //! | anything else of the core | — | `call(\|client, now\| ..)` | `call(\|client, now\| ..)` |
@@ -48,6 +50,22 @@
 //! [`Events`](tokio::Events) and the blocking
 //! [`Connection::next_event`](blocking::Connection::next_event) deliver them in order and end
 //! (`None`) after [`Event::Disconnected`].
+//!
+//! # Reconnection
+//!
+//! When the core asks for a new transport
+//! ([`Action::Connect`](crate::client::Action::Connect), see
+//! [`ReconnectConfig`](crate::client::ReconnectConfig)), both adapters open one to the same
+//! endpoints (DNS looked up again), or to the host a `see-other-host` error or a resumption
+//! `location` named, with the same trust; the handle and the events go on working across
+//! it. Meanwhile commands are accepted and their stanzas wait for the new connection
+//! (bounded: [`CommandError::TooManyUnacknowledged`]), and the events say what happens:
+//! [`Event::Reconnecting`], [`Event::Reconnected`] (resumed or fresh),
+//! [`Event::NotDelivered`]. A certificate that does not verify ends the session instead
+//! ([`DisconnectReason::Tls`](crate::client::DisconnectReason::Tls)). The tokio adapter
+//! connects in the background; the blocking one connects on the thread that is driving it at
+//! the time, holding the connection's lock, so other threads' calls wait meanwhile (at most
+//! the connect timeout per address).
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -488,16 +506,34 @@ fn deliver_read(
     None
 }
 
-/// What a failed reconnection attempt tells the client: a TLS handshake that failed for
-/// another reason than time is final (a certificate that does not verify will not verify
-/// next time either, and may be an attack); anything else is worth another try.
+/// What a failed connection attempt tells the client: a certificate that does not verify
+/// is final (it will not verify next time either, and may be an attack), as is a TLS
+/// configuration that cannot work; anything else (a reset, a timeout, a server restarting)
+/// is worth another try.
 fn connect_failure(e: &Error) -> DisconnectReason {
+    let certificate = |source: &io::Error| {
+        source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|tls| {
+                matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                )
+            })
+    };
     match e {
-        Error::Tls { source, .. } if source.kind() != io::ErrorKind::TimedOut => {
-            DisconnectReason::Tls(e.to_string())
-        }
+        Error::Tls { source, .. } if certificate(source) => DisconnectReason::Tls(e.to_string()),
         Error::TlsConfig(_) => DisconnectReason::Tls(e.to_string()),
         _ => DisconnectReason::Transport(e.to_string()),
+    }
+}
+
+/// Tells the client its transport failed, final or not (see [`connect_failure`]).
+fn report_transport_failure(client: &mut Client, now: Instant, error: &Error) {
+    match connect_failure(error) {
+        DisconnectReason::Tls(text) => client.handle_tls_failed(now, &text),
+        _ => client.handle_transport_error(now, error),
     }
 }
 

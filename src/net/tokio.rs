@@ -51,8 +51,8 @@ use tracing::Instrument;
 use super::tls::{self, TlsConfigs};
 use super::{
     connect_failure, deliver_read, endpoints, log_session_end, negotiation_outcome,
-    parse_see_other_host, tls_server_name, worse, write_timed_out, ConnectOptions, Endpoint, Error,
-    Failure, Negotiation, Probe,
+    parse_see_other_host, report_transport_failure, tls_server_name, worse, write_timed_out,
+    ConnectOptions, Endpoint, Error, Failure, Negotiation, Probe,
 };
 use crate::client::avatar::Avatar;
 use crate::client::disco::{self, DiscoError, DiscoInfo, DiscoItem};
@@ -162,7 +162,8 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// The full JID the server bound.
+    /// The full JID the server bound at login. A fresh session after a reconnection may
+    /// be bound to another resource if the server picked it: [`Event::Reconnected`] says.
     pub fn jid(&self) -> &Jid {
         &self.jid
     }
@@ -407,6 +408,18 @@ impl Handle {
         let feature = feature.to_owned();
         self.call(move |c, now| c.set_feature(now, &feature, on))
             .await?
+    }
+
+    /// Tells the server whether the application is in the foreground (XEP-0352); kept
+    /// across reconnections.
+    pub async fn set_active(&self, active: bool) -> Result<(), CommandError> {
+        self.call(move |c, now| c.set_active(now, active)).await?
+    }
+
+    /// Stanzas sent on the current connection that the server has not acknowledged yet
+    /// (XEP-0198).
+    pub async fn unacknowledged(&self) -> Result<usize, CommandError> {
+        self.call(|c, _| c.unacknowledged()).await
     }
 
     /// `jid`'s vCard (XEP-0054; `None`: our own), waited for.
@@ -835,6 +848,8 @@ impl Driver {
                 }
             }
             if self.client.is_closed() {
+                // No transport is wanted any more, however the session ended.
+                self.connecting = None;
                 for done in self.closing.drain(..) {
                     let _ = done.send(());
                 }
@@ -930,10 +945,6 @@ impl Driver {
             },
             Command::Close(done) => {
                 self.client.close(now);
-                // Closing while reconnecting: no transport is wanted any more.
-                if self.client.is_closed() {
-                    self.connecting = None;
-                }
                 self.closing.push(done);
             }
         }
@@ -1032,7 +1043,7 @@ impl Driver {
     fn transport_failed(&mut self, error: Error) {
         self.transport = Transport::Gone;
         if !self.client.is_closed() {
-            self.client.handle_transport_error(Instant::now(), &error);
+            report_transport_failure(&mut self.client, Instant::now(), &error);
             self.failure.get_or_insert(error);
         }
     }

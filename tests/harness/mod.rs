@@ -655,6 +655,12 @@ impl Server {
             value("username").unwrap_or_default(),
             value("password").unwrap_or_default(),
         ));
+        if self.authenticated {
+            // A password change: the next login needs the new one (leaked: a test's lifetime).
+            if let Some(new) = value("password") {
+                self.script.password = Box::leak(new.into_boxed_str());
+            }
+        }
         self.send(&format!("<iq type='result' id='{id}'/>"));
     }
 

@@ -413,13 +413,19 @@ fn wrong_password_both(kind: Kind) {
     }
 }
 
+/// Without reconnection (the continuity tests have it on), a stopped server ends the session.
 fn stopped_mid_session_both(kind: Kind) {
     let mut server = start(kind);
     let alice = account(&server, "alice");
-    let conn = Connection::connect(config(&alice, "s1"), &starttls(&server)).unwrap();
+    let once = |resource| {
+        let mut c = config(&alice, resource);
+        c.reconnect = xmpp_sansio::client::ReconnectConfig::disabled();
+        c
+    };
+    let conn = Connection::connect(once("s1"), &starttls(&server)).unwrap();
     let rt = runtime();
     let (_handle, mut events) = rt
-        .block_on(xtokio::connect(config(&alice, "s2"), &starttls(&server)))
+        .block_on(xtokio::connect(once("s2"), &starttls(&server)))
         .unwrap();
     server.stop();
     let typed = |reason: &DisconnectReason| match reason {
