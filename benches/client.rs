@@ -3,7 +3,9 @@
 //! with the bare `StreamReader` over the same ~10 MB corpus, and the corpus' presences
 //! through the presence map and the caps service: their vers unknown (as in the corpus),
 //! known (rewritten to vers in the cache: a hit per presence), caps off, services off; the
-//! differences are the services' costs.
+//! differences are the services' costs. Then reconnections (XEP-0198 resumption, and a fresh
+//! session), with the SCRAM keys of the first login reused, and the stanzas again with stream
+//! management counting them.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -18,7 +20,7 @@ use harness::{config, Pair, Script};
 use xmpp_sansio::client::caps::{CapsHash, CapsKey};
 use xmpp_sansio::client::disco::{DiscoInfo, Identity};
 use xmpp_sansio::client::sasl::Mechanism;
-use xmpp_sansio::client::{Action, Event};
+use xmpp_sansio::client::{Action, Event, ReconnectConfig};
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
 const CHUNK: usize = 4096;
@@ -136,6 +138,57 @@ fn online_pair() -> Pair {
     online_pair_with(Services::Default)
 }
 
+/// Online with stream management counting every stanza; acknowledgements are never asked
+/// for (the corpus' server does not answer them), so the queue keeps our replies.
+fn online_pair_sm() -> Pair {
+    let mut c = config();
+    c.sasl.allowed = vec![Mechanism::Plain];
+    c.timeouts.keepalive = None;
+    c.timeouts.ping_after = None;
+    c.stream_management.ack_every = u32::MAX;
+    c.stream_management.ack_after = Duration::from_secs(1 << 30);
+    c.stream_management.max_unacked = usize::MAX / 2;
+    c.stream_management.max_unacked_bytes = usize::MAX / 2;
+    let script = Script {
+        mechanisms: vec!["PLAIN"],
+        sm: true,
+        ..Script::default()
+    };
+    let pair = Pair::online(c, script);
+    assert!(pair.server.sm.enabled);
+    pair
+}
+
+/// Online with SCRAM-SHA-256, ready to lose its connection and come back (`sm`: resumed,
+/// else a fresh session).
+fn reconnecting_pair(sm: bool) -> Pair {
+    let mut c = config();
+    c.reconnect = ReconnectConfig::default();
+    c.reconnect.min_delay = Duration::from_millis(1);
+    c.sasl.allowed = vec![Mechanism::ScramSha256];
+    c.timeouts.keepalive = None;
+    c.timeouts.ping_after = None;
+    let script = Script {
+        mechanisms: vec!["SCRAM-SHA-256"],
+        sm,
+        ..Script::default()
+    };
+    Pair::online(c, script)
+}
+
+/// The connection drops and the client is back online (the history the harness keeps is
+/// dropped, so that iterations cost the same).
+fn reconnect(pair: &mut Pair) {
+    pair.events.clear();
+    pair.seen.clear();
+    pair.delivered.clear();
+    pair.server.received.clear();
+    pair.server.raw.clear();
+    pair.cut();
+    pair.advance(Duration::from_millis(1));
+    assert!(pair.client.is_online());
+}
+
 /// Three client descriptions and their XEP-0115 hashes.
 fn known_descriptions() -> Vec<(CapsKey, DiscoInfo)> {
     (0..3)
@@ -196,11 +249,23 @@ fn with_known_vers(presences: &[u8]) -> Vec<u8> {
 
 fn main() {
     // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-known[-twice]|
-    // presences-rewrite|presences-nocaps[-twice]|presences-off|none`: one pass and exit,
+    // presences-rewrite|presences-nocaps[-twice]|presences-off|client-sm|none`: one pass and exit,
     // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
     // a shared machine. `logins|logins-bare`: 100 PLAIN logins, with or without the services'
     // first round (before the corpus is even made).
     let one_pass = std::env::var("CLIENT_BENCH_ONE_PASS").ok();
+    // `reconnects-resumed|reconnects-fresh`: 100 reconnections after one SCRAM login.
+    if let Some(sm) = match one_pass.as_deref() {
+        Some("reconnects-resumed") => Some(true),
+        Some("reconnects-fresh") => Some(false),
+        _ => None,
+    } {
+        let mut pair = reconnecting_pair(sm);
+        for _ in 0..100 {
+            reconnect(&mut pair);
+        }
+        return;
+    }
     if let Some(bare) = match one_pass.as_deref() {
         Some("logins") => Some(false),
         Some("logins-bare") => Some(true),
@@ -242,6 +307,7 @@ fn main() {
                 through_client(&mut online_pair_with(Services::NoCaps), &presences)
             }
             "presences-off" => through_client(&mut online_pair_with(Services::Off), &presences),
+            "client-sm" => through_client(&mut online_pair_sm(), stanzas),
             _ => through_client(&mut pair, stanzas),
         };
         eprintln!("{which}: {n}");
@@ -275,12 +341,30 @@ fn main() {
     g.bench_function("plain (no PBKDF2)", |b| b.iter(|| login(Mechanism::Plain)));
     g.finish();
 
+    let mut g = c.benchmark_group("reconnect (SCRAM-SHA-256 keys reused)");
+    g.bench_function("resumed (XEP-0198)", |b| {
+        let mut pair = reconnecting_pair(true);
+        b.iter(|| reconnect(&mut pair))
+    });
+    g.bench_function("fresh session", |b| {
+        let mut pair = reconnecting_pair(false);
+        b.iter(|| reconnect(&mut pair))
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("stanzas");
     g.throughput(Throughput::Bytes(stanzas.len() as u64));
     g.bench_function("reader", |b| b.iter(|| through_reader(header, stanzas)));
     g.bench_function("client", |b| {
         b.iter_batched(
             online_pair,
+            |mut pair| through_client(&mut pair, stanzas),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("client, stream management counting", |b| {
+        b.iter_batched(
+            online_pair_sm,
             |mut pair| through_client(&mut pair, stanzas),
             criterion::BatchSize::LargeInput,
         )

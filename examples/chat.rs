@@ -357,6 +357,18 @@ async fn on_event(handle: &Handle, event: Event, out: &Out) {
             json!({"event": "avatar-failed", "jid": jid.as_str(), "hash": hash, "reason": reason.to_string()}),
             || format!("avatar: {jid}'s {hash} not shown: {reason}"),
         ),
+        Event::Reconnecting { attempt, delay, reason } => out.emit(
+            json!({"event": "reconnecting", "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason.to_string()}),
+            || format!("connection lost ({reason}): reconnecting in {delay:?} (attempt {attempt})"),
+        ),
+        Event::Reconnected { jid, resumed } => out.emit(
+            json!({"event": "reconnected", "jid": jid.as_str(), "resumed": resumed}),
+            || format!("back online as {jid} ({})", if resumed { "session resumed" } else { "fresh session" }),
+        ),
+        Event::NotDelivered(stanza) => out.emit(
+            json!({"event": "not-delivered", "stanza": stanza.name(), "id": stanza.attr("id").map(|i| i.into_owned())}),
+            || format!("may not have been delivered: <{}> {:?}", stanza.name(), stanza.attr("id")),
+        ),
         Event::CarbonRefused { from } => out.emit(
             json!({"event": "carbon-refused", "from": from.as_ref().map(Jid::as_str)}),
             || format!("a forged carbon from {from:?} was dropped"),

@@ -11,20 +11,27 @@
 //! our vCard (none) and the server description query, so that the arbitrary bytes reach the
 //! services: roster pushes, presence and subscriptions, carbons, registration, disco
 //! requests, caps announcements and the answers to the caps queries, avatar hashes and the
-//! vCards fetched for them (small caches, rate and flight limits). Checks: no panic, every drain of `poll_action` ends,
-//! nothing is sent after `Action::Close`, a closed client stays silent, `Online` comes at
-//! most once, and the roster and the presence map stay within their (small) limits.
+//! vCards fetched for them (small caches, rate and flight limits), and stream management
+//! (offered, so enabled: acknowledgements, and after a lost connection the reconnection the
+//! driver grants at once, with resumption or a fresh session). Checks: no panic, every
+//! drain of `poll_action` ends, nothing is sent after `Action::Close` (until a new
+//! connection), a closed client stays silent, `Online` comes at most once, the roster and
+//! the presence map stay within their (small) limits, and the unacknowledged queue within
+//! twice its bound.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use xmpp_sansio::client::register::RegistrationEvent;
-use xmpp_sansio::client::{Action, Client, Config, Event, TlsInfo};
+use xmpp_sansio::client::{Action, Client, Config, DisconnectReason, Event, TlsInfo};
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' from='example.com' version='1.0' id='x'>";
+/// Features after authentication: binding, stream management, client state indication.
+const AFTER_AUTH: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+    <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/></stream:features>";
 
 struct Driver {
     client: Client,
@@ -40,6 +47,8 @@ struct Driver {
     carbons_id: Option<String>,
     server_info_id: Option<String>,
     vcard_id: Option<String>,
+    /// Reconnections granted so far.
+    reconnects: usize,
 }
 
 impl Driver {
@@ -95,10 +104,40 @@ impl Driver {
                 }
                 Action::Event(_) => {}
                 Action::Close => self.closed = true,
-                Action::Connect { .. } => {}
+                // A reconnection: a scripted server brings the new connection to where the
+                // session is resumed (or bound afresh); the arbitrary bytes go on from there.
+                Action::Connect { .. } => {
+                    self.closed = false;
+                    self.reconnects += 1;
+                    if self.reconnects > 4 {
+                        let reason = DisconnectReason::Transport("enough".into());
+                        let r = self.client.handle_connect_failed(self.now, reason);
+                        assert!(r.is_ok(), "{r:?}");
+                        continue;
+                    }
+                    self.reader = StreamReader::new(Limits::default());
+                    let r = self.client.handle_connected(self.now);
+                    assert!(r.is_ok(), "{r:?}");
+                    for bytes in [
+                        HEADER,
+                        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+                        "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+                        HEADER,
+                        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+                        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+                        HEADER,
+                        AFTER_AUTH,
+                    ] {
+                        self.input(bytes.as_bytes());
+                    }
+                }
             }
         }
         assert!(self.online <= 1, "Online twice");
+        assert!(
+            self.client.unacknowledged() <= 32,
+            "unacknowledged queue over twice its bound"
+        );
         if let Some(roster) = self.client.roster() {
             assert!(roster.len() <= 8, "roster over its limit");
         }
@@ -148,6 +187,8 @@ fuzz_target!(|input: &[u8]| {
     config.avatars.limits.max_in_flight = 2;
     config.avatars.limits.max_deferred = 4;
     config.avatars.limits.burst = 3;
+    config.stream_management.max_unacked = 16;
+    config.stream_management.max_unacked_bytes = 4096;
     if register {
         config.register = Some(if input[0] & 0x20 != 0 {
             xmpp_sansio::client::register::Register::Interactive { then_login: true }
@@ -167,6 +208,7 @@ fuzz_target!(|input: &[u8]| {
         carbons_id: None,
         server_info_id: None,
         vcard_id: None,
+        reconnects: 0,
     };
     d.drain();
     if stage >= 1 {
@@ -181,7 +223,7 @@ fuzz_target!(|input: &[u8]| {
         d.input(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
         d.input(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
         d.input(HEADER.as_bytes());
-        d.input(b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>");
+        d.input(AFTER_AUTH.as_bytes());
         let id = d.last_iq_id.clone().unwrap_or_default();
         let result = format!("<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/balcony</jid></bind></iq>");
         d.input(result.as_bytes());
@@ -233,6 +275,8 @@ fuzz_target!(|input: &[u8]| {
         d.client.handle_timeout(d.now);
         d.drain();
     }
+    // The application closes (a lost connection alone would be reconnected).
+    d.client.close(d.now);
     d.client.handle_eof(d.now);
     d.drain();
     assert!(d.client.is_closed());
