@@ -169,7 +169,10 @@ fn with_stale_acks(stanzas: &[u8]) -> Vec<u8> {
     while let Some(at) = out[i..].windows(needle.len()).position(|w| w == needle) {
         let start = i + at + needle.len();
         let end = (start + 16).min(out.len());
-        if let Some(h) = out[start..end].windows(3).position(|w| w[0] == b'h' && w[1] == b'=') {
+        if let Some(h) = out[start..end]
+            .windows(3)
+            .position(|w| w[0] == b'h' && w[1] == b'=')
+        {
             let mut j = start + h + 3;
             while j < out.len() && out[j].is_ascii_digit() {
                 out[j] = b'0';
