@@ -62,7 +62,7 @@
 //! (bounded: [`CommandError::TooManyUnacknowledged`]), and the events say what happens:
 //! [`Event::Reconnecting`], [`Event::Reconnected`] (resumed or fresh),
 //! [`Event::NotDelivered`]. A certificate that does not verify ends the session instead
-//! ([`DisconnectReason::Tls`](crate::client::DisconnectReason::Tls)). The tokio adapter
+//! ([`DisconnectReason::Tls`]). The tokio adapter
 //! connects in the background; the blocking one connects on the thread that is driving it at
 //! the time, holding the connection's lock, so other threads' calls wait meanwhile (at most
 //! the connect timeout per address).
