@@ -136,6 +136,10 @@ struct State {
     generation: u64,
     /// The read side of a new transport, for the next reading thread to take.
     read_side: Option<TcpStream>,
+    /// The client asked for a new transport (to this host, if it named one).
+    connect_wanted: Option<Option<String>>,
+    /// A thread is opening it (without holding the lock).
+    connecting: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -530,6 +534,24 @@ impl Shared {
                 self.changed.notify_all();
                 continue;
             }
+            if !state.connecting {
+                if let Some(to) = state.connect_wanted.take() {
+                    // Reconnecting: this thread opens the transport, without the lock, so
+                    // that other threads' calls go on meanwhile (their stanzas wait in the
+                    // client for the new connection).
+                    state.connecting = true;
+                    let job = Reconnect::new(&state, to);
+                    drop(state);
+                    let opened = job.open();
+                    state = self.lock();
+                    state.connecting = false;
+                    state.reconnected(opened);
+                    state.flush();
+                    self.changed.notify_all();
+                    waited = true;
+                    continue;
+                }
+            }
             let mut wake = match (deadline, state.client.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -616,6 +638,48 @@ impl State {
     }
 }
 
+/// What opening a transport for a reconnection needs, taken out of the state so that it
+/// runs without the lock.
+struct Reconnect {
+    domain: String,
+    to: Option<String>,
+    options: ConnectOptions,
+    configs: TlsConfigs,
+    deadline: Instant,
+}
+
+impl Reconnect {
+    fn new(state: &State, to: Option<String>) -> Self {
+        let config = state.client.config();
+        Self {
+            domain: config.jid.domain().to_owned(),
+            to,
+            options: state.options.clone(),
+            configs: state.configs.clone(),
+            deadline: later(Instant::now(), config.timeouts.negotiation),
+        }
+    }
+
+    /// To `to` if the client named a host, else to the configured endpoints (DNS looked up
+    /// again); the read side cloned for the reading thread.
+    fn open(self) -> Result<(Opened, TcpStream), Error> {
+        tracing::debug!(to = ?self.to, "reconnecting");
+        let targets = match self.to.as_deref().and_then(parse_see_other_host) {
+            Some(endpoint) => vec![endpoint],
+            None => resolve(&self.domain, &self.options)?,
+        };
+        let opened = open_socket(
+            &self.domain,
+            &targets,
+            &self.options,
+            &self.configs,
+            self.deadline,
+        )?;
+        let read_side = opened.sock.try_clone()?;
+        Ok((opened, read_side))
+    }
+}
+
 impl Drop for Shared {
     /// The last clone is gone: close the stream, without waiting for the server.
     fn drop(&mut self) {
@@ -651,7 +715,8 @@ impl State {
                     }
                 }
                 Action::StartTls { server_name } => self.start_tls(&server_name),
-                Action::Connect { to } => self.reconnect(to),
+                // Connected by the thread driving the client, without the lock.
+                Action::Connect { to } => self.connect_wanted = Some(to),
                 Action::Event(event) => self.deliver(event),
                 Action::Close => self.shutdown(),
             }
@@ -712,48 +777,34 @@ impl State {
         }
     }
 
-    /// Opens the new transport the client asked for ([`Action::Connect`]): to `to` if it
-    /// named a host, else to the configured endpoints (DNS looked up again). This runs on
-    /// the thread that drove the client here, under the connection's lock: other threads'
-    /// calls wait until it is done (at most the connect timeout per address).
-    fn reconnect(&mut self, to: Option<String>) {
-        let domain = self.client.config().jid.domain().to_owned();
-        let deadline = later(Instant::now(), self.client.config().timeouts.negotiation);
-        tracing::debug!(?to, "reconnecting");
-        let targets = match to.as_deref().and_then(parse_see_other_host) {
-            Some(endpoint) => Ok(vec![endpoint]),
-            None => resolve(&domain, &self.options),
-        };
-        let opened = targets.and_then(|targets| {
-            open_socket(&domain, &targets, &self.options, &self.configs, deadline)
-        });
-        let opened = opened.and_then(|o| {
-            let read_side = o.sock.try_clone()?;
-            Ok((o, read_side))
-        });
+    /// Takes over the new transport opened for the client ([`Action::Connect`]), or tells
+    /// it why there is none. A transport nobody waits for any more (the session was closed
+    /// meanwhile) is shut.
+    fn reconnected(&mut self, opened: Result<(Opened, TcpStream), Error>) {
         let now = Instant::now();
-        // Refused only if the client no longer waits for it.
-        let _ = match opened {
-            Ok((opened, read_side)) => {
-                self.generation += 1;
-                self.sock = opened.sock;
-                self.read_side = Some(read_side);
-                self.endpoint = opened.endpoint;
-                self.closed = false;
-                self.first_bytes = Probe::default();
-                match opened.tls {
-                    Some((conn, info)) => {
-                        self.tls = Some(conn);
-                        self.client.handle_connected_over_tls(now, info)
-                    }
-                    None => {
-                        self.tls = None;
-                        self.client.handle_connected(now)
-                    }
-                }
+        let (opened, read_side) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                // Refused only if the client no longer waits for it.
+                let _ = self.client.handle_connect_failed(now, connect_failure(&e));
+                return;
             }
-            Err(e) => self.client.handle_connect_failed(now, connect_failure(&e)),
         };
+        let (tls, accepted) = match opened.tls {
+            Some((conn, info)) => (Some(conn), self.client.handle_connected_over_tls(now, info)),
+            None => (None, self.client.handle_connected(now)),
+        };
+        if accepted.is_err() {
+            let _ = opened.sock.shutdown(Shutdown::Both);
+            return;
+        }
+        self.generation += 1;
+        self.sock = opened.sock;
+        self.tls = tls;
+        self.read_side = Some(read_side);
+        self.endpoint = opened.endpoint;
+        self.closed = false;
+        self.first_bytes = Probe::default();
     }
 
     /// Decrypts what arrived and hands the plaintext to the client.
@@ -829,6 +880,8 @@ fn open(
         options: options.clone(),
         generation: 0,
         read_side: None,
+        connect_wanted: None,
+        connecting: false,
     };
     Ok(Shared {
         state: Mutex::new(state),

@@ -64,8 +64,8 @@
 //! [`Event::NotDelivered`]. A certificate that does not verify ends the session instead
 //! ([`DisconnectReason::Tls`]). The tokio adapter
 //! connects in the background; the blocking one connects on the thread that is driving it at
-//! the time, holding the connection's lock, so other threads' calls wait meanwhile (at most
-//! the connect timeout per address).
+//! the time (in `next_event` or a wait), without holding the connection's lock, so other
+//! threads' calls go on meanwhile.
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
