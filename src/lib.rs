@@ -229,7 +229,7 @@ pub mod ns;
 pub mod stream_error;
 pub mod xml;
 
-pub use stream_error::StreamErrorCondition;
+pub use stream_error::{StreamError, StreamErrorCondition};
 
 /// The README's examples, compiled and run as doc tests (they use both adapters).
 #[cfg(all(doctest, feature = "tokio", feature = "blocking"))]

@@ -20,7 +20,9 @@ use crate::jid::{Jid, JidError};
 use crate::ns;
 use crate::xml::{Builder, Element, ElementRef};
 
-pub use error::{ErrorType, StanzaError, StanzaErrorCondition, StreamError};
+pub use crate::stream_error::StreamError;
+pub(crate) use error::xml_safe;
+pub use error::{ErrorType, StanzaError, StanzaErrorCondition};
 
 // ---------------------------------------------------------------------------------------------
 // Header enums
@@ -346,7 +348,7 @@ fn lang_eq(a: &str, b: &str) -> bool {
 
 /// The child `name` in `ns` for the reader's language: the first one without its own
 /// `xml:lang` or with `xml:lang` equal to `lang`, else the first one.
-pub(super) fn child_for_lang<'a>(
+pub(crate) fn child_for_lang<'a>(
     el: ElementRef<'a>,
     name: &str,
     ns: &str,
