@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{config, Pair, Script, Seen};
-use xmpp_sansio::client::stanza::{IqType, MessageType, OutgoingPresence, Show};
+use xmpp_sansio::client::stanza::{MessageType, OutgoingPresence, Show};
 use xmpp_sansio::client::{
     CommandError, Config, DisconnectReason, Event, IqError, Password, ReconnectConfig,
 };
@@ -45,16 +45,6 @@ fn connects(pair: &Pair) -> usize {
         .iter()
         .filter(|s| matches!(s, Seen::Connect(_)))
         .count()
-}
-
-fn reconnected(pair: &Pair) -> Vec<bool> {
-    pair.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Reconnected { resumed, .. } => Some(*resumed),
-            _ => None,
-        })
-        .collect()
 }
 
 fn transport_failure() -> DisconnectReason {
@@ -122,7 +112,7 @@ fn a_connection_that_was_up_a_while_is_retried_at_once() {
     pair.cut();
     assert_eq!(attempts(&pair), [(1, Duration::ZERO)]);
     assert_eq!(connects(&pair), 1);
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
     // The second loss in a row backs off.
     pair.cut();
     assert!(attempts(&pair)[1].1 >= Duration::from_millis(500));
@@ -259,15 +249,7 @@ fn commands_wait_for_the_next_connection_within_the_bound() {
         .client
         .send_message(pair.now, &romeo(), MessageType::Chat, "later")
         .unwrap();
-    let iq = pair
-        .client
-        .send_iq(
-            pair.now,
-            Some(&romeo()),
-            IqType::Get,
-            Builder::new("query", "jabber:iq:version"),
-        )
-        .unwrap();
+    let iq = pair.ask_version();
     assert_eq!(
         pair.client
             .send_message(pair.now, &romeo(), MessageType::Chat, "too many"),
@@ -283,7 +265,7 @@ fn commands_wait_for_the_next_connection_within_the_bound() {
     assert!(!pair.sent().contains("later"));
     pair.advance(Duration::from_secs(1));
     pair.connect();
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
     let sent = pair.sent();
     assert_eq!(sent.matches("<body>later</body>").count(), 1);
     assert!(sent.contains(&format!("id='{id}'")) && sent.contains(&format!("id='{iq}'")));
@@ -328,21 +310,13 @@ fn a_fresh_session_resynchronises() {
         .send_presence(pair.now, OutgoingPresence::available().show(Show::Away))
         .unwrap();
     pair.client.set_active(pair.now, false).unwrap();
-    let asked = pair
-        .client
-        .send_iq(
-            pair.now,
-            Some(&romeo()),
-            IqType::Get,
-            Builder::new("query", "jabber:iq:version"),
-        )
-        .unwrap();
+    let asked = pair.ask_version();
     pair.server_sends("<presence from='romeo@example.net/orchard'/>");
     pair.drive();
     let before = pair.sent().len();
     pair.cut();
     pair.advance(Duration::from_secs(1));
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
     let after = &pair.sent()[before..];
     // Roster with its version, carbons, our presence as it was, our state.
     assert!(
@@ -386,7 +360,7 @@ fn a_reconnection_reuses_the_scram_keys() {
     let mut pair = Pair::online(c, script);
     pair.cut();
     pair.advance(Duration::from_secs(1));
-    assert_eq!(reconnected(&pair), [false], "{:#?}", pair.events);
+    assert_eq!(pair.reconnections(), [false], "{:#?}", pair.events);
     assert!(pair.client.is_online());
     // A changed password drops them: the server now derives its keys from the new one
     // (with the same salt and count), so keys kept from the old one would fail.
@@ -395,7 +369,7 @@ fn a_reconnection_reuses_the_scram_keys() {
     assert_eq!(pair.server.script.password, "new-one");
     pair.advance(Duration::from_secs(61));
     pair.cut();
-    assert_eq!(reconnected(&pair), [false, false], "{:#?}", pair.events);
+    assert_eq!(pair.reconnections(), [false, false], "{:#?}", pair.events);
     assert!(pair.client.is_online());
 }
 
@@ -461,15 +435,7 @@ fn a_request_made_while_reconnecting_survives_a_failed_attempt() {
     let mut pair = Pair::online(reconnecting(), Script::default());
     pair.auto_connect = false;
     pair.cut();
-    let id = pair
-        .client
-        .send_iq(
-            pair.now,
-            Some(&romeo()),
-            IqType::Get,
-            Builder::new("query", "jabber:iq:version"),
-        )
-        .unwrap();
+    let id = pair.ask_version();
     pair.advance(Duration::from_secs(1));
     pair.connect_asked = None;
     pair.client
@@ -477,7 +443,7 @@ fn a_request_made_while_reconnecting_survives_a_failed_attempt() {
         .unwrap();
     pair.advance(Duration::from_secs(2));
     pair.connect();
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
     // Sent on the new connection and waiting for its answer, not failed.
     assert!(pair.sent().contains(&format!("id='{id}'")));
     assert!(!pair

@@ -68,16 +68,6 @@ fn times_sent(pair: &Pair, body: &str) -> usize {
     pair.sent().matches(&format!("<body>{body}</body>")).count()
 }
 
-fn reconnected(pair: &Pair) -> Vec<bool> {
-    pair.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Reconnected { resumed, .. } => Some(*resumed),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Cuts the connection and lets the reconnection run, after the delay it announced.
 fn cut_and_reconnect(pair: &mut Pair) {
     pair.cut();
@@ -257,7 +247,7 @@ fn resumption_sends_again_what_the_server_did_not_get_and_keeps_the_session() {
     // The last two were lost on the way.
     pair.server.sm.received -= 2;
     cut_and_reconnect(&mut pair);
-    assert_eq!(reconnected(&pair), [true], "{:#?}", pair.seen);
+    assert_eq!(pair.reconnections(), [true], "{:#?}", pair.seen);
     assert_eq!(pair.server.sm.resumes.len(), 1);
     assert_eq!(pair.server.sm.resumes[0].0, "sm-1");
     assert_eq!(
@@ -288,20 +278,12 @@ fn a_failed_resumption_binds_afresh_and_hands_back_what_was_not_acknowledged() {
     let presences = pair.sent().matches("<presence").count();
     pair.server.sm.answer_r = false;
     // A request waiting for its answer when the connection goes.
-    let waiting = pair
-        .client
-        .send_iq(
-            pair.now,
-            Some(&romeo()),
-            xmpp_sansio::client::stanza::IqType::Get,
-            xmpp_sansio::xml::Builder::new("query", "jabber:iq:version"),
-        )
-        .unwrap();
+    let waiting = pair.ask_version();
     for body in ["m1", "m2"] {
         send(&mut pair, body);
     }
     cut_and_reconnect(&mut pair);
-    assert_eq!(reconnected(&pair), [false], "{:#?}", pair.seen);
+    assert_eq!(pair.reconnections(), [false], "{:#?}", pair.seen);
     // The application's stanzas, in order; its request's outcome says what became of it,
     // and the client's own are resynchronised instead.
     assert_eq!(not_delivered(&pair), ["m1", "m2"]);
@@ -349,7 +331,7 @@ fn a_failed_resumption_with_h_hands_back_only_what_it_did_not_cover() {
     pair.server.sm.received -= 2;
     cut_and_reconnect(&mut pair);
     assert_eq!(not_delivered(&pair), ["m2", "m3"]);
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
 }
 
 #[test]
@@ -377,7 +359,7 @@ fn after_the_servers_window_the_session_starts_afresh() {
     pair.connect();
     assert!(pair.server.sm.resumes.is_empty());
     assert_eq!(not_delivered(&pair), ["m1"]);
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
 }
 
 #[test]
@@ -390,7 +372,7 @@ fn stanzas_sent_while_reconnecting_go_out_once_resumed() {
     assert_eq!(times_sent(&pair, "while-down"), 0);
     pair.advance(Duration::from_secs(1));
     pair.connect();
-    assert_eq!(reconnected(&pair), [true]);
+    assert_eq!(pair.reconnections(), [true]);
     assert_eq!(times_sent(&pair, "while-down"), 1);
     assert_eq!(pair.client.unacknowledged(), 1);
 }
@@ -587,7 +569,7 @@ fn stanzas_held_through_a_failed_resumption_go_out_once_after_the_resync() {
     send(&mut pair, "held");
     pair.advance(Duration::from_secs(1));
     pair.connect();
-    assert_eq!(reconnected(&pair), [false]);
+    assert_eq!(pair.reconnections(), [false]);
     assert_eq!(times_sent(&pair, "held"), 1);
     // After the resynchronisation, counted once, and acknowledged like the rest.
     let sent = pair.sent();
@@ -620,7 +602,7 @@ fn client_state_is_told_again_after_resumption() {
     pair.client.set_active(pair.now, false).unwrap();
     pair.drive();
     cut_and_reconnect(&mut pair);
-    assert_eq!(reconnected(&pair), [true]);
+    assert_eq!(pair.reconnections(), [true]);
     assert_eq!(
         pair.sent()
             .matches("<inactive xmlns='urn:xmpp:csi:0'/>")
@@ -640,6 +622,6 @@ fn a_presence_changed_while_reconnecting_is_sent_once_resumed() {
         .unwrap();
     pair.advance(Duration::from_secs(1));
     pair.connect();
-    assert_eq!(reconnected(&pair), [true]);
+    assert_eq!(pair.reconnections(), [true]);
     assert_eq!(pair.sent().matches("<show>dnd</show>").count(), 1);
 }

@@ -409,24 +409,24 @@ impl Client {
             self.emit(Event::Nonza(el));
             return;
         }
-        if matches!(el.name(), "message" | "presence" | "iq") {
-            // XEP-0198 §4: every stanza counts, even one dropped below.
-            self.sm.on_inbound_stanza();
-        }
+        // XEP-0198 §4: every stanza counts, even one dropped below.
         match el.name() {
             // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
             // server should never deliver them, and nothing can be answered reliably.
             "message" => {
+                self.sm.on_inbound_stanza();
                 if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
                     self.on_message(now, m);
                 }
             }
             "presence" => {
+                self.sm.on_inbound_stanza();
                 if let Ok(p) = Presence::read(el, Some(&mut self.session.jids)) {
                     self.on_presence(now, p);
                 }
             }
             "iq" => {
+                self.sm.on_inbound_stanza();
                 if let Ok(iq) = Iq::read(el, Some(&mut self.session.jids)) {
                     self.on_iq(now, iq);
                 }

@@ -1002,6 +1002,28 @@ impl Pair {
         })
     }
 
+    /// `resumed` of every `Reconnected` event so far.
+    pub fn reconnections(&self) -> Vec<bool> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Reconnected { resumed, .. } => Some(*resumed),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Asks `romeo@example.net/orchard` for its software version (a request nobody answers
+    /// unless the test does); returns its id.
+    pub fn ask_version(&mut self) -> String {
+        let romeo = "romeo@example.net/orchard".parse().unwrap();
+        let query = xmpp_sansio::xml::Builder::new("query", "jabber:iq:version");
+        let kind = xmpp_sansio::client::stanza::IqType::Get;
+        self.client
+            .send_iq(self.now, Some(&romeo), kind, query)
+            .unwrap()
+    }
+
     /// Everything the client sent, concatenated.
     pub fn sent(&self) -> String {
         String::from_utf8_lossy(&self.server.raw).into_owned()
