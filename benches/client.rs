@@ -6,6 +6,10 @@
 //! differences are the services' costs. Then reconnections (XEP-0198 resumption, and a fresh
 //! session), with the SCRAM keys of the first login reused, and the stanzas again with stream
 //! management counting them.
+//!
+//! Before the timed runs, a single pass of each stanza variant is printed (stderr) with its
+//! time against quick-xml's raw loop over the same bytes and its heap allocations per
+//! top-level element, then the heap an online client holds at rest and at its peak.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -15,6 +19,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::alloc::{alloc_snapshot, live_bytes, peak_bytes, reset_peak};
 use criterion::{Criterion, Throughput};
 use harness::{config, Pair, Script};
 use xmpp_sansio::client::caps::{CapsHash, CapsKey};
@@ -23,7 +28,12 @@ use xmpp_sansio::client::sasl::Mechanism;
 use xmpp_sansio::client::{Action, Event, ReconnectConfig};
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
+#[global_allocator]
+static GLOBAL: common::alloc::CountingAlloc = common::alloc::CountingAlloc;
+
 const CHUNK: usize = 4096;
+/// "Reads" as large as the whole input: one `handle_input` call.
+const WHOLE: usize = usize::MAX;
 
 /// Logs in to the in-memory server until online, with the IM services' first round (roster
 /// fetch, initial presence, carbons) unless `bare`.
@@ -49,8 +59,13 @@ fn login(mechanism: Mechanism) {
 
 /// An online client fed the corpus' stanzas in 4 KiB reads; returns the events seen.
 fn through_client(pair: &mut Pair, stanzas: &[u8]) -> usize {
+    through_client_in(pair, stanzas, CHUNK)
+}
+
+/// An online client fed `stanzas` in reads of `chunk` bytes; returns the events seen.
+fn through_client_in(pair: &mut Pair, stanzas: &[u8], chunk: usize) -> usize {
     let mut events = 0;
-    for chunk in stanzas.chunks(CHUNK) {
+    for chunk in stanzas.chunks(chunk) {
         pair.client.handle_input(pair.now, chunk);
         while let Some(action) = pair.client.poll_action() {
             match action {
@@ -70,10 +85,15 @@ fn through_client(pair: &mut Pair, stanzas: &[u8]) -> usize {
 }
 
 fn through_reader(header: &[u8], stanzas: &[u8]) -> usize {
+    through_reader_in(header, stanzas, CHUNK)
+}
+
+/// The bare reader over the same bytes in reads of `chunk` bytes; returns the elements.
+fn through_reader_in(header: &[u8], stanzas: &[u8], chunk: usize) -> usize {
     let mut r = StreamReader::new(Limits::default());
     r.feed(header);
     let mut n = 0;
-    for chunk in stanzas.chunks(CHUNK) {
+    for chunk in stanzas.chunks(chunk) {
         r.feed(chunk);
         while let Some(ev) = r.next_event().unwrap() {
             if let StreamEvent::Element(el) = ev {
@@ -83,6 +103,83 @@ fn through_reader(header: &[u8], stanzas: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// quick-xml's raw event loop over the same bytes (the baseline the issue measures against);
+/// returns the Start + Empty events.
+fn quick_xml_pass(bytes: &[u8]) -> usize {
+    let mut r = quick_xml::Reader::from_reader(bytes);
+    r.config_mut().check_end_names = true;
+    let mut n = 0;
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(ev) => {
+                if matches!(
+                    ev,
+                    quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)
+                ) {
+                    n += 1;
+                }
+                black_box(ev);
+            }
+            Err(e) => panic!("quick-xml error at {}: {e}", r.error_position()),
+        }
+    }
+    n
+}
+
+/// Runs `f` once untimed (warm-up), then once timed; the time and the heap allocations
+/// (reallocations included) the timed run made.
+fn single_pass(mut f: impl FnMut() -> usize) -> (usize, Duration, u64) {
+    black_box(f());
+    let before = alloc_snapshot();
+    let t = Instant::now();
+    let n = black_box(f());
+    let time = t.elapsed();
+    let after = alloc_snapshot();
+    let allocs = after.allocs - before.allocs + after.reallocs - before.reallocs;
+    (n, time, allocs)
+}
+
+/// The heap an online client holds: right after login, and idle after the corpus went
+/// through it; then the high-water mark while one large message arrives in 4 KiB reads.
+fn memory_summary(stanzas: &[u8]) {
+    // What the client alone keeps alive: the rest of the pair (the in-memory server, the
+    // history of events, which share the client's read blocks) is dropped first.
+    let held = |pair: Pair| {
+        let client = client_of(pair);
+        let before = live_bytes();
+        drop(client);
+        before - live_bytes()
+    };
+    let fresh = held(online_pair());
+    let mut pair = online_pair();
+    through_client(&mut pair, stanzas);
+    let after_corpus = held(pair);
+    let mut pair = online_pair();
+    let body = "x".repeat(64 * 1024);
+    let big = format!(
+        "<message from='romeo@montague.lit/orchard' to='juliet@capulet.lit/balcony' \
+         type='chat' id='big'><body>{body}</body></message>"
+    );
+    let before = live_bytes();
+    reset_peak();
+    through_client(&mut pair, big.as_bytes());
+    let peak = peak_bytes() - before;
+    eprintln!(
+        "memory: an online client holds {fresh} B of heap after login, {after_corpus} B idle \
+         after the corpus (plus a {} B struct); a {} B message in 4 KiB reads raised the \
+         heap by at most {peak} B ({:.2}x the stanza)",
+        std::mem::size_of::<xmpp_sansio::client::Client>(),
+        big.len(),
+        peak as f64 / big.len() as f64,
+    );
+}
+
+/// The client, the rest of the pair dropped.
+fn client_of(pair: Pair) -> xmpp_sansio::client::Client {
+    pair.client
 }
 
 /// The corpus' presence stanzas, concatenated.
@@ -278,7 +375,7 @@ fn with_known_vers(presences: &[u8]) -> Vec<u8> {
 }
 
 fn main() {
-    // `CLIENT_BENCH_ONE_PASS=reader|client|presences|presences-known[-twice]|
+    // `CLIENT_BENCH_ONE_PASS=quick-xml|reader[-whole]|client[-whole]|presences|presences-known[-twice]|
     // presences-rewrite|presences-nocaps[-twice]|presences-off|client-sm|sm-rewrite|none`: one pass and exit,
     // for instruction counting (`valgrind --tool=callgrind`), which is immune to the noise of
     // a shared machine. `logins|logins-bare`: 100 PLAIN logins, with or without the services'
@@ -300,6 +397,11 @@ fn main() {
         return;
     }
     if let Some(bare) = match one_pass.as_deref() {
+        Some("idle-leak") => {
+            // An online client forgotten, for `valgrind --leak-check=full` to list what it holds.
+            std::mem::forget(online_pair().client);
+            return;
+        }
         Some("logins") => Some(false),
         Some("logins-bare") => Some(true),
         _ => None,
@@ -317,6 +419,9 @@ fn main() {
         let (presences, _) = presences_of(header, stanzas);
         let n = match which.as_str() {
             "reader" => through_reader(header, stanzas),
+            "reader-whole" => through_reader_in(header, stanzas, WHOLE),
+            "client-whole" => through_client_in(&mut pair, stanzas, WHOLE),
+            "quick-xml" => quick_xml_pass(&corpus.bytes),
             "none" => 0,
             "presences" => through_client(&mut pair, &presences),
             "presences-known" => through_client(
@@ -349,18 +454,40 @@ fn main() {
         return;
     }
 
-    // A single pass of each, with figures the README quotes.
-    let t = Instant::now();
-    let n = through_reader(header, stanzas);
-    let reader_time = t.elapsed();
-    let mut pair = online_pair();
-    let t = Instant::now();
-    let events = through_client(&mut pair, stanzas);
-    let client_time = t.elapsed();
-    eprintln!(
-        "stanzas: reader {n} elements in {reader_time:?}; client {events} events in {client_time:?} ({:.2}x)",
-        client_time.as_secs_f64() / reader_time.as_secs_f64()
+    // A single pass of each, with figures the README quotes: time against quick-xml's raw
+    // loop over the same bytes in the same run, and allocations per top-level element.
+    let top_level = corpus.elements as f64;
+    let (_, qx, _) = single_pass(|| quick_xml_pass(&corpus.bytes));
+    let report = |name: &str, (n, time, allocs): (usize, Duration, u64)| {
+        eprintln!(
+            "{name:<24} {n:>8} {:>8.2} ms {:>5.2}x quick-xml raw {:>6.3} allocs/top-level element",
+            time.as_secs_f64() * 1e3,
+            time.as_secs_f64() / qx.as_secs_f64(),
+            allocs as f64 / top_level,
+        );
+    };
+    report("quick-xml raw (whole)", (0, qx, 0));
+    report(
+        "reader, 4 KiB reads",
+        single_pass(|| through_reader_in(header, stanzas, CHUNK)),
     );
+    report(
+        "reader, whole",
+        single_pass(|| through_reader_in(header, stanzas, WHOLE)),
+    );
+    for (name, chunk) in [("client, 4 KiB reads", CHUNK), ("client, whole", WHOLE)] {
+        // A fresh online client per pass (made outside the measured part).
+        let mut pairs = [online_pair(), online_pair()];
+        let mut next = 0;
+        report(
+            name,
+            single_pass(|| {
+                next += 1;
+                through_client_in(&mut pairs[next - 1], stanzas, chunk)
+            }),
+        );
+    }
+    memory_summary(stanzas);
 
     let mut c = Criterion::default()
         .configure_from_args()

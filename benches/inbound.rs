@@ -16,92 +16,16 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use common::alloc::{alloc_snapshot, BUCKET_LABELS};
 use criterion::{Criterion, SamplingMode, Throughput};
 use quick_xml::events::Event;
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
-// ---------------------------------------------------------------------------
-// Counting allocator
-// ---------------------------------------------------------------------------
-
-struct CountingAlloc;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static REALLOCS: AtomicU64 = AtomicU64::new(0);
-static ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
-/// Allocation (and realloc) calls by requested size.
-static SIZE_BUCKETS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
-const BUCKET_LABELS: [&str; 8] = [
-    "<=16B", "<=64B", "<=256B", "<=1KiB", "<=4KiB", "<=16KiB", "<=64KiB", ">64KiB",
-];
-
-fn count_size(size: usize) {
-    let b = match size {
-        0..=16 => 0,
-        17..=64 => 1,
-        65..=256 => 2,
-        257..=1024 => 3,
-        1025..=4096 => 4,
-        4097..=16384 => 5,
-        16385..=65536 => 6,
-        _ => 7,
-    };
-    SIZE_BUCKETS[b].fetch_add(1, Relaxed);
-}
-
-// SAFETY: forwards every call unchanged to `System`; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        ALLOC_BYTES.fetch_add(layout.size() as u64, Relaxed);
-        count_size(layout.size());
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        ALLOC_BYTES.fetch_add(layout.size() as u64, Relaxed);
-        count_size(layout.size());
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        REALLOCS.fetch_add(1, Relaxed);
-        ALLOC_BYTES.fetch_add(new_size.saturating_sub(layout.size()) as u64, Relaxed);
-        count_size(new_size);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-#[derive(Clone, Copy)]
-struct AllocSnapshot {
-    allocs: u64,
-    reallocs: u64,
-    bytes: u64,
-    sizes: [u64; 8],
-}
-
-fn alloc_snapshot() -> AllocSnapshot {
-    AllocSnapshot {
-        allocs: ALLOCS.load(Relaxed),
-        reallocs: REALLOCS.load(Relaxed),
-        bytes: ALLOC_BYTES.load(Relaxed),
-        sizes: std::array::from_fn(|i| SIZE_BUCKETS[i].load(Relaxed)),
-    }
-}
+static GLOBAL: common::alloc::CountingAlloc = common::alloc::CountingAlloc;
 
 // ---------------------------------------------------------------------------
 // Configuration

@@ -21,6 +21,8 @@
 // Each bench includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod alloc;
+
 use std::io::Write as _;
 
 /// The server domain of the generated stream.
