@@ -271,6 +271,13 @@ impl Jid {
         self.slice(self.start, self.end)
     }
 
+    /// The shared text, when the JID is all of it (as a freshly parsed JID is): a map keyed
+    /// by it then costs no allocation.
+    pub(crate) fn shared_text(&self) -> Option<Arc<str>> {
+        (usize::from(self.start) == 0 && usize::from(self.end) == self.text.len())
+            .then(|| self.text.clone())
+    }
+
     /// The localpart, if any.
     pub fn local(&self) -> Option<&str> {
         if self.domain_start > self.start {

@@ -229,6 +229,9 @@ pub mod ns;
 pub mod stream_error;
 pub mod xml;
 
+/// Stanza ids ([`client::stanza::Message::id`] and the like) share the bytes they were read
+/// from; this is their type, from the `bytestring` crate.
+pub use bytestring::ByteString;
 pub use stream_error::{StreamError, StreamErrorCondition};
 
 /// The README's examples, compiled and run as doc tests (they use both adapters).

@@ -1168,3 +1168,68 @@ fn a_transport_error_ends_the_session_and_nothing_more_is_sent() {
     pair.client.handle_transport_error(pair.now, &"again");
     assert!(pair.client.poll_action().is_none());
 }
+
+/// `n` chat messages from distinct senders, numbered in their bodies.
+fn many_messages(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "<message from='u{i}@{DOMAIN}/r' to='{USER}@{DOMAIN}/balcony' type='chat' \
+                 id='m{i}'><body>{i}</body></message>"
+            )
+        })
+        .collect()
+}
+
+fn bodies_in(events: impl Iterator<Item = Event>) -> Vec<usize> {
+    events
+        .filter_map(|e| match e {
+            Event::Message(m) => m.body().map(|b| b.parse().unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A read of thousands of stanzas does not queue thousands of actions: `handle_input` stops
+/// at a bound and `poll_action` parses the rest, in order, with nothing lost; input that
+/// arrives meanwhile goes behind it.
+#[test]
+fn a_huge_read_is_parsed_as_the_actions_are_polled() {
+    let mut pair = online();
+    let now = pair.now;
+    let first = many_messages(2000);
+    pair.client.handle_input(now, first.as_bytes());
+    let second = format!("<message from='late@{DOMAIN}/r' type='chat'><body>2000</body></message>");
+    pair.client.handle_input(now, second.as_bytes());
+    let mut actions = Vec::new();
+    while let Some(a) = pair.client.poll_action() {
+        actions.push(a);
+    }
+    let events = actions.into_iter().filter_map(|a| match a {
+        xmpp_sansio::client::Action::Event(e) => Some(e),
+        _ => None,
+    });
+    assert_eq!(bodies_in(events), (0..=2000).collect::<Vec<_>>());
+}
+
+/// Input left for `poll_action` is handled before any later input: an end of file right
+/// after a huge read still delivers every stanza first.
+#[test]
+fn input_left_for_later_comes_before_the_end_of_file() {
+    let mut pair = online();
+    let now = pair.now;
+    pair.client.handle_input(now, many_messages(500).as_bytes());
+    pair.client.handle_eof(now);
+    let mut events = Vec::new();
+    while let Some(a) = pair.client.poll_action() {
+        if let xmpp_sansio::client::Action::Event(e) = a {
+            events.push(e);
+        }
+    }
+    let disconnected = events
+        .iter()
+        .position(|e| matches!(e, Event::Disconnected { .. }))
+        .expect("disconnected");
+    assert_eq!(disconnected, events.len() - 1, "the end comes last");
+    assert_eq!(bodies_in(events.into_iter()), (0..500).collect::<Vec<_>>());
+}

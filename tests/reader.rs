@@ -684,3 +684,26 @@ fn fuzz_finding_markup_at_the_size_limit_gives_one_error_in_every_chunking() {
         );
     }
 }
+
+/// `Element::attr_shared` gives a view of the element's bytes, or the unescaped copy.
+#[test]
+fn shared_attribute_values_view_the_element() {
+    let mut r = StreamReader::new(Limits::default());
+    r.feed(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
+    r.feed(b"<message id='ab12' type='x&amp;y'/>");
+    assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Header(_)))));
+    let Ok(Some(StreamEvent::Element(el))) = r.next_event() else {
+        panic!("no element")
+    };
+    let id = el.attr_shared("id").unwrap();
+    assert_eq!(id, "ab12");
+    let whole = el.as_bytes().as_ptr_range();
+    assert!(
+        whole.contains(&id.as_bytes().as_ptr()),
+        "a view, not a copy"
+    );
+    assert_eq!(el.attr_shared("type").unwrap(), "x&y");
+    assert!(el.attr_shared("to").is_none());
+}

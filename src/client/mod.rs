@@ -160,6 +160,9 @@ pub struct Client {
     close_deadline: Option<Instant>,
     last_send: Instant,
     last_recv: Instant,
+    /// When input the reader holds was received, if some of it awaits parsing: parsing stops
+    /// when the queue holds `QUEUE_BEFORE_POLL` actions and goes on in `poll_action`.
+    input_pending: Option<Instant>,
     /// Entered by every input, so that what the client logs says which client it is.
     span: tracing::Span,
     /// Stream management (XEP-0198): counters and the unacknowledged queue.
@@ -214,6 +217,7 @@ impl Client {
             close_deadline: None,
             last_send: now,
             last_recv: now,
+            input_pending: None,
             span,
             sm: stream_management::StreamManagement::new(),
             reconnect: reconnect::Reconnect::new(config_seed),
@@ -301,15 +305,65 @@ impl Client {
             }
             return;
         }
-        self.reader.feed(data);
+        if self.input_pending.is_some() {
+            // Earlier input still waits for `poll_action`: this goes behind it.
+            self.reader.feed(data);
+            return;
+        }
+        if self.actions.capacity() == 0 {
+            // The queue is released when drained (`poll_action`); a burst of input gets room
+            // for a typical read's actions in one allocation.
+            self.actions.reserve(16);
+        }
+        // A large input is parsed a slice at a time: the reader copies what it is fed, and
+        // copying megabytes at once (page faults, caches) costs more than parsing them.
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (slice, after) = rest.split_at(rest.len().min(FEED_SLICE));
+            rest = after;
+            self.reader.feed(slice);
+            if !self.drain_reader(now, QUEUE_BEFORE_POLL) {
+                break;
+            }
+        }
+        if self.input_pending.is_some() {
+            // The queue is full: the rest waits in the reader until `poll_action` drains it.
+            self.reader.feed(rest);
+        } else if matches!(self.phase, Phase::ExpectTls)
+            && !rest.iter().all(u8::is_ascii_whitespace)
+        {
+            // Further slices of the read that carried <proceed/>: plaintext after the switch,
+            // refused as `on_starttls_answer` refuses what the reader holds.
+            self.fail(now, DisconnectReason::PlaintextAfterProceed, None);
+        }
+    }
+
+    /// Parses what `handle_input` left for later, all of it: before any other input, so
+    /// that the order of events stays that of the wire.
+    fn parse_pending(&mut self) {
+        if let Some(at) = self.input_pending {
+            self.drain_reader(at, usize::MAX);
+        }
+    }
+
+    /// Handles the reader's events until it needs more input, or until `queue_limit` actions
+    /// wait (then `input_pending` is set). False when the rest of the input must not be fed
+    /// now: the queue is full, or the stream stopped being read (closed, awaiting TLS,
+    /// reconnecting).
+    fn drain_reader(&mut self, now: Instant, queue_limit: usize) -> bool {
+        self.input_pending = None;
         loop {
+            if self.actions.len() >= queue_limit {
+                self.input_pending = Some(now);
+                return false;
+            }
             let event = match self.reader.next_event() {
                 Ok(Some(event)) => event,
-                Ok(None) => return,
+                Ok(None) => return true,
                 Err(e) => {
                     let condition = e.condition();
                     self.fail(now, DisconnectReason::InvalidXml(e), Some(condition));
-                    return;
+                    return false;
                 }
             };
             match event {
@@ -324,7 +378,7 @@ impl Client {
                 self.phase,
                 Phase::Closed(_) | Phase::ExpectTls | Phase::Reconnecting { .. }
             ) {
-                return;
+                return false;
             }
         }
     }
@@ -332,6 +386,7 @@ impl Client {
     /// The transport reached end of file. (`now` is taken for uniformity with the other
     /// inputs; nothing here depends on it yet.)
     pub fn handle_eof(&mut self, now: Instant) {
+        self.parse_pending();
         let span = self.span.clone();
         let _entered = span.enter();
         match self.phase {
@@ -345,6 +400,7 @@ impl Client {
     /// [`DisconnectReason::Transport`] carrying `error`'s text: nothing more is sent on it. The
     /// session reconnects if it may ([`ReconnectConfig`]), else it is over.
     pub fn handle_transport_error(&mut self, now: Instant, error: &dyn std::fmt::Display) {
+        self.parse_pending();
         let span = self.span.clone();
         let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
@@ -356,6 +412,7 @@ impl Client {
     /// does not verify): as [`Self::handle_transport_error`], but with
     /// [`DisconnectReason::Tls`], which is never retried.
     pub fn handle_tls_failed(&mut self, now: Instant, error: &dyn std::fmt::Display) {
+        self.parse_pending();
         let span = self.span.clone();
         let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
@@ -387,6 +444,7 @@ impl Client {
 
     /// Time passed. Calling it early, or more often than needed, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.parse_pending();
         let span = self.span.clone();
         let _entered = span.enter();
         match self.phase {
@@ -428,6 +486,7 @@ impl Client {
     /// after this. While reconnecting (no transport) the session ends at once, and the
     /// stanzas that waited for a connection are handed back ([`Event::NotDelivered`]).
     pub fn close(&mut self, now: Instant) {
+        self.parse_pending();
         match self.phase {
             Phase::Closed(_) | Phase::Closing => {}
             // Between <proceed/> and the handshake no stream is open, and while reconnecting
@@ -447,7 +506,19 @@ impl Client {
 
     /// The next action for the driver, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        if self.actions.is_empty() {
+            if let Some(at) = self.input_pending {
+                let span = self.span.clone();
+                let _entered = span.enter();
+                self.drain_reader(at, QUEUE_BEFORE_POLL);
+            }
+        }
+        let action = self.actions.pop_front();
+        if action.is_none() && self.actions.capacity() > 0 {
+            // Drained: an idle session holds no queue (a burst's capacity would stay otherwise).
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     /// When [`Self::handle_timeout`] must be called next, if ever.
@@ -811,6 +882,13 @@ fn is_stanza(el: &Builder) -> bool {
 
 /// Stanzas kept while binding; a server has no reason to send more than a few.
 const MAX_EARLY_STANZAS: usize = 64;
+
+/// How much of one input the reader is fed at a time (see `handle_input`).
+const FEED_SLICE: usize = 16 * 1024;
+
+/// Actions queued before `handle_input` stops parsing and leaves the rest of its input to
+/// `poll_action`: the queue stays small (and warm in the caches) however large the input.
+const QUEUE_BEFORE_POLL: usize = 64;
 
 /// `t + d`, saturating far in the future instead of overflowing (durations come from the
 /// configuration and may be `Duration::MAX`).

@@ -282,9 +282,18 @@ impl Client {
             ));
         }
         // The services' own requests (caps queries) do not count against the application.
-        let pending = self.session.pending.values();
-        let mine = pending.filter(|p| p.owner.is_application()).count();
-        if mine >= self.config.max_pending_iqs {
+        // Counted only near the bound (the application's are at most all of them): a scan
+        // per request would make sending O(requests in flight).
+        let limit = self.config.max_pending_iqs;
+        if self.session.pending.len() >= limit
+            && self
+                .session
+                .pending
+                .values()
+                .filter(|p| p.owner.is_application())
+                .count()
+                >= limit
+        {
             return Err(CommandError::TooManyPendingIqs(self.config.max_pending_iqs));
         }
         self.send_request(now, to, kind, payload, owner)
@@ -467,7 +476,7 @@ impl Client {
                 }
             }
             IqType::Result | IqType::Error => {
-                let Some(pending) = self.session.pending.get(&iq.id) else {
+                let Some(pending) = self.session.pending.get(&*iq.id) else {
                     return;
                 };
                 if !self.may_answer(pending.to.as_ref(), iq.from.as_ref()) {
@@ -475,9 +484,13 @@ impl Client {
                     tracing::debug!(id = %iq.id, from = ?iq.from, "IQ response from an entity not asked; ignored");
                     return;
                 }
-                let Some((id, pending)) = self.session.pending.remove_entry(&iq.id) else {
+                let Some((id, pending)) = self.session.pending.remove_entry(&*iq.id) else {
                     return;
                 };
+                if self.session.pending.is_empty() {
+                    // Nothing in flight: an idle session holds no table.
+                    self.session.pending.shrink_to_fit();
+                }
                 let error = iq.error().map(|e| IqError::Stanza(Box::new(e)));
                 match pending.owner {
                     // The registration service reads the answer itself (a refusal may carry

@@ -72,6 +72,18 @@ impl IntoText for Jid {
     }
 }
 
+impl IntoText for &bytestring::ByteString {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl IntoText for bytestring::ByteString {
+    fn into_text(self) -> Str {
+        Cow::Owned(self.to_string())
+    }
+}
+
 impl IntoText for char {
     fn into_text(self) -> Str {
         Cow::Owned(self.to_string())

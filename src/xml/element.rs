@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use smallvec::SmallVec;
 
 use super::escape::{unescape_attr, unescape_text};
@@ -12,7 +13,7 @@ use crate::ns;
 
 /// Index entries stored inline in an [`Element`] before it spills to the heap; enough for a
 /// typical chat message or presence.
-pub(crate) const INLINE_NODES: usize = 4;
+pub(crate) const INLINE_NODES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -169,6 +170,29 @@ impl Element {
     /// The value of the attribute with this name and no namespace.
     pub fn attr(&self, name: &str) -> Option<Cow<'_, str>> {
         self.as_ref().attr(name)
+    }
+
+    /// The value of the attribute with this local name (no namespace), as
+    /// [`Self::attr`], but owned and without a copy: it shares the element's bytes (unless
+    /// the value holds character references).
+    pub fn attr_shared(&self, name: &str) -> Option<ByteString> {
+        Some(match self.attr(name)? {
+            Cow::Borrowed(value) => self.share(value),
+            Cow::Owned(value) => ByteString::from(value),
+        })
+    }
+
+    /// `text` as a view of the element's bytes if it lies within them, else a copy.
+    fn share(&self, text: &str) -> ByteString {
+        let base = self.bytes.as_ptr() as usize;
+        let at = text.as_ptr() as usize;
+        if at >= base && at + text.len() <= base + self.bytes.len() {
+            let start = at - base;
+            if let Ok(shared) = ByteString::try_from(self.bytes.slice(start..start + text.len())) {
+                return shared;
+            }
+        }
+        ByteString::from(text)
     }
 
     /// The first child element with this local name and namespace.

@@ -18,6 +18,9 @@ use crate::ns;
 
 type Nodes = SmallVec<[Node; super::element::INLINE_NODES]>;
 
+/// Scratch nodes reserved for a burst of input (most stanzas have fewer).
+const SCRATCH_NODES: usize = 32;
+
 #[derive(Clone, Copy)]
 struct Open {
     node: u32,
@@ -299,6 +302,10 @@ impl Parser {
             hit_end: Default::default(),
         };
         let mut nodes = std::mem::take(&mut self.scratch);
+        if nodes.capacity() == 0 {
+            // Released at rest (`release`): one allocation for the burst that follows.
+            nodes.reserve(SCRATCH_NODES);
+        }
         let mut extra = std::mem::take(&mut self.extra);
         let result = self.parse_nodes(&mut cur, &mut nodes, &mut extra, scope);
         if result.is_err() && !whole && cur.hit_end.get() {
@@ -321,6 +328,18 @@ impl Parser {
             check_utf8(&s[..cur.pos], base)?;
         }
         Ok(cur.pos)
+    }
+
+    /// Lets go of the scratch space when no element is in progress (the input is drained),
+    /// so that a session at rest holds none, however large its largest element was.
+    pub(crate) fn release(&mut self) {
+        if self.resume_at.is_none() {
+            self.clear();
+            self.open = Vec::new();
+            self.bindings = Vec::new();
+            self.scratch = Vec::new();
+            self.extra = Vec::new();
+        }
     }
 
     /// Forgets any partly parsed element.

@@ -115,15 +115,13 @@ impl std::fmt::Debug for StreamReader {
     }
 }
 
-/// Read buffer capacity; elements are split off it without copying, so a larger buffer
-/// means fewer reallocations (each copies at most one partial element).
-const BUFFER_CAPACITY: usize = 32 * 1024;
-
 impl StreamReader {
     /// A reader expecting the start of a stream.
     pub fn new(limits: Limits) -> Self {
         Self {
-            buf: BytesMut::with_capacity(BUFFER_CAPACITY),
+            // Sized by what arrives: elements are split off it without copying, and a session
+            // at rest holds no buffer (see `advance`).
+            buf: BytesMut::new(),
             framer: Framer::new(),
             parser: Parser::new(limits.max_depth, limits.max_attributes),
             limits,
@@ -216,6 +214,12 @@ impl StreamReader {
                     let n = self.framer.discardable();
                     if n > 0 {
                         self.consume(n);
+                    }
+                    if self.buf.is_empty() {
+                        // Drained: let go of the block (elements still alive keep only their
+                        // own part of it), so an idle session holds no read buffer.
+                        self.buf = BytesMut::new();
+                        self.parser.release();
                     }
                     return Ok(None);
                 }

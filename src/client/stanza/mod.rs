@@ -15,6 +15,9 @@ mod error;
 mod tests;
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytestring::ByteString;
 
 use crate::jid::{Jid, JidError};
 use crate::ns;
@@ -253,15 +256,24 @@ pub enum StanzaParseError {
 struct Header {
     from: Option<Jid>,
     to: Option<Jid>,
-    id: Option<String>,
+    id: Option<ByteString>,
 }
 
 /// Recently parsed JIDs. Senders repeat (and `to` is nearly always our own JID), while
 /// RFC 7622 normalization is the costly part of reading a stanza.
+///
+/// Two generations: entries go into `recent`; when it is full it becomes `older` (the
+/// generation before is dropped), and a hit in `older` moves the entry back. Hot senders
+/// stay however many others pass through, and at most `2 × GENERATION` entries are held. A
+/// key is the JID's own shared text when the attribute was already normalized (almost
+/// always), so an entry costs no allocation beyond the JID.
 #[derive(Debug, Default)]
 pub(crate) struct JidCache {
-    map: std::collections::HashMap<Box<str>, Jid, std::hash::BuildHasherDefault<FxHasher>>,
+    recent: JidMap,
+    older: JidMap,
 }
+
+type JidMap = std::collections::HashMap<Arc<str>, Jid, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// The multiply-rotate hash of rustc (FxHash): several times cheaper than SipHash on short
 /// keys. Keys come from the network, but the cache is small and bounded, so a peer that
@@ -288,24 +300,35 @@ impl std::hash::Hasher for FxHasher {
 }
 
 impl JidCache {
-    /// Entries kept; the cache is emptied when full (simple, and bounded).
-    const CAPACITY: usize = 1024;
+    /// Entries per generation.
+    const GENERATION: usize = 1024;
     /// Longer JIDs (rare, and a way to make the cache hold megabytes) are not cached.
     const LONGEST: usize = 256;
 
     pub(crate) fn parse(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
-        if let Some(jid) = self.map.get(s) {
+        if let Some(jid) = self.recent.get(s) {
             return Ok(jid.clone());
         }
-        let jid = Jid::parse(s)?;
-        if s.len() > Self::LONGEST {
+        if let Some((key, jid)) = self.older.remove_entry(s) {
+            self.insert(key, jid.clone());
             return Ok(jid);
         }
-        if self.map.len() >= Self::CAPACITY {
-            self.map.clear();
+        let jid = Jid::parse(s)?;
+        if s.len() <= Self::LONGEST {
+            let key = match jid.shared_text() {
+                Some(text) if &*text == s => text,
+                _ => Arc::from(s),
+            };
+            self.insert(key, jid.clone());
         }
-        self.map.insert(s.into(), jid.clone());
         Ok(jid)
+    }
+
+    fn insert(&mut self, key: Arc<str>, jid: Jid) {
+        if self.recent.len() >= Self::GENERATION {
+            self.older = std::mem::take(&mut self.recent);
+        }
+        self.recent.insert(key, jid);
     }
 }
 
@@ -337,7 +360,7 @@ fn header(
     Ok(Header {
         from: jid_attr(el, "from", &mut cache)?,
         to: jid_attr(el, "to", &mut cache)?,
-        id: el.attr("id").map(Cow::into_owned),
+        id: el.attr_shared("id"),
     })
 }
 
@@ -383,8 +406,8 @@ pub struct Message {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id.
-    pub id: Option<String>,
+    /// The stanza id (it shares the stanza's bytes: no allocation).
+    pub id: Option<ByteString>,
     /// The message type.
     pub kind: MessageType,
     /// For a copy of a message another of our resources sent or received (XEP-0280): which.
@@ -461,8 +484,8 @@ pub struct Presence {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id.
-    pub id: Option<String>,
+    /// The stanza id (it shares the stanza's bytes: no allocation).
+    pub id: Option<ByteString>,
     /// The presence type.
     pub kind: PresenceType,
     /// The `<show/>` value; `None` when absent or not one of RFC 6121's (plain available).
@@ -529,8 +552,9 @@ pub struct Iq {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id (required for IQs), used to match responses to requests.
-    pub id: String,
+    /// The stanza id (required for IQs), used to match responses to requests; it shares the
+    /// stanza's bytes.
+    pub id: ByteString,
     /// The IQ type.
     pub kind: IqType,
     /// The whole element.
