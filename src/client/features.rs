@@ -52,7 +52,9 @@ impl StreamFeatures {
             pre_approval: false,
             caps: None,
             register: false,
-            element: element.clone(),
+            // Kept for the whole session: a copy of its own, so that it does not keep alive
+            // the read block and index block it was parsed into.
+            element: element.detached(),
         };
         for child in element.children() {
             match (child.ns(), child.name()) {

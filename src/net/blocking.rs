@@ -65,8 +65,9 @@ use crate::client::{later, Action, Client, CommandError, Config, Event, IqError}
 use crate::jid::Jid;
 use crate::xml::Builder;
 
-/// Bytes asked of the socket per read.
-const READ_SIZE: usize = 64 * 1024;
+/// Bytes asked of the socket per read: one TLS record's worth (a record carries at most
+/// 16 KiB of plaintext), held per session for its whole life.
+const READ_SIZE: usize = 16 * 1024;
 /// Events held for the application before reading stops. `next_event` takes from them
 /// before it reads, so the bound matters while a request or a close waits: reading goes on
 /// (the awaited response may be behind them) up to here.

@@ -4,16 +4,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
-use smallvec::SmallVec;
 
 use super::escape::{unescape_attr, unescape_text};
 use crate::ns;
-
-/// Index entries stored inline in an [`Element`] before it spills to the heap; enough for a
-/// typical chat message or presence.
-pub(crate) const INLINE_NODES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -59,10 +54,91 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// Bytes of one encoded node in a [`NodeIndex`].
+    pub(crate) const SIZE: usize = 24;
+
     /// Start of the local name.
     #[inline]
     pub(crate) fn c(&self) -> u32 {
         self.a + u32::from(self.local)
+    }
+
+    /// Appends the node's encoding (`SIZE` bytes, little-endian) to `out`.
+    #[inline]
+    pub(crate) fn encode(&self, out: &mut BytesMut) {
+        let mut b = [0u8; Self::SIZE];
+        b[0] = self.kind as u8;
+        b[1] = self.flags;
+        b[2..4].copy_from_slice(&self.local.to_le_bytes());
+        for (i, v) in [self.ns, self.a, self.b, self.d, self.e]
+            .into_iter()
+            .enumerate()
+        {
+            b[4 + 4 * i..8 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&b);
+    }
+
+    #[inline]
+    fn decode(b: &[u8; Self::SIZE]) -> Node {
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Node {
+            kind: match b[0] {
+                0 => Kind::Element,
+                1 => Kind::Attr,
+                2 => Kind::NsDecl,
+                4 => Kind::CData,
+                _ => Kind::Text,
+            },
+            flags: b[1],
+            local: u16::from_le_bytes([b[2], b[3]]),
+            ns: word(4),
+            a: word(8),
+            b: word(12),
+            d: word(16),
+            e: word(20),
+        }
+    }
+}
+
+/// An element's index: its nodes, encoded, in a slice of a block the parser shares between
+/// the elements it parses one after another, so that an element's index costs no allocation
+/// of its own (and an `Element` stays small to move).
+#[derive(Clone, Default)]
+pub(crate) struct NodeIndex(Bytes);
+
+impl NodeIndex {
+    /// The nodes encoded in `bytes` (whole nodes, from `Node::encode`).
+    pub(crate) fn new(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<Node> {
+        let start = i.checked_mul(Node::SIZE)?;
+        let bytes = self.0.get(start..start.checked_add(Node::SIZE)?)?;
+        Some(Node::decode(bytes.try_into().ok()?))
+    }
+
+    /// The node at `i`; an index never refers past its own nodes, but an empty text node
+    /// stands in rather than a panic.
+    #[inline]
+    pub(crate) fn at(&self, i: u32) -> Node {
+        self.get(i as usize).unwrap_or(Node {
+            kind: Kind::Text,
+            flags: 0,
+            local: 0,
+            ns: NO_NS,
+            a: 0,
+            b: 0,
+            d: 0,
+            e: 0,
+        })
+    }
+
+    /// A copy with a block of its own.
+    fn detached(&self) -> Self {
+        Self(Bytes::copy_from_slice(&self.0))
     }
 }
 
@@ -101,7 +177,7 @@ impl Scope {
 #[derive(Clone)]
 pub struct Element {
     pub(crate) bytes: Bytes,
-    pub(crate) nodes: SmallVec<[Node; INLINE_NODES]>,
+    pub(crate) nodes: NodeIndex,
     /// Unescaped namespace names for the rare declarations that contain references.
     pub(crate) extra: Box<[Box<str>]>,
     pub(crate) scope: Arc<Scope>,
@@ -221,7 +297,7 @@ impl Element {
     pub fn detached(&self) -> Element {
         Element {
             bytes: Bytes::copy_from_slice(&self.bytes),
-            nodes: self.nodes.clone(),
+            nodes: self.nodes.detached(),
             extra: self.extra.clone(),
             scope: self.scope.clone(),
         }
@@ -236,8 +312,8 @@ impl fmt::Debug for Element {
 
 impl<'a> ElementRef<'a> {
     #[inline]
-    fn node(&self) -> &'a Node {
-        &self.el.nodes[self.idx as usize]
+    fn node(&self) -> Node {
+        self.el.nodes.at(self.idx)
     }
 
     /// The top-level element this is part of.
@@ -318,7 +394,7 @@ impl<'a> ElementRef<'a> {
     pub fn child_nodes(&self) -> ChildNodes<'a> {
         let end = self.node().d;
         let mut next = self.idx + 1;
-        while next < end && matches!(self.el.nodes[next as usize].kind, Kind::Attr | Kind::NsDecl) {
+        while next < end && matches!(self.el.nodes.at(next).kind, Kind::Attr | Kind::NsDecl) {
             next += 1;
         }
         ChildNodes {
@@ -382,8 +458,8 @@ impl<'a> ElementRef<'a> {
     pub fn namespace_declarations(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let el = self.el;
         let start = self.idx as usize + 1;
-        el.nodes[start..]
-            .iter()
+        (start..)
+            .map_while(move |i| el.nodes.get(i))
             .enumerate()
             .take_while(|(_, n)| matches!(n.kind, Kind::Attr | Kind::NsDecl))
             .filter(|(_, n)| n.kind == Kind::NsDecl)
@@ -418,8 +494,8 @@ impl fmt::Debug for Child<'_> {
 }
 
 impl<'a> Attribute<'a> {
-    fn node(&self) -> &'a Node {
-        &self.el.nodes[self.idx as usize]
+    fn node(&self) -> Node {
+        self.el.nodes.at(self.idx)
     }
 
     /// The local name (without prefix).
@@ -460,7 +536,7 @@ impl<'a> Attribute<'a> {
 impl<'a> Text<'a> {
     /// The text, with references resolved and line ends normalized.
     pub fn value(&self) -> Cow<'a, str> {
-        let n = &self.el.nodes[self.idx as usize];
+        let n = self.el.nodes.at(self.idx);
         let raw = self.el.str_at(n.a, n.b);
         match (n.kind, n.flags & ESCAPED != 0) {
             (_, false) => Cow::Borrowed(raw),
@@ -471,7 +547,7 @@ impl<'a> Text<'a> {
 
     /// Whether this run came from a CDATA section.
     pub fn is_cdata(&self) -> bool {
-        self.el.nodes[self.idx as usize].kind == Kind::CData
+        self.el.nodes.at(self.idx).kind == Kind::CData
     }
 }
 

@@ -7,19 +7,24 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::chars::{self, is_name_char, is_name_start_char, is_ws};
-use super::element::{Element, Kind, Node, Scope, ESCAPED, LOCAL, NO_NS, NO_PARENT, XML_NS};
+use super::element::{
+    Element, Kind, Node, NodeIndex, Scope, ESCAPED, LOCAL, NO_NS, NO_PARENT, XML_NS,
+};
 use super::error::{XmlError, XmlErrorKind};
 use super::escape::{decode_reference, unescape_attr};
 use crate::ns;
 
-type Nodes = SmallVec<[Node; super::element::INLINE_NODES]>;
-
 /// Scratch nodes reserved for a burst of input (most stanzas have fewer).
 const SCRATCH_NODES: usize = 32;
+
+/// The block the elements' indexes are written to, one after another: about a dozen
+/// stanzas' worth, so an index costs a twelfth of an allocation; a retained element keeps
+/// its block alive (`Element::detached` copies its index out).
+const INDEX_BLOCK: usize = 4096;
 
 #[derive(Clone, Copy)]
 struct Open {
@@ -38,9 +43,13 @@ struct Binding {
 /// Reusable parse state, so that steady-state parsing allocates only the element index.
 #[derive(Default)]
 pub(crate) struct Parser {
-    open: Vec<Open>,
-    bindings: Vec<Binding>,
+    /// The elements open, innermost last: inline up to a depth stanzas rarely pass.
+    open: SmallVec<[Open; 8]>,
+    /// Prefixes bound inside the element (most stanzas bind none).
+    bindings: SmallVec<[Binding; 4]>,
     scratch: Vec<Node>,
+    /// Where finished elements' indexes are encoded (see `INDEX_BLOCK`).
+    index: BytesMut,
     extra: Vec<Box<str>>,
     token_start: usize,
     /// Lengths of the index, bindings and `extra` at `token_start`.
@@ -335,9 +344,10 @@ impl Parser {
     pub(crate) fn release(&mut self) {
         if self.resume_at.is_none() {
             self.clear();
-            self.open = Vec::new();
-            self.bindings = Vec::new();
+            self.open = SmallVec::new();
+            self.bindings = SmallVec::new();
             self.scratch = Vec::new();
+            self.index = BytesMut::new();
             self.extra = Vec::new();
         }
     }
@@ -373,8 +383,7 @@ impl Parser {
         };
         Element {
             bytes,
-            // One exact-size allocation at most; the scratch index keeps its capacity.
-            nodes: Nodes::from_slice(&self.scratch),
+            nodes: encode(&mut self.index, &self.scratch),
             extra,
             scope: scope.clone(),
         }
@@ -438,7 +447,7 @@ impl Parser {
         }
         Ok(Element {
             bytes,
-            nodes: Nodes::from_vec(nodes),
+            nodes: encode(&mut BytesMut::new(), &nodes),
             extra: extra.into(),
             scope,
         })
@@ -802,6 +811,18 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
         e: 0,
     });
     Ok(())
+}
+
+/// `nodes` encoded at the end of `block` (a new block if it has no room) and split off.
+fn encode(block: &mut BytesMut, nodes: &[Node]) -> NodeIndex {
+    let len = nodes.len() * Node::SIZE;
+    if block.capacity() - block.len() < len {
+        *block = BytesMut::with_capacity(len.max(INDEX_BLOCK));
+    }
+    for n in nodes {
+        n.encode(block);
+    }
+    NodeIndex::new(block.split().freeze())
 }
 
 fn check_utf8(s: &[u8], base: u64) -> Result<()> {

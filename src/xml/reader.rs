@@ -141,9 +141,21 @@ impl StreamReader {
     /// Appends received bytes. Nothing is parsed until [`Self::next_event`] is called; after an
     /// error the bytes are dropped.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.error.is_none() {
-            self.buf.extend_from_slice(data);
+        if self.error.is_some() {
+            return;
         }
+        let needed = self.buf.len() + data.len();
+        // Reuses the block in place when the elements split off it are gone (the usual case).
+        if self.buf.capacity() < needed && !self.buf.try_reclaim(data.len()) {
+            // Grown by half what it holds rather than doubled: a large element arriving in
+            // pieces costs at most about 1.5 times its size in buffer. Room for another
+            // input of this size, so that small reads do not each allocate.
+            let slack = (self.buf.len() / 2).max(data.len());
+            let mut grown = BytesMut::with_capacity(needed + slack);
+            grown.extend_from_slice(&self.buf);
+            self.buf = grown;
+        }
+        self.buf.extend_from_slice(data);
     }
 
     /// The next event, `Ok(None)` when more input is needed.

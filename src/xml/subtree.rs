@@ -64,8 +64,8 @@ impl ElementRef<'_> {
         let last = el.nodes.get(last_idx)?;
         // After the last node in document order come only the rest of its tag and the
         // end tags of the elements still open there: those whose subtree ends with ours.
-        let mut open = el.nodes[idx..=last_idx]
-            .iter()
+        let mut open = (idx..=last_idx)
+            .filter_map(|i| el.nodes.get(i))
             .filter(|n| n.kind == Kind::Element && n.d == root.d)
             .count();
         let bytes = el.as_bytes();
