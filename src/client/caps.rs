@@ -295,7 +295,7 @@ pub(crate) struct Caps {
     /// Session state: kept when the connection ends.
     cache: CapsCache,
     /// Connection state: who announced what.
-    peers: HashMap<Jid, Peer>,
+    peers: super::PeerMap<Jid, Peer>,
     in_flight: Vec<InFlight>,
     /// Entities whose query waits for the rate or for room in flight.
     deferred: VecDeque<Jid>,
@@ -319,7 +319,7 @@ impl Caps {
             limits,
             own: VecDeque::new(),
             cache: CapsCache::default(),
-            peers: HashMap::new(),
+            peers: super::PeerMap::default(),
             in_flight: Vec::new(),
             deferred: VecDeque::new(),
             rate: TokenBucket::new(limits.burst, limits.interval),

@@ -34,14 +34,16 @@ pub(crate) enum Unwrapped {
 
 /// Unwraps `m` if it is a carbon; `me` is our account, `jids` the session's JID cache.
 pub(crate) fn unwrap(m: Message, me: &Jid, jids: &mut JidCache) -> Unwrapped {
-    // Names first: the namespace is looked at only for a child named like a wrapper.
+    // `is` compares bytes, the name first: the namespace is looked at only for a child named
+    // like a wrapper, and nothing is checked for UTF-8 on the way.
     let wrapper = m.element.children().find_map(|c| {
-        let direction = match c.name() {
-            "received" if c.ns() == ns::CARBONS => Carbon::Received,
-            "sent" if c.ns() == ns::CARBONS => Carbon::Sent,
-            _ => return None,
-        };
-        Some((direction, c))
+        if c.is("received", ns::CARBONS) {
+            Some((Carbon::Received, c))
+        } else if c.is("sent", ns::CARBONS) {
+            Some((Carbon::Sent, c))
+        } else {
+            None
+        }
     });
     let Some((direction, wrapper)) = wrapper else {
         return Unwrapped::NotCarbon(m);

@@ -880,6 +880,11 @@ fn is_stanza(el: &Builder) -> bool {
     el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq")
 }
 
+/// The maps keyed by what peers send (JIDs, request ids): foldhash, seeded at random per
+/// map, several times cheaper than SipHash on short keys and still not predictable by a
+/// peer trying to make keys collide.
+pub(crate) type PeerMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Stanzas kept while binding; a server has no reason to send more than a few.
 const MAX_EARLY_STANZAS: usize = 64;
 

@@ -7,8 +7,6 @@
 //! bytes, since presence from strangers (directed, multi-user chat) must not grow it without
 //! end.
 
-use std::collections::HashMap;
-
 use super::stanza::{OutgoingPresence, Presence, PresenceType, Show};
 use crate::jid::Jid;
 use crate::xml::Element;
@@ -157,7 +155,7 @@ impl ResourcePresence {
 /// The presence map: each contact's available resources.
 #[derive(Debug, Default)]
 pub struct PresenceMap {
-    contacts: HashMap<Jid, Contact>,
+    contacts: super::PeerMap<Jid, Contact>,
     /// Bytes of the stanzas held.
     bytes: usize,
     limits: PresenceLimits,

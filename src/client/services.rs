@@ -682,8 +682,15 @@ impl Client {
         // The caps service sees available, unavailable and error presences; what it finds
         // is reported after the presence itself.
         let caps = self.caps_announcement(now, &p);
-        let avatar = self.avatar_announcement(now, &p);
-        self.route_presence(now, p);
+        // Whether the sender is a roster contact (`None` without the roster service): looked
+        // up once, for the avatars and for the presence map.
+        let in_roster = match (&self.services.roster, &p.from) {
+            (Some(roster), Some(from)) => Some(roster.get(from).is_some()),
+            (Some(_), None) => Some(false),
+            (None, _) => None,
+        };
+        let avatar = self.avatar_announcement(now, &p, in_roster);
+        self.route_presence(now, p, in_roster);
         if let Some(out) = caps {
             self.apply_caps(now, out);
         }
@@ -692,7 +699,12 @@ impl Client {
         }
     }
 
-    fn avatar_announcement(&mut self, now: Instant, p: &Presence) -> Option<avatar::Output> {
+    fn avatar_announcement(
+        &mut self,
+        now: Instant,
+        p: &Presence,
+        in_roster: Option<bool>,
+    ) -> Option<avatar::Output> {
         if p.kind != PresenceType::Available || !self.is_online() {
             return None;
         }
@@ -709,12 +721,7 @@ impl Client {
         }
         // Roster contacts only: strangers and room occupants (whose bare JID is the room's)
         // cannot make us fetch. Without the roster service, everyone counts.
-        let known = self
-            .services
-            .roster
-            .as_ref()
-            .is_none_or(|r| r.get(&from).is_some());
-        if !known {
+        if in_roster == Some(false) {
             return None;
         }
         let avatars = self.services.avatars.as_mut()?;
@@ -737,7 +744,7 @@ impl Client {
         Some(caps.on_presence(now, from, available, &p.element))
     }
 
-    fn route_presence(&mut self, now: Instant, p: Presence) {
+    fn route_presence(&mut self, now: Instant, p: Presence, in_roster: Option<bool>) {
         let Some(me) = self.jid.as_ref().map(Jid::bare) else {
             return;
         };
@@ -758,15 +765,8 @@ impl Client {
             // Probes are the server's business (RFC 6121 §4.3); a client has no answer.
             return;
         }
-        let known = p.from.as_ref().is_some_and(|from| {
-            let bare = from.bare();
-            bare == me
-                || self
-                    .services
-                    .roster
-                    .as_ref()
-                    .is_some_and(|r| r.get(&bare).is_some())
-        });
+        let known =
+            in_roster == Some(true) || p.from.as_ref().is_some_and(|from| from.bare() == me);
         if map.apply(&p, known) == super::presence::Applied::Full {
             tracing::debug!(from = ?p.from, "presence map full: not recorded");
         }

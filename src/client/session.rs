@@ -1,7 +1,7 @@
 //! The online session: stanza routing, IQ tracking, keepalive and ping (XEP-0199).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -87,7 +87,7 @@ impl Owner {
 
 #[derive(Debug, Default)]
 pub(super) struct Session {
-    pending: HashMap<String, Pending>,
+    pending: super::PeerMap<String, Pending>,
     /// Namespaces of IQ requests the application answers itself.
     handled: HashSet<String>,
     /// When our keepalive ping went out, until anything arrives.
@@ -419,22 +419,22 @@ impl Client {
             return;
         }
         // XEP-0198 §4: every stanza counts, even one dropped below.
-        match el.name() {
+        match el.name_bytes() {
             // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
             // server should never deliver them, and nothing can be answered reliably.
-            "message" => {
+            b"message" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
                     self.on_message(now, m);
                 }
             }
-            "presence" => {
+            b"presence" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(p) = Presence::read(el, Some(&mut self.session.jids)) {
                     self.on_presence(now, p);
                 }
             }
-            "iq" => {
+            b"iq" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(iq) = Iq::read(el, Some(&mut self.session.jids)) {
                     self.on_iq(now, iq);

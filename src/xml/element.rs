@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::escape::{unescape_attr, unescape_text};
@@ -63,20 +63,20 @@ impl Node {
         self.a + u32::from(self.local)
     }
 
-    /// Appends the node's encoding (`SIZE` bytes, little-endian) to `out`.
+    /// Writes the node's encoding (little-endian) into `out`.
     #[inline]
-    pub(crate) fn encode(&self, out: &mut BytesMut) {
-        let mut b = [0u8; Self::SIZE];
-        b[0] = self.kind as u8;
-        b[1] = self.flags;
-        b[2..4].copy_from_slice(&self.local.to_le_bytes());
-        for (i, v) in [self.ns, self.a, self.b, self.d, self.e]
-            .into_iter()
-            .enumerate()
-        {
-            b[4 + 4 * i..8 + 4 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&b);
+    pub(crate) fn encode(&self, out: &mut [u8]) {
+        let Some(out) = out.first_chunk_mut::<{ Self::SIZE }>() else {
+            return;
+        };
+        out[0] = self.kind as u8;
+        out[1] = self.flags;
+        out[2..4].copy_from_slice(&self.local.to_le_bytes());
+        out[4..8].copy_from_slice(&self.ns.to_le_bytes());
+        out[8..12].copy_from_slice(&self.a.to_le_bytes());
+        out[12..16].copy_from_slice(&self.b.to_le_bytes());
+        out[16..20].copy_from_slice(&self.d.to_le_bytes());
+        out[20..24].copy_from_slice(&self.e.to_le_bytes());
     }
 
     #[inline]
@@ -526,6 +526,29 @@ impl<'a> Attribute<'a> {
         }
     }
 
+    /// The local name's bytes, and whether the attribute is in no namespace: for matching
+    /// names without a UTF-8 check.
+    #[inline]
+    pub(crate) fn plain_name(&self) -> (&'a [u8], bool) {
+        let n = self.node();
+        (self.el.bytes_at(n.c(), n.b), n.ns == NO_NS)
+    }
+
+    /// The value's bytes when they are the value (no references, nothing to normalize).
+    #[inline]
+    pub(crate) fn plain_value(&self) -> Option<&'a [u8]> {
+        let n = self.node();
+        (n.flags & ESCAPED == 0).then(|| self.el.bytes_at(n.d, n.e))
+    }
+
+    /// The value as [`Element::attr_shared`] gives it: a view of the element's bytes.
+    pub(crate) fn value_shared(&self) -> ByteString {
+        match self.value() {
+            Cow::Borrowed(value) => self.el.share(value),
+            Cow::Owned(value) => ByteString::from(value),
+        }
+    }
+
     /// The value exactly as written between the quotes.
     pub fn raw_value(&self) -> &'a str {
         let n = self.node();
@@ -627,7 +650,19 @@ impl Element {
             .bytes
             .get(start as usize..end as usize)
             .unwrap_or_default();
-        simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+        // Names, ids and most values are short: below a SIMD block, the standard check is
+        // cheaper than simdutf8's dispatch to it.
+        if bytes.len() < 64 {
+            std::str::from_utf8(bytes).unwrap_or_default()
+        } else {
+            simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+        }
+    }
+
+    /// The local name's bytes (no UTF-8 check: for matching).
+    pub(crate) fn name_bytes(&self) -> &[u8] {
+        let n = self.nodes.at(0);
+        self.bytes_at(n.c(), n.b)
     }
 
     #[inline]

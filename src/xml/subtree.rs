@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use super::element::{Element, ElementRef, Kind, Scope, ESCAPED, NO_PARENT};
-use super::parser::Parser;
+use bytes::BytesMut;
+
+use super::element::{Element, ElementRef, Kind, Scope, ESCAPED, LOCAL, NO_PARENT};
+use super::parser::{encode, Parser};
 
 impl ElementRef<'_> {
     /// This descendant as an element of its own, with the namespaces and `xml:lang` it has
@@ -12,9 +14,15 @@ impl ElementRef<'_> {
     /// which costs what receiving them did. `None` only if the index and the bytes disagree,
     /// which the parser rules out.
     pub fn to_element(&self) -> Option<Element> {
+        let (start, end) = self.byte_range()?;
+        self.rebased(start, end)
+            .or_else(|| self.reparsed(start, end))
+    }
+
+    /// [`Self::to_element`] by parsing the subtree's bytes again, in the scope it has here.
+    fn reparsed(&self, start: usize, end: usize) -> Option<Element> {
         let el = self.element();
         let idx = self.index();
-        let (start, end) = self.byte_range()?;
         let mut scope = Scope {
             bindings: el.scope.bindings.clone(),
             lang: self.lang().map(|l| l.into()),
@@ -52,6 +60,54 @@ impl ElementRef<'_> {
         // of the whole element: the part cannot exceed them.
         let mut parser = Parser::new(usize::MAX, usize::MAX);
         parser.parse_element(bytes, &Arc::new(scope), 0).ok()
+    }
+
+    /// The fast way to [`Self::to_element`], when the subtree needs nothing of its
+    /// ancestors but the stream's scope: its index nodes copied with their offsets moved, no
+    /// second parse. `None` when a prefix it uses is declared on an ancestor, or an ancestor
+    /// sets another `xml:lang` than the stream's.
+    fn rebased(&self, start: usize, end: usize) -> Option<Element> {
+        let el = self.element();
+        let idx = self.index();
+        let root = el.nodes.get(idx as usize)?;
+        if let Some(parent) = self.parent() {
+            if parent.lang().as_deref() != el.scope.lang.as_deref() {
+                return None;
+            }
+        }
+        let shift = u32::try_from(start).ok()?;
+        let mut nodes = Vec::with_capacity((root.d - idx) as usize);
+        for i in idx..root.d {
+            let mut n = el.nodes.get(i as usize)?;
+            if n.ns & LOCAL != 0 {
+                // Declared on a node of the subtree (else the ancestors are needed).
+                n.ns = LOCAL | (n.ns & !LOCAL).checked_sub(idx)?;
+            }
+            n.a = n.a.checked_sub(shift)?;
+            n.b = n.b.checked_sub(shift)?;
+            match n.kind {
+                Kind::Element => {
+                    n.d -= idx;
+                    n.e = if i == idx {
+                        NO_PARENT
+                    } else {
+                        n.e.checked_sub(idx)?
+                    };
+                }
+                Kind::Attr | Kind::NsDecl => {
+                    n.d = n.d.checked_sub(shift)?;
+                    n.e = n.e.checked_sub(shift)?;
+                }
+                Kind::Text | Kind::CData => {}
+            }
+            nodes.push(n);
+        }
+        Some(Element {
+            bytes: el.bytes.slice(start..end),
+            nodes: encode(&mut BytesMut::new(), &nodes),
+            extra: el.extra.clone(),
+            scope: el.scope.clone(),
+        })
     }
 
     /// Where this element's bytes start and end within the top-level element's.
@@ -151,9 +207,57 @@ mod tests {
             assert_eq!(alone.text(), child.text(), "{i}");
         }
         let empty_with_attr = element("<a><b x='1' y=\"2\" ></b><c x='&apos;'/></a>");
+        assert!(
+            inner.rebased(0, 0).is_none(),
+            "a prefix of an ancestor: parsed again"
+        );
         for child in empty_with_attr.children() {
             let alone = child.to_element().unwrap();
             assert_eq!(alone.as_ref().attrs().count(), child.attrs().count());
+        }
+    }
+
+    /// Every descendant taken out by moving its index is what parsing it again gives.
+    #[test]
+    fn rebasing_equals_parsing_again() {
+        let docs = [
+            "<message from='a@b/c' type='chat'><received xmlns='urn:xmpp:carbons:2'>\
+             <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='x@y/z' \
+             to='a@b/c' id='i&amp;1'><body>hi &lt; there</body><p:x xmlns:p='urn:p' p:a='1' \
+             b='&#x41;'><![CDATA[<raw>]]><y/>tail</p:x></message></forwarded></received></message>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' name='A'>\
+             <group>G1</group></item><item jid='c@d'/></query></iq>",
+            "<presence><c xmlns='http://jabber.org/protocol/caps' ver='v' node='n'/>\
+             <x xmlns='vcard-temp:x:update'><photo>abc</photo></x><status xml:lang='fr'>s</status></presence>",
+        ];
+        for doc in docs {
+            let el = element(doc);
+            let mut stack = vec![el.as_ref()];
+            let mut checked = 0;
+            while let Some(e) = stack.pop() {
+                stack.extend(e.children());
+                let (start, end) = e.byte_range().unwrap();
+                let Some(fast) = e.rebased(start, end) else {
+                    continue;
+                };
+                let slow = e.reparsed(start, end).unwrap();
+                assert_eq!(fast.as_bytes(), slow.as_bytes());
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{doc}");
+                assert_eq!(fast.lang(), slow.lang());
+                let ns = |x: &crate::xml::Element| {
+                    let mut all = vec![];
+                    let mut s = vec![x.as_ref()];
+                    while let Some(e) = s.pop() {
+                        all.push((e.name().to_owned(), e.ns().to_owned()));
+                        all.extend(e.attrs().map(|a| (a.name().to_owned(), a.ns().to_owned())));
+                        s.extend(e.children());
+                    }
+                    all
+                };
+                assert_eq!(ns(&fast), ns(&slow));
+                checked += 1;
+            }
+            assert!(checked >= 2, "{doc}");
         }
     }
 }

@@ -21,7 +21,7 @@ use bytestring::ByteString;
 
 use crate::jid::{Jid, JidError};
 use crate::ns;
-use crate::xml::{Builder, Element, ElementRef};
+use crate::xml::{Attribute, Builder, Element, ElementRef};
 
 pub use crate::stream_error::StreamError;
 pub(crate) use error::xml_safe;
@@ -253,10 +253,11 @@ pub enum StanzaParseError {
 }
 
 /// The header attributes common to all stanzas.
-struct Header {
+struct Header<'a> {
     from: Option<Jid>,
     to: Option<Jid>,
     id: Option<ByteString>,
+    kind: Option<Cow<'a, str>>,
 }
 
 /// Recently parsed JIDs. Senders repeat (and `to` is nearly always our own JID), while
@@ -273,29 +274,23 @@ pub(crate) struct JidCache {
     older: JidMap,
 }
 
-type JidMap = std::collections::HashMap<Arc<str>, Jid, std::hash::BuildHasherDefault<FxHasher>>;
+type JidMap = super::PeerMap<JidKey, Jid>;
 
-/// The multiply-rotate hash of rustc (FxHash): several times cheaper than SipHash on short
-/// keys. Keys come from the network, but the cache is small and bounded, so a peer that
-/// forces collisions can only make it as slow as a short linear scan.
-#[derive(Default)]
-struct FxHasher(u64);
+/// A cache key: the text as received, looked up by its bytes (an attribute's bytes need no
+/// UTF-8 check to find a JID already parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JidKey(Arc<str>);
 
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
+impl std::hash::Hash for JidKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, for lookups by `&[u8]`.
+        self.0.as_bytes().hash(state)
     }
+}
 
-    fn finish(&self) -> u64 {
-        self.0
+impl std::borrow::Borrow<[u8]> for JidKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -306,13 +301,33 @@ impl JidCache {
     const LONGEST: usize = 256;
 
     pub(crate) fn parse(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
-        if let Some(jid) = self.recent.get(s) {
-            return Ok(jid.clone());
+        match self.lookup(s.as_bytes()) {
+            Some(jid) => Ok(jid),
+            None => self.parse_new(s),
         }
-        if let Some((key, jid)) = self.older.remove_entry(s) {
-            self.insert(key, jid.clone());
+    }
+
+    /// As `parse`, for an attribute value's bytes (valid UTF-8, as all of an element's are).
+    pub(crate) fn parse_bytes(&mut self, raw: &[u8]) -> Result<Jid, crate::jid::JidError> {
+        if let Some(jid) = self.lookup(raw) {
             return Ok(jid);
         }
+        match std::str::from_utf8(raw) {
+            Ok(s) => self.parse_new(s),
+            Err(_) => Jid::parse(&String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn lookup(&mut self, raw: &[u8]) -> Option<Jid> {
+        if let Some(jid) = self.recent.get(raw) {
+            return Some(jid.clone());
+        }
+        let (key, jid) = self.older.remove_entry(raw)?;
+        self.insert(key.0, jid.clone());
+        Some(jid)
+    }
+
+    fn parse_new(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
         let jid = Jid::parse(s)?;
         if s.len() <= Self::LONGEST {
             let key = match jid.shared_text() {
@@ -328,40 +343,50 @@ impl JidCache {
         if self.recent.len() >= Self::GENERATION {
             self.older = std::mem::take(&mut self.recent);
         }
-        self.recent.insert(key, jid);
+        self.recent.insert(JidKey(key), jid);
     }
 }
 
-fn jid_attr(
-    el: &Element,
+/// The JID in attribute `a` (named `attr`), through the cache when there is one.
+fn jid_value(
+    a: &Attribute<'_>,
     attr: &'static str,
     cache: &mut Option<&mut JidCache>,
-) -> Result<Option<Jid>, StanzaParseError> {
-    let Some(v) = el.attr(attr) else {
-        return Ok(None);
+) -> Result<Jid, StanzaParseError> {
+    let parsed = match (cache, a.plain_value()) {
+        (Some(cache), Some(raw)) => cache.parse_bytes(raw),
+        (Some(cache), None) => cache.parse(&a.value()),
+        (None, _) => Jid::parse(&a.value()),
     };
-    let parsed = match cache {
-        Some(cache) => cache.parse(&v),
-        None => Jid::parse(&v),
-    };
-    parsed
-        .map(Some)
-        .map_err(|error| StanzaParseError::InvalidJid { attr, error })
+    parsed.map_err(|error| StanzaParseError::InvalidJid { attr, error })
 }
 
-fn header(
-    el: &Element,
+/// The stanza's header attributes, in one pass over its attributes.
+fn header<'a>(
+    el: &'a Element,
     name: &str,
     mut cache: Option<&mut JidCache>,
-) -> Result<Header, StanzaParseError> {
+) -> Result<Header<'a>, StanzaParseError> {
     if !el.is(name, ns::JABBER_CLIENT) {
         return Err(StanzaParseError::NotAStanza);
     }
-    Ok(Header {
-        from: jid_attr(el, "from", &mut cache)?,
-        to: jid_attr(el, "to", &mut cache)?,
-        id: el.attr_shared("id"),
-    })
+    let mut h = Header {
+        from: None,
+        to: None,
+        id: None,
+        kind: None,
+    };
+    // The parser refuses duplicate attributes, so each name is seen once at most.
+    for a in el.as_ref().attrs() {
+        match a.plain_name() {
+            (b"from", true) => h.from = Some(jid_value(&a, "from", &mut cache)?),
+            (b"to", true) => h.to = Some(jid_value(&a, "to", &mut cache)?),
+            (b"id", true) => h.id = Some(a.value_shared()),
+            (b"type", true) => h.kind = Some(a.value()),
+            _ => {}
+        }
+    }
+    Ok(h)
 }
 
 /// Language tags are compared case-insensitively (RFC 5646 §2.1.1).
@@ -429,7 +454,7 @@ impl Message {
             from: h.from,
             to: h.to,
             id: h.id,
-            kind: MessageType::from_attr(el.attr("type").as_deref()),
+            kind: MessageType::from_attr(h.kind.as_deref()),
             carbon: None,
             element: el,
         })
@@ -511,7 +536,7 @@ impl Presence {
 
     pub(crate) fn read(el: Element, jids: Option<&mut JidCache>) -> Result<Self, StanzaParseError> {
         let h = header(&el, "presence", jids)?;
-        let type_attr = el.attr("type");
+        let type_attr = h.kind;
         let kind = PresenceType::from_attr(type_attr.as_deref()).ok_or_else(|| {
             StanzaParseError::InvalidPresenceType(type_attr.as_deref().unwrap_or("").to_owned())
         })?;
@@ -570,7 +595,7 @@ impl Iq {
     pub(crate) fn read(el: Element, jids: Option<&mut JidCache>) -> Result<Self, StanzaParseError> {
         let h = header(&el, "iq", jids)?;
         let id = h.id.ok_or(StanzaParseError::MissingId)?;
-        let type_attr = el.attr("type");
+        let type_attr = h.kind;
         let kind = type_attr
             .as_deref()
             .and_then(IqType::from_name)
