@@ -6,6 +6,7 @@
 
 mod builder;
 mod chars;
+mod cursor;
 mod element;
 mod error;
 mod escape;
