@@ -124,6 +124,25 @@ fn forged_wrappers_are_dropped_and_reported() {
             pair.events.last()
         );
     }
+    // The namespace written with a character reference, or bound to a prefix: still a
+    // wrapper (the quick search of the bytes must not let it through as a message).
+    for forged in [
+        "<message from='mallory@evil.example'><received xmlns='urn:xmpp:carbons&#58;2'>\
+         <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' \
+         from='romeo@example.net/r' to='juliet@example.com/balcony'><body>hi</body></message>\
+         </forwarded></received></message>",
+        "<message from='mallory@evil.example' xmlns:c='urn:xmpp:carbons&#x3a;2'><c:sent>\
+         <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' \
+         from='romeo@example.net/r' to='juliet@example.com/balcony'><body>hi</body></message>\
+         </forwarded></c:sent></message>",
+    ] {
+        pair.server_sends(forged);
+        assert!(
+            matches!(pair.events.last(), Some(Event::CarbonRefused { .. })),
+            "{forged}: {:?}",
+            pair.events.last()
+        );
+    }
     // A wrapper with nothing valid inside.
     pair.server_sends(
         "<message from='juliet@example.com'><received xmlns='urn:xmpp:carbons:2'/></message>",

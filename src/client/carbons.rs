@@ -34,6 +34,13 @@ pub(crate) enum Unwrapped {
 
 /// Unwraps `m` if it is a carbon; `me` is our account, `jids` the session's JID cache.
 pub(crate) fn unwrap(m: Message, me: &Jid, jids: &mut JidCache) -> Unwrapped {
+    // Most messages are not carbons: a search of the bytes for the namespace is cheaper
+    // than walking the children, and exact (see `may_use_namespace`).
+    static CARBONS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(ns::CARBONS));
+    if !m.element.may_use_namespace(&CARBONS) {
+        return Unwrapped::NotCarbon(m);
+    }
     // `is` compares bytes, the name first: the namespace is looked at only for a child named
     // like a wrapper, and nothing is checked for UTF-8 on the way.
     let wrapper = m.element.children().find_map(|c| {

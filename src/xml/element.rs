@@ -4,13 +4,22 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
 use super::escape::{unescape_attr, unescape_text};
 use crate::ns;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    zerocopy::IntoBytes,
+    zerocopy::TryFromBytes,
+    zerocopy::Immutable,
+)]
 #[repr(u8)]
 pub(crate) enum Kind {
     /// `a..b` qualified name, `c()` start of the local name, `d` index one past the subtree,
@@ -39,7 +48,11 @@ pub(crate) const XML_NS: u32 = 1;
 pub(crate) const OUTER: u32 = 1 << 30;
 pub(crate) const LOCAL: u32 = 1 << 31;
 
-#[derive(Debug, Clone, Copy)]
+/// One entry of an element's index. `repr(C)` without padding (24 bytes), so that a run
+/// of nodes is copied into a [`NodeIndex`] as bytes, and read back with a check of `kind`
+/// only (zerocopy: no `unsafe` here).
+#[derive(Debug, Clone, Copy, zerocopy::IntoBytes, zerocopy::TryFromBytes, zerocopy::Immutable)]
+#[repr(C)]
 pub(crate) struct Node {
     pub kind: Kind,
     pub flags: u8,
@@ -62,43 +75,6 @@ impl Node {
     pub(crate) fn c(&self) -> u32 {
         self.a + u32::from(self.local)
     }
-
-    /// Writes the node's encoding (little-endian) into `out`.
-    #[inline]
-    pub(crate) fn encode(&self, out: &mut [u8]) {
-        let Some(out) = out.first_chunk_mut::<{ Self::SIZE }>() else {
-            return;
-        };
-        out[0] = self.kind as u8;
-        out[1] = self.flags;
-        out[2..4].copy_from_slice(&self.local.to_le_bytes());
-        out[4..8].copy_from_slice(&self.ns.to_le_bytes());
-        out[8..12].copy_from_slice(&self.a.to_le_bytes());
-        out[12..16].copy_from_slice(&self.b.to_le_bytes());
-        out[16..20].copy_from_slice(&self.d.to_le_bytes());
-        out[20..24].copy_from_slice(&self.e.to_le_bytes());
-    }
-
-    #[inline]
-    fn decode(b: &[u8; Self::SIZE]) -> Node {
-        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        Node {
-            kind: match b[0] {
-                0 => Kind::Element,
-                1 => Kind::Attr,
-                2 => Kind::NsDecl,
-                4 => Kind::CData,
-                _ => Kind::Text,
-            },
-            flags: b[1],
-            local: u16::from_le_bytes([b[2], b[3]]),
-            ns: word(4),
-            a: word(8),
-            b: word(12),
-            d: word(16),
-            e: word(20),
-        }
-    }
 }
 
 /// An element's index: its nodes, encoded, in a slice of a block the parser shares between
@@ -113,11 +89,17 @@ impl NodeIndex {
         Self(bytes)
     }
 
+    /// `nodes` appended to `block` as bytes.
+    #[inline]
+    pub(crate) fn encode(block: &mut BytesMut, nodes: &[Node]) {
+        block.extend_from_slice(zerocopy::IntoBytes::as_bytes(nodes));
+    }
+
     #[inline]
     pub(crate) fn get(&self, i: usize) -> Option<Node> {
         let start = i.checked_mul(Node::SIZE)?;
         let bytes = self.0.get(start..start.checked_add(Node::SIZE)?)?;
-        Some(Node::decode(bytes.try_into().ok()?))
+        zerocopy::TryFromBytes::try_read_from_bytes(bytes).ok()
     }
 
     /// The node at `i`; an index never refers past its own nodes, but an empty text node
@@ -657,6 +639,19 @@ impl Element {
         } else {
             simdutf8::basic::from_utf8(bytes).unwrap_or_default()
         }
+    }
+
+    /// Whether namespace `ns` may be used in this element: its bytes name it, an escaped
+    /// declaration might, or the stream header declared it. False means it is certainly
+    /// absent, which a service checks before walking the element's children.
+    pub(crate) fn may_use_namespace(&self, ns: &memchr::memmem::Finder<'_>) -> bool {
+        !self.extra.is_empty()
+            || ns.find(&self.bytes).is_some()
+            || self
+                .scope
+                .bindings
+                .iter()
+                .any(|(_, uri)| uri.as_bytes() == ns.needle())
     }
 
     /// The local name's bytes (no UTF-8 check: for matching).

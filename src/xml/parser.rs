@@ -616,19 +616,11 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
 
 /// `nodes` encoded at the end of `block` (a new block if it has no room) and split off.
 pub(crate) fn encode(block: &mut BytesMut, nodes: &[Node]) -> NodeIndex {
-    const BATCH: usize = 16;
     let len = nodes.len() * Node::SIZE;
     if block.capacity() - block.len() < len {
         *block = BytesMut::with_capacity(len.max(INDEX_BLOCK));
     }
-    // Encoded a batch at a time on the stack: one copy into the block per batch.
-    let mut batch = [0u8; Node::SIZE * BATCH];
-    for group in nodes.chunks(BATCH) {
-        for (n, out) in group.iter().zip(batch.chunks_exact_mut(Node::SIZE)) {
-            n.encode(out);
-        }
-        block.extend_from_slice(&batch[..group.len() * Node::SIZE]);
-    }
+    NodeIndex::encode(block, nodes);
     NodeIndex::new(block.split().freeze())
 }
 
