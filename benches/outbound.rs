@@ -212,6 +212,29 @@ fn main() {
         assert_eq!(ours.replace('\'', "\""), theirs, "stanza kind {i}");
     }
 
+    let all = |f: &dyn Fn(&Inputs, usize) -> Bytes| -> usize {
+        (0..STANZAS).map(|i| black_box(f(&input, i)).len()).sum()
+    };
+    // `OUTBOUND_ONE_PASS=quick-xml|builder|client|none`: one pass and exit, for instruction
+    // counting with callgrind (`none`: the set-up alone, to subtract).
+    if let Ok(which) = std::env::var("OUTBOUND_ONE_PASS") {
+        let n = match which.as_str() {
+            "quick-xml" => all(&quick_xml),
+            "builder" => all(&ours),
+            "client" => {
+                let mut pair = online();
+                (0..STANZAS)
+                    .map(|i| through_client(&mut pair, &input, i).len())
+                    .sum()
+            }
+            _ => {
+                black_box(online());
+                0
+            }
+        };
+        eprintln!("{which}: {n} bytes");
+        return;
+    }
     let report = |name: &str, (time, allocs): (Duration, u64)| {
         eprintln!(
             "{name:<28} {:>8.2} ms {:>6.2} M stanzas/s {:>6.2} allocs/stanza",
@@ -219,9 +242,6 @@ fn main() {
             STANZAS as f64 / time.as_secs_f64() / 1e6,
             allocs as f64 / STANZAS as f64
         );
-    };
-    let all = |f: &dyn Fn(&Inputs, usize) -> Bytes| -> usize {
-        (0..STANZAS).map(|i| black_box(f(&input, i)).len()).sum()
     };
     eprintln!("{STANZAS} stanzas (messages, presences and IQs in turn), a single pass each:");
     report("quick-xml Writer", single_pass(|| all(&quick_xml)));

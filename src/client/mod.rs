@@ -289,6 +289,11 @@ impl Client {
     // ---- inputs ----
 
     /// Bytes read from the transport.
+    ///
+    /// However large the input, at most a few dozen actions are queued here: the rest of
+    /// the input waits, copied into the reader, and is parsed as [`Self::poll_action`]
+    /// drains the queue. Every other input (end of file, a timeout, `close`...) first
+    /// handles what waits, so events keep the order of the wire.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if data.is_empty() || matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
             return;
@@ -311,9 +316,10 @@ impl Client {
             return;
         }
         if self.actions.capacity() == 0 {
-            // The queue is released when drained (`poll_action`); a burst of input gets room
-            // for a typical read's actions in one allocation.
-            self.actions.reserve(16);
+            // The queue is released when drained (`poll_action`): room for about one action
+            // per stanza of this input, in one allocation.
+            self.actions
+                .reserve((data.len() / 256).clamp(2, QUEUE_BEFORE_POLL));
         }
         // A large input is parsed a slice at a time: the reader copies what it is fed, and
         // copying megabytes at once (page faults, caches) costs more than parsing them.
@@ -504,7 +510,8 @@ impl Client {
 
     // ---- outputs ----
 
-    /// The next action for the driver, in order.
+    /// The next action for the driver, in order. Input that [`Self::handle_input`] left
+    /// waiting is parsed here as the queue empties: drain it until `None`.
     pub fn poll_action(&mut self) -> Option<Action> {
         if self.actions.is_empty() {
             if let Some(at) = self.input_pending {

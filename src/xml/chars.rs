@@ -112,6 +112,13 @@ pub(crate) fn is_ws(b: u8) -> bool {
 
 /// Whether `s` is an NCName (a name without a colon).
 pub(crate) fn is_ncname(s: &str) -> bool {
+    // ASCII names (nearly all) through the parser's table: bit 1 start, bit 2 continue.
+    if let [first, rest @ ..] = s.as_bytes() {
+        if s.is_ascii() {
+            return NAME[*first as usize] & 1 != 0
+                && rest.iter().all(|&b| NAME[b as usize] & 2 != 0);
+        }
+    }
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if is_name_start_char(c) => chars.all(is_name_char),

@@ -152,7 +152,8 @@ impl Scope {
 /// It holds the bytes it was parsed from (a [`Bytes`] slice of the read buffer, not a copy)
 /// and an index of its names, attributes and text, so accessors return `&str` slices of the
 /// input. Attribute values and text are unescaped on access and allocate only if they
-/// contain references or white space to normalize. Cloning copies the index, not the bytes.
+/// contain references or white space to normalize. Cloning shares the bytes and the index (both
+/// reference-counted).
 ///
 /// Namespaces are resolved: [`Element::ns`] is the namespace name, whichever prefix or
 /// default declaration (here or in the stream header) it came from.

@@ -87,10 +87,38 @@ pub(crate) fn escape_attr(out: &mut Vec<u8>, s: &str) -> Result<(), Unrepresenta
     escape_into(out, s, true)
 }
 
+/// Bytes that need a look in text (1) and in attribute values (1 | 2): markup, quotes,
+/// control characters and the lead byte of U+FFFE/U+FFFF. Everything else is copied as is.
+static SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = 1;
+        b += 1;
+    }
+    t[b'\n' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'<' as usize] = 1;
+    t[b'>' as usize] = 1;
+    t[b'&' as usize] = 1;
+    t[0xEF] = 1;
+    t[b'\'' as usize] = 2;
+    t[b'"' as usize] = 2;
+    t
+};
+
 fn escape_into(out: &mut Vec<u8>, s: &str, attr: bool) -> Result<(), UnrepresentableChar> {
     let bytes = s.as_bytes();
+    let mask = if attr { 3 } else { 1 };
+    out.reserve(bytes.len());
     let mut last = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while let Some(skip) = bytes[i..]
+        .iter()
+        .position(|&b| SPECIAL[b as usize] & mask != 0)
+    {
+        i += skip;
+        let b = bytes[i];
         let rep: &[u8] = match b {
             b'<' => b"&lt;",
             b'>' => b"&gt;",
@@ -106,11 +134,15 @@ fn escape_into(out: &mut Vec<u8>, s: &str, attr: bool) -> Result<(), Unrepresent
                 let c = s[i..].chars().next().map_or(0, u32::from);
                 return Err(UnrepresentableChar(c));
             }
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[last..i]);
         out.extend_from_slice(rep);
-        last = i + 1;
+        i += 1;
+        last = i;
     }
     out.extend_from_slice(&bytes[last..]);
     Ok(())

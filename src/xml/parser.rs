@@ -51,6 +51,8 @@ pub(crate) struct Parser {
     scratch: Vec<Node>,
     /// Where finished elements' indexes are encoded (see `INDEX_BLOCK`).
     index: BytesMut,
+    /// The next index goes into a block of its own size (set when the block is let go of).
+    index_exact: bool,
     extra: Vec<Box<str>>,
     token_start: usize,
     /// Lengths of the index, bindings and `extra` at `token_start`.
@@ -69,6 +71,7 @@ impl Parser {
         Self {
             max_depth,
             max_attributes,
+            index_exact: true,
             ..Self::default()
         }
     }
@@ -149,6 +152,7 @@ impl Parser {
             self.bindings = SmallVec::new();
             self.scratch = Vec::new();
             self.index = BytesMut::new();
+            self.index_exact = true;
             self.extra = Vec::new();
         }
     }
@@ -184,7 +188,14 @@ impl Parser {
         };
         Element {
             bytes,
-            nodes: encode(&mut self.index, &self.scratch),
+            // The first element after the block was let go of (a read after a quiet spell,
+            // often the only element of it) gets an index of exactly its size; the next ones
+            // share blocks.
+            nodes: encode(
+                &mut self.index,
+                &self.scratch,
+                std::mem::take(&mut self.index_exact),
+            ),
             extra,
             scope: scope.clone(),
         }
@@ -248,7 +259,7 @@ impl Parser {
         }
         Ok(Element {
             bytes,
-            nodes: encode(&mut BytesMut::new(), &nodes),
+            nodes: encode(&mut BytesMut::new(), &nodes, true),
             extra: extra.into(),
             scope,
         })
@@ -614,11 +625,12 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
     Ok(())
 }
 
-/// `nodes` encoded at the end of `block` (a new block if it has no room) and split off.
-pub(crate) fn encode(block: &mut BytesMut, nodes: &[Node]) -> NodeIndex {
+/// `nodes` encoded at the end of `block` (a new block if it has no room: of exactly their
+/// size if `exact`) and split off.
+pub(crate) fn encode(block: &mut BytesMut, nodes: &[Node], exact: bool) -> NodeIndex {
     let len = nodes.len() * Node::SIZE;
     if block.capacity() - block.len() < len {
-        *block = BytesMut::with_capacity(len.max(INDEX_BLOCK));
+        *block = BytesMut::with_capacity(if exact { len } else { len.max(INDEX_BLOCK) });
     }
     NodeIndex::encode(block, nodes);
     NodeIndex::new(block.split().freeze())

@@ -104,7 +104,7 @@ impl ElementRef<'_> {
         }
         Some(Element {
             bytes: el.bytes.slice(start..end),
-            nodes: encode(&mut BytesMut::new(), &nodes),
+            nodes: encode(&mut BytesMut::new(), &nodes, true),
             extra: el.extra.clone(),
             scope: el.scope.clone(),
         })
