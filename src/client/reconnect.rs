@@ -30,9 +30,11 @@ pub struct ReconnectConfig {
     /// Give up after this many attempts in a row (a connection that comes online and stays
     /// up `stable_after` ends the row); `None`: never. Default `None`.
     pub max_attempts: Option<u32>,
-    /// A connection that was online at least this long is retried at once the first time
-    /// (a one-off drop); a shorter-lived one backs off from the start (a server that
-    /// accepts and then drops us should not be hammered). Default 60 s.
+    /// A connection that was online at least this long is retried soon the first time (a
+    /// one-off drop): after a random delay below `min_delay`, so that the sessions a server
+    /// drops all at once do not all come back in the same instant. A shorter-lived one backs
+    /// off from the start (a server that accepts and then drops us should not be
+    /// hammered). Default 60 s.
     pub stable_after: Duration,
 }
 
@@ -60,10 +62,11 @@ impl ReconnectConfig {
     /// The delay before `attempt` (1-based), given a uniform random `r` in `[0, 1)`:
     /// "equal jitter", a random point in the upper half of the exponential step, so that
     /// clients dropped together do not come back together and none waits less than half
-    /// the step.
-    pub(super) fn delay(&self, attempt: u32, immediate: bool, r: f64) -> Duration {
-        if attempt == 1 && immediate {
-            return Duration::ZERO;
+    /// the step. The first retry after a stable connection (`soon`) is anywhere below
+    /// `min_delay` ("full jitter"): prompt for one client, spread for thousands.
+    pub(super) fn delay(&self, attempt: u32, soon: bool, r: f64) -> Duration {
+        if attempt == 1 && soon {
+            return self.min_delay.mul_f64(r.clamp(0.0, 1.0));
         }
         let floor = self.min_delay.max(Duration::from_millis(1));
         let doublings = attempt.saturating_sub(1).min(32);
