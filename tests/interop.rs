@@ -30,6 +30,9 @@ mod continuity;
 #[path = "interop/im.rs"]
 mod im;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
+#[path = "interop/load.rs"]
+mod load;
+#[cfg(all(feature = "tokio", feature = "blocking"))]
 #[path = "interop/proxy.rs"]
 mod proxy;
 #[cfg(all(feature = "tokio", feature = "blocking"))]
