@@ -311,8 +311,10 @@ impl Client {
             return;
         }
         if self.input_pending.is_some() {
-            // Earlier input still waits for `poll_action`: this goes behind it.
+            // Earlier input still waits for `poll_action`: this goes behind it, and what
+            // waits is handled as received now (a later time makes no deadline early).
             self.reader.feed(data);
+            self.input_pending = Some(now);
             return;
         }
         if self.actions.capacity() == 0 {
@@ -346,9 +348,9 @@ impl Client {
 
     /// Parses what `handle_input` left for later, all of it: before any other input, so
     /// that the order of events stays that of the wire.
-    fn parse_pending(&mut self) {
-        if let Some(at) = self.input_pending {
-            self.drain_reader(at, usize::MAX);
+    fn parse_pending(&mut self, now: Instant) {
+        if self.input_pending.is_some() {
+            self.drain_reader(now, usize::MAX);
         }
     }
 
@@ -392,7 +394,7 @@ impl Client {
     /// The transport reached end of file. (`now` is taken for uniformity with the other
     /// inputs; nothing here depends on it yet.)
     pub fn handle_eof(&mut self, now: Instant) {
-        self.parse_pending();
+        self.parse_pending(now);
         let span = self.span.clone();
         let _entered = span.enter();
         match self.phase {
@@ -406,7 +408,7 @@ impl Client {
     /// [`DisconnectReason::Transport`] carrying `error`'s text: nothing more is sent on it. The
     /// session reconnects if it may ([`ReconnectConfig`]), else it is over.
     pub fn handle_transport_error(&mut self, now: Instant, error: &dyn std::fmt::Display) {
-        self.parse_pending();
+        self.parse_pending(now);
         let span = self.span.clone();
         let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
@@ -418,7 +420,7 @@ impl Client {
     /// does not verify): as [`Self::handle_transport_error`], but with
     /// [`DisconnectReason::Tls`], which is never retried.
     pub fn handle_tls_failed(&mut self, now: Instant, error: &dyn std::fmt::Display) {
-        self.parse_pending();
+        self.parse_pending(now);
         let span = self.span.clone();
         let _entered = span.enter();
         if !matches!(self.phase, Phase::Closed(_) | Phase::Reconnecting { .. }) {
@@ -450,7 +452,7 @@ impl Client {
 
     /// Time passed. Calling it early, or more often than needed, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.parse_pending();
+        self.parse_pending(now);
         let span = self.span.clone();
         let _entered = span.enter();
         match self.phase {
@@ -492,7 +494,7 @@ impl Client {
     /// after this. While reconnecting (no transport) the session ends at once, and the
     /// stanzas that waited for a connection are handed back ([`Event::NotDelivered`]).
     pub fn close(&mut self, now: Instant) {
-        self.parse_pending();
+        self.parse_pending(now);
         match self.phase {
             Phase::Closed(_) | Phase::Closing => {}
             // Between <proceed/> and the handshake no stream is open, and while reconnecting
@@ -887,9 +889,10 @@ fn is_stanza(el: &Builder) -> bool {
     el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq")
 }
 
-/// The maps keyed by what peers send (JIDs, request ids): foldhash, seeded at random per
-/// map, several times cheaper than SipHash on short keys and still not predictable by a
-/// peer trying to make keys collide.
+/// The maps keyed by what peers send (JIDs, request ids): foldhash, several times cheaper
+/// than SipHash on short keys and seeded at random, so that a peer cannot prepare keys that
+/// collide. It does not claim to resist an attacker who probes with timings; every such map
+/// is bounded, so the worst case is a slow search of a bounded table.
 pub(crate) type PeerMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Stanzas kept while binding; a server has no reason to send more than a few.

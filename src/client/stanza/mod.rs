@@ -432,7 +432,8 @@ pub struct Message {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id (it shares the stanza's bytes: no allocation).
+    /// The stanza id. It is a view of the stanza's bytes (no allocation), so keeping it
+    /// keeps the read block alive: keep `id.to_string()` for long.
     pub id: Option<ByteString>,
     /// The message type.
     pub kind: MessageType,
@@ -510,7 +511,8 @@ pub struct Presence {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id (it shares the stanza's bytes: no allocation).
+    /// The stanza id. It is a view of the stanza's bytes (no allocation), so keeping it
+    /// keeps the read block alive: keep `id.to_string()` for long.
     pub id: Option<ByteString>,
     /// The presence type.
     pub kind: PresenceType,
@@ -591,8 +593,8 @@ pub struct Iq {
     pub from: Option<Jid>,
     /// The recipient.
     pub to: Option<Jid>,
-    /// The stanza id (required for IQs), used to match responses to requests; it shares the
-    /// stanza's bytes.
+    /// The stanza id (required for IQs), used to match responses to requests. A view of the
+    /// stanza's bytes, like [`Message::id`].
     pub id: ByteString,
     /// The IQ type.
     pub kind: IqType,
