@@ -105,30 +105,6 @@ fn through_reader_in(header: &[u8], stanzas: &[u8], chunk: usize) -> usize {
     n
 }
 
-/// quick-xml's raw event loop over the same bytes (the baseline the issue measures against);
-/// returns the Start + Empty events.
-fn quick_xml_pass(bytes: &[u8]) -> usize {
-    let mut r = quick_xml::Reader::from_reader(bytes);
-    r.config_mut().check_end_names = true;
-    let mut n = 0;
-    loop {
-        match r.read_event() {
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(ev) => {
-                if matches!(
-                    ev,
-                    quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)
-                ) {
-                    n += 1;
-                }
-                black_box(ev);
-            }
-            Err(e) => panic!("quick-xml error at {}: {e}", r.error_position()),
-        }
-    }
-    n
-}
-
 /// Runs `f` once untimed (warm-up), then once timed; the time and the heap allocations
 /// (reallocations included) the timed run made.
 fn single_pass(mut f: impl FnMut() -> usize) -> (usize, Duration, u64) {
@@ -421,7 +397,7 @@ fn main() {
             "reader" => through_reader(header, stanzas),
             "reader-whole" => through_reader_in(header, stanzas, WHOLE),
             "client-whole" => through_client_in(&mut pair, stanzas, WHOLE),
-            "quick-xml" => quick_xml_pass(&corpus.bytes),
+            "quick-xml" => common::quick_xml_pass(&corpus.bytes),
             "none" => 0,
             "presences" => through_client(&mut pair, &presences),
             "presences-known" => through_client(
@@ -457,7 +433,7 @@ fn main() {
     // A single pass of each, with figures the README quotes: time against quick-xml's raw
     // loop over the same bytes in the same run, and allocations per top-level element.
     let top_level = corpus.elements as f64;
-    let (_, qx, _) = single_pass(|| quick_xml_pass(&corpus.bytes));
+    let (_, qx, _) = single_pass(|| common::quick_xml_pass(&corpus.bytes));
     let report = |name: &str, (n, time, allocs): (usize, Duration, u64)| {
         eprintln!(
             "{name:<24} {n:>8} {:>8.2} ms {:>5.2}x quick-xml raw {:>6.3} allocs/top-level element",

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use common::alloc::{alloc_snapshot, BUCKET_LABELS};
 use criterion::{Criterion, SamplingMode, Throughput};
-use quick_xml::events::Event;
 use xmpp_sansio::xml::{Limits, StreamEvent, StreamReader};
 
 #[global_allocator]
@@ -41,26 +40,6 @@ const CHUNK_MAX: usize = 4096;
 // ---------------------------------------------------------------------------
 // The measured loops
 // ---------------------------------------------------------------------------
-
-/// quick-xml's raw event loop; returns the number of Start + Empty events.
-fn quick_xml_pass(bytes: &[u8]) -> usize {
-    let mut r = quick_xml::Reader::from_reader(bytes);
-    r.config_mut().check_end_names = true;
-    let mut n = 0;
-    loop {
-        match r.read_event() {
-            Ok(Event::Eof) => break,
-            Ok(ev) => {
-                if matches!(ev, Event::Start(_) | Event::Empty(_)) {
-                    n += 1;
-                }
-                black_box(ev);
-            }
-            Err(e) => panic!("quick-xml error at {}: {e}", r.error_position()),
-        }
-    }
-    n
-}
 
 /// Pulls every available event; returns true once the stream has ended.
 fn drain(r: &mut StreamReader, count: &mut usize) -> bool {
@@ -254,7 +233,7 @@ fn main() {
     );
 
     eprintln!("single timed pass per variant (after one warm-up pass):");
-    let qx = single_pass(|| quick_xml_pass(bytes));
+    let qx = single_pass(|| common::quick_xml_pass(bytes));
     assert_eq!(qx.count, v.elements);
     report(
         "quick_xml_raw/whole",
@@ -301,7 +280,9 @@ fn main() {
         let mut g = c.benchmark_group("quick_xml_raw");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.sampling_mode(SamplingMode::Flat);
-        g.bench_function("whole", |b| b.iter(|| quick_xml_pass(black_box(bytes))));
+        g.bench_function("whole", |b| {
+            b.iter(|| common::quick_xml_pass(black_box(bytes)))
+        });
         g.finish();
     }
     {

@@ -2792,6 +2792,28 @@ fn is_xml_char(c: u32) -> bool {
     matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
+/// quick-xml's raw event loop over `bytes`, the baseline the benches measure against (no
+/// validation beyond matching end names, no namespaces); returns the Start + Empty events.
+pub fn quick_xml_pass(bytes: &[u8]) -> usize {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(bytes);
+    r.config_mut().check_end_names = true;
+    let mut n = 0;
+    loop {
+        match r.read_event() {
+            Ok(Event::Eof) => break,
+            Ok(ev) => {
+                if matches!(ev, Event::Start(_) | Event::Empty(_)) {
+                    n += 1;
+                }
+                std::hint::black_box(ev);
+            }
+            Err(e) => panic!("quick-xml error at {}: {e}", r.error_position()),
+        }
+    }
+    n
+}
+
 /// Checks that `bytes` is a well-formed RFC 6120 stream prefix (or a closed
 /// stream): strict lexical checks (UTF-8, characters, references, no
 /// comments/PIs/DOCTYPE/CDATA) plus a quick-xml namespace-aware pass for
