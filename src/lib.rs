@@ -219,7 +219,7 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(unnameable_types)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod client;
 pub mod jid;

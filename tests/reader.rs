@@ -315,6 +315,20 @@ fn invalid_utf8_is_refused_but_split_characters_are_not() {
     assert_eq!(e.kind(), &XmlErrorKind::InvalidUtf8);
     assert_eq!(e.condition(), Cond::UnsupportedEncoding);
     assert_eq!(e.offset(), HEADER.len() as u64 + 3);
+    // The same found by the framer (the element arrives a byte at a time), not in place.
+    let mut r = StreamReader::new(Limits::default());
+    r.feed(HEADER.as_bytes());
+    let mut result = Ok(Vec::new());
+    for b in b"<a>x\xff</a>" {
+        r.feed(&[*b]);
+        result = read_all(&mut r);
+        if result.is_err() {
+            break;
+        }
+    }
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), &XmlErrorKind::InvalidUtf8);
+    assert_eq!(e.offset(), HEADER.len() as u64 + 4);
     // A four-byte character split across every possible pair of reads.
     let body = "<a b='😀'>😀</a>".as_bytes();
     for split in 1..body.len() {

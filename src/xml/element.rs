@@ -159,7 +159,9 @@ impl Scope {
 /// default declaration (here or in the stream header) it came from.
 #[derive(Clone)]
 pub struct Element {
-    pub(crate) bytes: Bytes,
+    /// The element's bytes, validated as UTF-8 once by the parser: the type keeps that
+    /// proof, so text handed out is sliced (at ASCII delimiters) and never checked again.
+    pub(crate) bytes: ByteString,
     pub(crate) nodes: NodeIndex,
     /// Unescaped namespace names for the rare declarations that contain references.
     pub(crate) extra: Box<[Box<str>]>,
@@ -208,7 +210,7 @@ impl Element {
     /// `stream` prefix) are not part of them; [`ElementRef::to_builder`] gives a copy that
     /// can be serialized on its own.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.bytes
+        self.bytes.as_bytes()
     }
 
     /// The local name (without prefix).
@@ -246,10 +248,7 @@ impl Element {
         let base = self.bytes.as_ptr() as usize;
         let at = text.as_ptr() as usize;
         if at >= base && at + text.len() <= base + self.bytes.len() {
-            let start = at - base;
-            if let Ok(shared) = ByteString::try_from(self.bytes.slice(start..start + text.len())) {
-                return shared;
-            }
+            return self.bytes.slice_ref(text);
         }
         ByteString::from(text)
     }
@@ -279,7 +278,7 @@ impl Element {
     /// alive the whole read buffer it was parsed from.
     pub fn detached(&self) -> Element {
         Element {
-            bytes: Bytes::copy_from_slice(&self.bytes),
+            bytes: ByteString::from(&*self.bytes),
             nodes: self.nodes.detached(),
             extra: self.extra.clone(),
             scope: self.scope.clone(),
@@ -624,22 +623,14 @@ impl<'a> Iterator for Children<'a> {
 }
 
 impl Element {
-    /// The text between two offsets. The parser validated the whole element as UTF-8 and
-    /// only records offsets at ASCII delimiters, so the slice is always valid; the fallback
-    /// keeps that a non-panicking invariant rather than an `unsafe` assumption.
+    /// The text between two offsets. The bytes are known UTF-8 and the parser records
+    /// offsets only at ASCII delimiters, so slicing checks two char boundaries and no more;
+    /// an offset off a boundary (a bug) gives `""`, not a panic.
     #[inline]
     pub(crate) fn str_at(&self, start: u32, end: u32) -> &str {
-        let bytes = self
-            .bytes
+        self.bytes
             .get(start as usize..end as usize)
-            .unwrap_or_default();
-        // Names, ids and most values are short: below a SIMD block, the standard check is
-        // cheaper than simdutf8's dispatch to it.
-        if bytes.len() < 64 {
-            std::str::from_utf8(bytes).unwrap_or_default()
-        } else {
-            simdutf8::basic::from_utf8(bytes).unwrap_or_default()
-        }
+            .unwrap_or_default()
     }
 
     /// Whether namespace `ns` may be used in this element: its bytes name it, an escaped
@@ -647,7 +638,7 @@ impl Element {
     /// absent, which a service checks before walking the element's children.
     pub(crate) fn may_use_namespace(&self, ns: &memchr::memmem::Finder<'_>) -> bool {
         !self.extra.is_empty()
-            || ns.find(&self.bytes).is_some()
+            || ns.find(self.bytes.as_bytes()).is_some()
             || self
                 .scope
                 .bindings
@@ -664,6 +655,7 @@ impl Element {
     #[inline]
     pub(crate) fn bytes_at(&self, start: u32, end: u32) -> &[u8] {
         self.bytes
+            .as_bytes()
             .get(start as usize..end as usize)
             .unwrap_or_default()
     }

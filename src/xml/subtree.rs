@@ -55,7 +55,7 @@ impl ElementRef<'_> {
                 i += 1;
             }
         }
-        let bytes = el.bytes.slice(start..end);
+        let bytes = el.bytes.as_bytes().slice(start..end);
         // These bytes passed the stream's limits (whatever they were configured to) as part
         // of the whole element: the part cannot exceed them.
         let mut parser = Parser::new(usize::MAX, usize::MAX);
@@ -103,7 +103,7 @@ impl ElementRef<'_> {
             nodes.push(n);
         }
         Some(Element {
-            bytes: el.bytes.slice(start..end),
+            bytes: el.bytes.slice_ref(el.bytes.get(start..end)?),
             nodes: encode(&mut BytesMut::new(), &nodes, true),
             extra: el.extra.clone(),
             scope: el.scope.clone(),
