@@ -904,7 +904,7 @@ fn negotiate(
     options: &ConnectOptions,
     negotiation: &mut Negotiation<'_>,
 ) -> Result<Shared, Error> {
-    let configs = TlsConfigs::new(&options.trust)?;
+    let configs = TlsConfigs::shared(&options.trust)?;
     let mut targets = resolve(config.jid.domain(), options)?;
     let mut redirects = 0;
     loop {

@@ -167,7 +167,9 @@ pub enum Server {
 }
 
 /// Which server certificates to accept. The name checked is always the JID's domain.
-#[derive(Clone)]
+///
+/// Sessions with equal trust share one TLS configuration (and so TLS session resumption).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Trust {
     /// The Mozilla root certificates (the `webpki-roots` crate). The default.

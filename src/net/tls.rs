@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_name, WebPkiServerVerifier};
@@ -31,8 +31,44 @@ pub(crate) struct TlsConfigs {
     pub direct: Arc<ClientConfig>,
 }
 
+/// The configurations built so far, by trust: sessions that trust the same certificates
+/// share one (its root store, verifier and resumption cache, about 15 KiB) instead of each
+/// building its own. Entries are weak, so a configuration lives as long as a session uses
+/// it; dead ones are dropped at the next lookup.
+static SHARED: Mutex<Vec<SharedConfigs>> = Mutex::new(Vec::new());
+
+/// A trust and the STARTTLS and direct TLS configurations built for it.
+type SharedConfigs = (Trust, Weak<ClientConfig>, Weak<ClientConfig>);
+
 impl TlsConfigs {
-    pub fn new(trust: &Trust) -> Result<Self, Error> {
+    /// The configurations for `trust`: those another live session built for an equal trust,
+    /// or new ones.
+    pub fn shared(trust: &Trust) -> Result<Self, Error> {
+        // A panic elsewhere while holding the lock cannot leave the list inconsistent.
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.retain(|(_, starttls, _)| starttls.strong_count() > 0);
+        let found = shared
+            .iter()
+            .find(|(t, _, _)| t == trust)
+            .and_then(|(_, s, d)| {
+                Some(Self {
+                    starttls: s.upgrade()?,
+                    direct: d.upgrade()?,
+                })
+            });
+        if let Some(configs) = found {
+            return Ok(configs);
+        }
+        let configs = Self::new(trust)?;
+        shared.push((
+            trust.clone(),
+            Arc::downgrade(&configs.starttls),
+            Arc::downgrade(&configs.direct),
+        ));
+        Ok(configs)
+    }
+
+    fn new(trust: &Trust) -> Result<Self, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -382,5 +418,29 @@ impl ServerCertVerifier for Verifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_with_equal_trust_share_one_configuration_while_one_lives() {
+        let any = Trust::DangerousAcceptAnyCertificateForTesting;
+        let a = TlsConfigs::shared(&any).unwrap();
+        let b = TlsConfigs::shared(&any).unwrap();
+        assert!(Arc::ptr_eq(&a.starttls, &b.starttls));
+        assert!(Arc::ptr_eq(&a.direct, &b.direct));
+        assert!(!Arc::ptr_eq(&a.starttls, &a.direct), "direct TLS has its ALPN");
+        // Another trust gets its own.
+        let roots = TlsConfigs::shared(&Trust::WebPkiRoots).unwrap();
+        assert!(!Arc::ptr_eq(&a.starttls, &roots.starttls));
+        // Once no session uses a configuration, it is not kept.
+        let weak = Arc::downgrade(&a.starttls);
+        drop((a, b));
+        assert!(weak.upgrade().is_none());
+        let c = TlsConfigs::shared(&any).unwrap();
+        assert_eq!(c.direct.alpn_protocols, [ALPN_XMPP_CLIENT.to_vec()]);
     }
 }

@@ -47,7 +47,7 @@ use ::tokio::time::{sleep_until, timeout, timeout_at};
 use tracing::Instrument;
 
 use self::transport::{
-    handshake, open_transport, opened, reconnect, Connecting, Opened, Transport,
+    handshake, open_transport, opened, reconnect, with_read_bytes, Connecting, Opened, Transport,
 };
 use super::tls::{self, TlsConfigs};
 use super::{
@@ -73,7 +73,7 @@ const MAX_PENDING_EVENTS: usize = 256;
 /// While a request awaits its response, reading goes on up to this many held events.
 const MAX_EVENTS_WHILE_AWAITING: usize = 4096;
 /// Bytes asked of the socket per read: one TLS record's worth (a record carries at most
-/// 16 KiB of plaintext), held per session for its whole life.
+/// 16 KiB of plaintext). The buffer is one per thread, not per session.
 const READ_SIZE: usize = 16 * 1024;
 
 /// A closure run on the client by the driver task.
@@ -141,7 +141,7 @@ async fn negotiate(
     options: &ConnectOptions,
     negotiation: &mut Negotiation<'_>,
 ) -> Result<Driver, Error> {
-    let tls = TlsConfigs::new(&options.trust)?;
+    let tls = TlsConfigs::shared(&options.trust)?;
     let domain = config.jid.domain().to_owned();
     let mut targets = endpoints(&domain, options).await?;
     let mut redirects = 0;
@@ -529,14 +529,16 @@ impl Handle {
 /// [`futures_core::Stream`], for `StreamExt` combinators and merging.
 #[derive(Debug)]
 pub struct Events {
-    events: mpsc::Receiver<Event>,
+    /// Boxed in the channel: its blocks hold 32 slots each, and two blocks of 216-byte
+    /// events would be 14 KiB a session holds even at rest.
+    events: mpsc::Receiver<Box<Event>>,
 }
 
 impl Events {
     /// The next event, or `None` once the session is over and every event was delivered.
     /// Cancel-safe.
     pub async fn next(&mut self) -> Option<Event> {
-        self.events.recv().await
+        self.events.recv().await.map(|event| *event)
     }
 }
 
@@ -544,16 +546,19 @@ impl futures_core::Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.poll_recv(cx)
+        self.events
+            .poll_recv(cx)
+            .map(|event| event.map(|event| *event))
     }
 }
 
 struct Driver {
-    client: Client,
+    /// Boxed: the session's task holds the driver twice over (the argument and the running
+    /// state of `run`), which would be two copies of the client's 4 KiB.
+    client: Box<Client>,
     transport: Transport,
     tls: TlsConfigs,
     endpoint: Endpoint,
-    buf: Box<[u8]>,
     /// Events not yet handed to the application.
     events: VecDeque<Event>,
     /// Callers of [`Handle::request`], by request id.
@@ -591,12 +596,12 @@ impl Driver {
             Some(info) => Client::new_over_tls(config.clone(), Instant::now(), info),
             None => Client::new(config.clone(), Instant::now()),
         };
+        let client = Box::new(client);
         Ok(Driver {
             client,
             transport,
             tls: tls.clone(),
             endpoint,
-            buf: vec![0; READ_SIZE].into_boxed_slice(),
             events: VecDeque::new(),
             waiters: HashMap::new(),
             closing: Vec::new(),
@@ -624,7 +629,7 @@ impl Driver {
                 return outcome;
             }
             let deadline = self.client.poll_timeout();
-            let read = self.transport.read(&mut self.buf);
+            let read = self.transport.read();
             let result = match deadline {
                 Some(d) => timeout_at(d.into(), read).await.ok(),
                 None => Some(read.await),
@@ -660,7 +665,11 @@ impl Driver {
 
     /// The session loop. Writes happen only here, outside `select!`, so no write is ever
     /// cancelled half-way.
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<Event>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Box<Event>>,
+    ) {
         let mut commands_open = true;
         loop {
             self.flush().await;
@@ -693,7 +702,11 @@ impl Driver {
             ::tokio::select! {
                 permit = events.reserve(), if !self.events.is_empty() => {
                     if let (Ok(permit), Some(event)) = (permit, self.events.pop_front()) {
-                        permit.send(event);
+                        permit.send(Box::new(event));
+                    }
+                    if self.events.is_empty() {
+                        // Let go of the queue at rest (it grows to a burst's size).
+                        self.events = VecDeque::new();
                     }
                 }
                 command = commands.recv(), if commands_open => match command {
@@ -703,7 +716,7 @@ impl Driver {
                         self.client.close(Instant::now());
                     }
                 },
-                read = self.transport.read(&mut self.buf), if reading => {
+                read = self.transport.read(), if reading => {
                     self.on_read(Instant::now(), read);
                 }
                 () = sleep, if deadline.is_some() && !self.client.is_closed() => {
@@ -874,7 +887,9 @@ impl Driver {
     }
 
     fn on_read(&mut self, now: Instant, read: io::Result<usize>) {
-        if let Some(e) = deliver_read(&mut self.client, now, &self.buf, read) {
+        // Straight after the read completed, in the same poll (see `with_read_bytes`).
+        let failed = with_read_bytes(|buf| deliver_read(&mut self.client, now, buf, read));
+        if let Some(e) = failed {
             self.transport_failed(Error::Io(e));
         }
     }

@@ -2,13 +2,14 @@
 //! connecting to the first endpoint that answers (for a first login and for a
 //! reconnection), and the TLS handshake.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
 use ::tokio::time::{timeout, timeout_at};
 use tokio_rustls::client::TlsStream;
@@ -18,6 +19,7 @@ use super::super::tls::{self, TlsConfigs};
 use super::super::{
     endpoints, parse_see_other_host, tls_server_name, worse, ConnectOptions, Endpoint, Error, Probe,
 };
+use super::READ_SIZE;
 use crate::client::TlsInfo;
 
 /// A socket that remembers the first bytes it read, so that a peer speaking the wrong
@@ -67,13 +69,36 @@ pub(super) enum Transport {
     Gone,
 }
 
+thread_local! {
+    /// What sessions on this thread read into. A read's bytes are handed to the client in
+    /// the same poll of the session's task that read them (nothing else runs on the thread
+    /// in between), so one buffer per thread serves all its sessions and a session at rest
+    /// holds none.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
+}
+
+/// Runs `f` on this thread's read buffer, where the last [`Transport::read`] left its
+/// bytes. Call it in the same poll as that read completed: no `.await` in between.
+pub(super) fn with_read_bytes<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    SCRATCH.with_borrow(|buf| f(buf))
+}
+
 impl Transport {
-    pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => s.read(buf).await,
-            Transport::Tls(s) => s.read(buf).await,
-            Transport::Gone => Ok(0),
-        }
+    /// Reads into this thread's buffer ([`with_read_bytes`]); the number of bytes read.
+    /// Cancel-safe: a read that is not complete has taken nothing.
+    pub(super) async fn read(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            SCRATCH.with_borrow_mut(|buf| {
+                let mut buf = ReadBuf::new(buf);
+                let polled = match self {
+                    Transport::Tcp(s) => Pin::new(s).poll_read(cx, &mut buf),
+                    Transport::Tls(s) => Pin::new(&mut **s).poll_read(cx, &mut buf),
+                    Transport::Gone => Poll::Ready(Ok(())),
+                };
+                polled.map_ok(|()| buf.filled().len())
+            })
+        })
+        .await
     }
 
     pub(super) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
