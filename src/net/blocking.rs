@@ -66,7 +66,8 @@ use crate::jid::Jid;
 use crate::xml::Builder;
 
 /// Bytes asked of the socket per read: one TLS record's worth (a record carries at most
-/// 16 KiB of plaintext), held per session for its whole life.
+/// 16 KiB of plaintext), held per session for its whole life. Plaintext is handed to the
+/// client where rustls holds it, without a second buffer.
 const READ_SIZE: usize = 16 * 1024;
 /// Events held for the application before reading stops. `next_event` takes from them
 /// before it reads, so the bound matters while a request or a close waits: reading goes on
@@ -129,8 +130,6 @@ struct State {
     failure: Option<Error>,
     /// The first bytes the server sent.
     first_bytes: Probe,
-    /// Plaintext out of TLS, fed to the client.
-    plain: Box<[u8]>,
     /// Where and how to connect again when the client asks ([`Action::Connect`]).
     options: ConnectOptions,
     /// Transports opened so far: a read from an earlier one is stale.
@@ -811,14 +810,10 @@ impl State {
     /// Decrypts what arrived and hands the plaintext to the client.
     fn feed_tls(&mut self, now: Instant, raw: &[u8]) {
         let State {
-            tls,
-            sock,
-            client,
-            plain,
-            ..
+            tls, sock, client, ..
         } = self;
         let Some(tls) = tls else { return };
-        if let Err(e) = decrypt(tls, sock, client, plain, now, raw) {
+        if let Err(e) = decrypt(tls, sock, client, now, raw) {
             self.transport_failed(Error::Io(e));
         }
     }
@@ -877,7 +872,6 @@ fn open(
         reading: false,
         failure: None,
         first_bytes: Probe::default(),
-        plain: vec![0; READ_SIZE].into_boxed_slice(),
         options: options.clone(),
         generation: 0,
         read_side: None,

@@ -432,7 +432,10 @@ mod tests {
         let b = TlsConfigs::shared(&any).unwrap();
         assert!(Arc::ptr_eq(&a.starttls, &b.starttls));
         assert!(Arc::ptr_eq(&a.direct, &b.direct));
-        assert!(!Arc::ptr_eq(&a.starttls, &a.direct), "direct TLS has its ALPN");
+        assert!(
+            !Arc::ptr_eq(&a.starttls, &a.direct),
+            "direct TLS has its ALPN"
+        );
         // Another trust gets its own.
         let roots = TlsConfigs::shared(&Trust::WebPkiRoots).unwrap();
         assert!(!Arc::ptr_eq(&a.starttls, &roots.starttls));

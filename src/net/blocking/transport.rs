@@ -2,7 +2,7 @@
 //! first login and for a reconnection), the TLS handshake, and moving bytes through rustls
 //! over a std socket.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,6 @@ pub(super) fn decrypt(
     tls: &mut ClientConnection,
     sock: &mut TcpStream,
     client: &mut Client,
-    plain: &mut [u8],
     now: Instant,
     mut raw: &[u8],
 ) -> io::Result<()> {
@@ -32,12 +31,18 @@ pub(super) fn decrypt(
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         };
+        // Handed over where rustls holds it: no plaintext buffer of our own.
         let mut left = state.plaintext_bytes_to_read();
+        let mut reader = tls.reader();
         while left > 0 {
-            let n = left.min(plain.len());
-            tls.reader().read_exact(&mut plain[..n])?;
-            client.handle_input(now, &plain[..n]);
-            left -= n;
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            client.handle_input(now, chunk);
+            reader.consume(n);
+            left = left.saturating_sub(n);
         }
         if state.peer_has_closed() {
             client.handle_eof(now);
