@@ -52,6 +52,11 @@ const fn cdata_table() -> [u8; 256] {
     t
 }
 
+/// The bytes from 0x20 up that `TEXT` and `CDATA` do not class `PLAIN`, for
+/// `Cursor::skip_plain_run` (a test checks them against the tables).
+pub(crate) const TEXT_SPECIALS: [u8; 4] = [b'<', b'&', b']', 0xEF];
+pub(crate) const CDATA_SPECIALS: [u8; 1] = [0xEF];
+
 /// Classes of bytes in character data (between tags).
 pub(crate) static TEXT: [u8; 256] = text_table();
 /// Classes of bytes in attribute values.
@@ -138,6 +143,16 @@ mod tests {
             assert_eq!(NAME[b as usize] & 2 != 0, is_name_char(c), "{b:#x}");
             let forbidden = !is_xml_char(c);
             assert_eq!(TEXT[b as usize] == FORBIDDEN, forbidden, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn specials_name_every_byte_from_0x20_a_table_does_not_skip() {
+        let tables: [(&[u8; 256], &[u8]); 2] = [(&TEXT, &TEXT_SPECIALS), (&CDATA, &CDATA_SPECIALS)];
+        for (table, specials) in tables {
+            for b in 0x20u8..=0xFF {
+                assert_eq!(table[b as usize] != PLAIN, specials.contains(&b), "{b:#x}");
+            }
         }
     }
 

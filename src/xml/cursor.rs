@@ -171,7 +171,8 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    /// Skips bytes of class `PLAIN` in `table`.
+    /// Skips bytes of class `PLAIN` in `table`, one by one: the way for short runs
+    /// (attribute values).
     #[inline(always)]
     pub(super) fn skip_plain(&mut self, table: &[u8; 256]) {
         let rest = &self.s[self.pos..];
@@ -180,6 +181,42 @@ impl Cursor<'_> {
             .position(|&b| table[b as usize] != chars::PLAIN)
             .unwrap_or(rest.len());
         self.pos += n;
+    }
+
+    /// As [`Self::skip_plain`], eight bytes at a time where none needs a look: the way for
+    /// character data, whose runs are longer (on the inbound corpus, 1.2% fewer
+    /// instructions for the client; for attribute values it cost 3% more). `specials` must
+    /// name every byte from 0x20 up that `table` does not class `PLAIN`; bytes below 0x20
+    /// are all looked at.
+    #[inline(always)]
+    pub(super) fn skip_plain_run<const N: usize>(&mut self, table: &[u8; 256], specials: [u8; N]) {
+        let s = self.s;
+        let mut i = self.pos;
+        loop {
+            while let Some(word) = s.get(i..i + 8) {
+                if !swar::plain(word, specials) {
+                    break;
+                }
+                i += 8;
+            }
+            // The word with a byte to look at (or the tail), byte by byte.
+            let end = (i + 8).min(s.len());
+            let bytes = s.get(i..end).unwrap_or_default();
+            match bytes
+                .iter()
+                .position(|&b| table[b as usize] != chars::PLAIN)
+            {
+                Some(n) => {
+                    self.pos = i + n;
+                    return;
+                }
+                None if end == s.len() => {
+                    self.pos = end;
+                    return;
+                }
+                None => i = end,
+            }
+        }
     }
 
     /// Scans an attribute value after its opening quote; returns `(start, end, flags)` and
@@ -213,5 +250,72 @@ impl Cursor<'_> {
                 _ => return Err(self.err(XmlErrorKind::InvalidChar(b.into()))),
             }
         }
+    }
+}
+
+/// Eight bytes at a time (SWAR): whether a word certainly holds only plain bytes.
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// No byte below 0x20 and none of `specials` in `word` (eight bytes).
+    #[inline(always)]
+    pub(super) fn plain<const N: usize>(word: &[u8], specials: [u8; N]) -> bool {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else {
+            return false;
+        };
+        let x = u64::from_le_bytes(bytes);
+        // Any byte below 0x20 (exact for the word as a whole).
+        let mut found = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        for b in specials {
+            // Any byte equal to `b`: a zero byte in `x ^ b…b`.
+            let v = x ^ (ONES * u64::from(b));
+            found |= v.wrapping_sub(ONES) & !v & HIGHS;
+        }
+        found == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-by-byte definition `skip_plain_run` must agree with.
+    fn skipped(s: &[u8], from: usize, table: &[u8; 256]) -> usize {
+        from + s[from..]
+            .iter()
+            .take_while(|&&b| table[b as usize] == chars::PLAIN)
+            .count()
+    }
+
+    fn check<const N: usize>(table: &[u8; 256], specials: [u8; N]) {
+        // Every byte value at every position of runs of ASCII and of non-ASCII text, from
+        // every start: each word boundary and the tail are crossed.
+        for filler in ["abcdefgh".repeat(3), "éàü日本語".repeat(2)] {
+            let base = filler.as_bytes();
+            for b in 0..=255u8 {
+                for at in 0..base.len() {
+                    let mut s = base.to_vec();
+                    s[at] = b;
+                    for from in 0..s.len() {
+                        let mut cur = Cursor {
+                            s: &s,
+                            pos: from,
+                            base: 0,
+                            hit_end: Default::default(),
+                        };
+                        cur.skip_plain_run(table, specials);
+                        let expected = skipped(&s, from, table);
+                        assert_eq!(cur.pos, expected, "{b:#x} at {at} from {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_eight_bytes_at_a_time_stops_where_bytewise_skipping_does() {
+        check(&chars::TEXT, chars::TEXT_SPECIALS);
+        check(&chars::CDATA, chars::CDATA_SPECIALS);
     }
 }

@@ -543,7 +543,7 @@ impl Parser {
         cur.pos = start;
         let mut flags = 0;
         while cur.pos < end {
-            cur.skip_plain(&chars::CDATA);
+            cur.skip_plain_run(&chars::CDATA, chars::CDATA_SPECIALS);
             if cur.pos >= end {
                 break;
             }
@@ -578,7 +578,7 @@ fn text(cur: &mut Cursor<'_>, nodes: &mut Vec<Node>) -> Result<()> {
     let start = cur.pos;
     let mut flags = 0;
     loop {
-        cur.skip_plain(&chars::TEXT);
+        cur.skip_plain_run(&chars::TEXT, chars::TEXT_SPECIALS);
         // Text never ends an element: without a `<` the run is not complete.
         let Some(b) = cur.peek() else {
             return Err(cur.malformed("element is not closed"));
@@ -670,15 +670,22 @@ fn check_duplicates(
     let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y);
     for (i, x) in attrs.iter().enumerate() {
         for y in &attrs[..i] {
+            // Lengths first: most pairs differ there, before any slicing.
+            let same_qname = || {
+                x.b.wrapping_sub(x.a) == y.b.wrapping_sub(y.a)
+                    && same(span(x.a, x.b), span(y.a, y.b))
+            };
             let duplicate = match (x.kind, y.kind) {
                 (Kind::Attr, Kind::Attr) => {
-                    same(span(x.a, x.b), span(y.a, y.b))
+                    same_qname()
                         || (x.ns != NO_NS
+                            && y.ns != NO_NS
+                            && x.b.wrapping_sub(x.c()) == y.b.wrapping_sub(y.c())
                             && same(span(x.c(), x.b), span(y.c(), y.b))
                             && ns_name(s, nodes, extra, scope, x.ns)
                                 == ns_name(s, nodes, extra, scope, y.ns))
                 }
-                (Kind::NsDecl, Kind::NsDecl) => same(span(x.a, x.b), span(y.a, y.b)),
+                (Kind::NsDecl, Kind::NsDecl) => same_qname(),
                 _ => false,
             };
             if duplicate {
