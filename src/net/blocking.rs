@@ -898,7 +898,7 @@ fn negotiate(
     options: &ConnectOptions,
     negotiation: &mut Negotiation<'_>,
 ) -> Result<Shared, Error> {
-    let configs = TlsConfigs::shared(&options.trust)?;
+    let configs = TlsConfigs::for_session(&options.trust)?;
     let mut targets = resolve(config.jid.domain(), options)?;
     let mut redirects = 0;
     loop {

@@ -168,7 +168,8 @@ pub enum Server {
 
 /// Which server certificates to accept. The name checked is always the JID's domain.
 ///
-/// Sessions with equal trust share one TLS configuration (and so TLS session resumption).
+/// Sessions with equal trust share the certificate verifier and roots; each keeps its own
+/// TLS resumption tickets.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Trust {

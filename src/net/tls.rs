@@ -3,10 +3,10 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_name, WebPkiServerVerifier};
+use rustls::client::{verify_server_name, Resumption, WebPkiServerVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -31,40 +31,54 @@ pub(crate) struct TlsConfigs {
     pub direct: Arc<ClientConfig>,
 }
 
-/// The configurations built so far, by trust: sessions that trust the same certificates
-/// share one (its root store, verifier and resumption cache, about 15 KiB) instead of each
-/// building its own. Entries are weak, so a configuration lives as long as a session uses
-/// it; dead ones are dropped at the next lookup.
-static SHARED: Mutex<Vec<SharedConfigs>> = Mutex::new(Vec::new());
+/// The configurations built so far, by trust, most recently used last: sessions that trust
+/// the same certificates share one root store and verifier (the webpki roots alone are
+/// ~100 KiB) instead of each building its own. A few trusts are kept; a process with more
+/// builds the older ones again when they come back.
+static SHARED: Mutex<Vec<(Trust, TlsConfigs)>> = Mutex::new(Vec::new());
 
-/// A trust and the STARTTLS and direct TLS configurations built for it.
-type SharedConfigs = (Trust, Weak<ClientConfig>, Weak<ClientConfig>);
+/// How many trusts [`SHARED`] keeps.
+const SHARED_TRUSTS: usize = 8;
+
+/// Server names a session keeps resumption tickets for: its own server's (and one more, for
+/// a redirect).
+const SESSION_RESUMPTION_SERVERS: usize = 2;
 
 impl TlsConfigs {
-    /// The configurations for `trust`: those another live session built for an equal trust,
-    /// or new ones.
-    pub fn shared(trust: &Trust) -> Result<Self, Error> {
+    /// The configurations for a new session that trusts `trust`: the verifier and roots
+    /// are shared with other sessions that trust the same, the TLS resumption store is the
+    /// session's own (tickets from one account's connections would let the server link it
+    /// to another account's).
+    pub fn for_session(trust: &Trust) -> Result<Self, Error> {
+        let shared = Self::shared(trust)?;
+        // A store of its own, shared by the two configurations of the session.
+        let resumption = Resumption::in_memory_sessions(SESSION_RESUMPTION_SERVERS);
+        let own = |config: &ClientConfig| {
+            let mut config = config.clone();
+            config.resumption = resumption.clone();
+            Arc::new(config)
+        };
+        Ok(Self {
+            starttls: own(&shared.starttls),
+            direct: own(&shared.direct),
+        })
+    }
+
+    /// The configurations built for an equal trust, or new ones.
+    fn shared(trust: &Trust) -> Result<Self, Error> {
         // A panic elsewhere while holding the lock cannot leave the list inconsistent.
         let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        shared.retain(|(_, starttls, _)| starttls.strong_count() > 0);
-        let found = shared
-            .iter()
-            .find(|(t, _, _)| t == trust)
-            .and_then(|(_, s, d)| {
-                Some(Self {
-                    starttls: s.upgrade()?,
-                    direct: d.upgrade()?,
-                })
-            });
-        if let Some(configs) = found {
+        if let Some(i) = shared.iter().position(|(t, _)| t == trust) {
+            let entry = shared.remove(i);
+            let configs = entry.1.clone();
+            shared.push(entry);
             return Ok(configs);
         }
         let configs = Self::new(trust)?;
-        shared.push((
-            trust.clone(),
-            Arc::downgrade(&configs.starttls),
-            Arc::downgrade(&configs.direct),
-        ));
+        if shared.len() >= SHARED_TRUSTS {
+            shared.remove(0);
+        }
+        shared.push((trust.clone(), configs.clone()));
         Ok(configs)
     }
 
@@ -426,24 +440,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_with_equal_trust_share_one_configuration_while_one_lives() {
+    fn sessions_share_the_verifier_of_equal_trust_but_not_resumption() {
         let any = Trust::DangerousAcceptAnyCertificateForTesting;
-        let a = TlsConfigs::shared(&any).unwrap();
-        let b = TlsConfigs::shared(&any).unwrap();
-        assert!(Arc::ptr_eq(&a.starttls, &b.starttls));
-        assert!(Arc::ptr_eq(&a.direct, &b.direct));
-        assert!(
-            !Arc::ptr_eq(&a.starttls, &a.direct),
-            "direct TLS has its ALPN"
+        let a = TlsConfigs::for_session(&any).unwrap();
+        let b = TlsConfigs::for_session(&any).unwrap();
+        // Each session its own configurations (rustls does not expose the resumption store
+        // to compare; it is set on each copy).
+        assert!(!Arc::ptr_eq(&a.starttls, &b.starttls));
+        assert!(!Arc::ptr_eq(&a.direct, &b.direct));
+        assert_eq!(a.direct.alpn_protocols, [ALPN_XMPP_CLIENT.to_vec()]);
+        assert!(a.starttls.alpn_protocols.is_empty());
+        // The shared part: built once per trust.
+        let (x, y) = (
+            TlsConfigs::shared(&any).unwrap(),
+            TlsConfigs::shared(&any).unwrap(),
         );
-        // Another trust gets its own.
+        assert!(Arc::ptr_eq(&x.starttls, &y.starttls));
         let roots = TlsConfigs::shared(&Trust::WebPkiRoots).unwrap();
-        assert!(!Arc::ptr_eq(&a.starttls, &roots.starttls));
-        // Once no session uses a configuration, it is not kept.
-        let weak = Arc::downgrade(&a.starttls);
-        drop((a, b));
-        assert!(weak.upgrade().is_none());
-        let c = TlsConfigs::shared(&any).unwrap();
-        assert_eq!(c.direct.alpn_protocols, [ALPN_XMPP_CLIENT.to_vec()]);
+        assert!(!Arc::ptr_eq(&x.starttls, &roots.starttls));
+        assert!(SHARED.lock().unwrap().len() <= SHARED_TRUSTS);
     }
 }

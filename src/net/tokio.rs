@@ -141,7 +141,7 @@ async fn negotiate(
     options: &ConnectOptions,
     negotiation: &mut Negotiation<'_>,
 ) -> Result<Driver, Error> {
-    let tls = TlsConfigs::shared(&options.trust)?;
+    let tls = TlsConfigs::for_session(&options.trust)?;
     let domain = config.jid.domain().to_owned();
     let mut targets = endpoints(&domain, options).await?;
     let mut redirects = 0;
@@ -704,8 +704,9 @@ impl Driver {
                     if let (Ok(permit), Some(event)) = (permit, self.events.pop_front()) {
                         permit.send(Box::new(event));
                     }
-                    if self.events.is_empty() {
-                        // Let go of the queue at rest (it grows to a burst's size).
+                    if self.events.is_empty() && self.events.capacity() > 4 {
+                        // Let go of a burst's queue at rest (a small one is kept, so that
+                        // events one at a time cost no allocation for it).
                         self.events = VecDeque::new();
                     }
                 }
