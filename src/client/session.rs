@@ -419,22 +419,22 @@ impl Client {
             return;
         }
         // XEP-0198 §4: every stanza counts, even one dropped below.
-        match el.name_bytes() {
+        match el.name() {
             // Stanzas that do not parse (an invalid JID, an IQ without id) are dropped: the
             // server should never deliver them, and nothing can be answered reliably.
-            b"message" => {
+            "message" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(m) = Message::read(el, Some(&mut self.session.jids)) {
                     self.on_message(now, m);
                 }
             }
-            b"presence" => {
+            "presence" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(p) = Presence::read(el, Some(&mut self.session.jids)) {
                     self.on_presence(now, p);
                 }
             }
-            b"iq" => {
+            "iq" => {
                 self.sm.on_inbound_stanza();
                 if let Ok(iq) = Iq::read(el, Some(&mut self.session.jids)) {
                     self.on_iq(now, iq);

@@ -72,9 +72,6 @@ use crate::xml::Builder;
 const MAX_PENDING_EVENTS: usize = 256;
 /// While a request awaits its response, reading goes on up to this many held events.
 const MAX_EVENTS_WHILE_AWAITING: usize = 4096;
-/// Bytes asked of the socket per read: one TLS record's worth (a record carries at most
-/// 16 KiB of plaintext). The buffer is one per thread, not per session.
-const READ_SIZE: usize = 16 * 1024;
 
 /// A closure run on the client by the driver task.
 type Call = Box<dyn FnOnce(&mut Client, Instant) + Send>;

@@ -237,10 +237,7 @@ impl Element {
     /// [`Self::attr`], but owned and without a copy: it shares the element's bytes (unless
     /// the value holds character references).
     pub fn attr_shared(&self, name: &str) -> Option<ByteString> {
-        Some(match self.attr(name)? {
-            Cow::Borrowed(value) => self.share(value),
-            Cow::Owned(value) => ByteString::from(value),
-        })
+        self.as_ref().attribute(name).map(|a| a.value_shared())
     }
 
     /// `text` as a view of the element's bytes if it lies within them, else a copy.
@@ -335,17 +332,17 @@ impl<'a> ElementRef<'a> {
     pub fn is(&self, name: &str, ns: &str) -> bool {
         // Compared as bytes: no need to look at UTF-8 validity to compare.
         let n = self.node();
-        self.el.bytes_at(n.c(), n.b) == name.as_bytes() && self.el.ns_bytes(n.ns) == ns.as_bytes()
+        self.el.bytes_at(n.c(), n.b) == name.as_bytes() && self.el.ns_str(n.ns) == ns
     }
 
     /// The value of the attribute with this name and no namespace.
     pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.attrs()
-            .find(|a| {
-                let n = a.node();
-                n.ns == NO_NS && self.el.bytes_at(n.c(), n.b) == name.as_bytes()
-            })
-            .map(|a| a.value())
+        self.attribute(name).map(|a| a.value())
+    }
+
+    /// The attribute with this name and no namespace.
+    fn attribute(&self, name: &str) -> Option<Attribute<'a>> {
+        self.attrs().find(|a| a.is_plain(name))
     }
 
     /// The value of the attribute with this local name and namespace.
@@ -353,8 +350,7 @@ impl<'a> ElementRef<'a> {
         self.attrs()
             .find(|a| {
                 let n = a.node();
-                self.el.bytes_at(n.c(), n.b) == name.as_bytes()
-                    && self.el.ns_bytes(n.ns) == ns.as_bytes()
+                self.el.bytes_at(n.c(), n.b) == name.as_bytes() && self.el.ns_str(n.ns) == ns
             })
             .map(|a| a.value())
     }
@@ -508,19 +504,11 @@ impl<'a> Attribute<'a> {
         }
     }
 
-    /// The local name's bytes, and whether the attribute is in no namespace: for matching
-    /// names without a UTF-8 check.
+    /// Whether this is the attribute `name` in no namespace (the usual unprefixed one).
     #[inline]
-    pub(crate) fn plain_name(&self) -> (&'a [u8], bool) {
+    pub(crate) fn is_plain(&self, name: &str) -> bool {
         let n = self.node();
-        (self.el.bytes_at(n.c(), n.b), n.ns == NO_NS)
-    }
-
-    /// The value's bytes when they are the value (no references, nothing to normalize).
-    #[inline]
-    pub(crate) fn plain_value(&self) -> Option<&'a [u8]> {
-        let n = self.node();
-        (n.flags & ESCAPED == 0).then(|| self.el.bytes_at(n.d, n.e))
+        n.ns == NO_NS && self.el.bytes_at(n.c(), n.b) == name.as_bytes()
     }
 
     /// The value as [`Element::attr_shared`] gives it: a view of the element's bytes.
@@ -646,33 +634,12 @@ impl Element {
                 .any(|(_, uri)| uri.as_bytes() == ns.needle())
     }
 
-    /// The local name's bytes (no UTF-8 check: for matching).
-    pub(crate) fn name_bytes(&self) -> &[u8] {
-        let n = self.nodes.at(0);
-        self.bytes_at(n.c(), n.b)
-    }
-
     #[inline]
     pub(crate) fn bytes_at(&self, start: u32, end: u32) -> &[u8] {
         self.bytes
             .as_bytes()
             .get(start as usize..end as usize)
             .unwrap_or_default()
-    }
-
-    /// The namespace name of `id` as bytes (no UTF-8 check: for comparisons).
-    pub(crate) fn ns_bytes(&self, id: u32) -> &[u8] {
-        if id & LOCAL != 0 {
-            match self.nodes.get((id & !LOCAL) as usize) {
-                Some(n) if n.flags & ESCAPED != 0 => {
-                    self.extra.get(n.ns as usize).map_or(b"", |s| s.as_bytes())
-                }
-                Some(n) => self.bytes_at(n.d, n.e),
-                None => b"",
-            }
-        } else {
-            self.ns_str(id).as_bytes()
-        }
     }
 
     pub(crate) fn ns_str(&self, id: u32) -> &str {

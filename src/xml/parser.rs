@@ -666,26 +666,24 @@ fn check_duplicates(
 ) -> Result<()> {
     let s = cur.s;
     let span = |a: u32, b: u32| &s[a as usize..b as usize];
-    // Names are short: an inline loop beats calling memcmp, and most differ in length.
-    let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y);
+    // Names are short: lengths first (most differ there), then an inline loop, which beats
+    // calling memcmp.
+    let same = |(a, b): (u32, u32), (c, d): (u32, u32)| {
+        b.wrapping_sub(a) == d.wrapping_sub(c)
+            && span(a, b).iter().zip(span(c, d)).all(|(x, y)| x == y)
+    };
     for (i, x) in attrs.iter().enumerate() {
         for y in &attrs[..i] {
-            // Lengths first: most pairs differ there, before any slicing.
-            let same_qname = || {
-                x.b.wrapping_sub(x.a) == y.b.wrapping_sub(y.a)
-                    && same(span(x.a, x.b), span(y.a, y.b))
-            };
             let duplicate = match (x.kind, y.kind) {
                 (Kind::Attr, Kind::Attr) => {
-                    same_qname()
+                    same((x.a, x.b), (y.a, y.b))
                         || (x.ns != NO_NS
                             && y.ns != NO_NS
-                            && x.b.wrapping_sub(x.c()) == y.b.wrapping_sub(y.c())
-                            && same(span(x.c(), x.b), span(y.c(), y.b))
+                            && same((x.c(), x.b), (y.c(), y.b))
                             && ns_name(s, nodes, extra, scope, x.ns)
                                 == ns_name(s, nodes, extra, scope, y.ns))
                 }
-                (Kind::NsDecl, Kind::NsDecl) => same_qname(),
+                (Kind::NsDecl, Kind::NsDecl) => same((x.a, x.b), (y.a, y.b)),
                 _ => false,
             };
             if duplicate {

@@ -274,25 +274,8 @@ pub(crate) struct JidCache {
     older: JidMap,
 }
 
-type JidMap = super::PeerMap<JidKey, Jid>;
-
-/// A cache key: the text as received, looked up by its bytes (an attribute's bytes need no
-/// UTF-8 check to find a JID already parsed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct JidKey(Arc<str>);
-
-impl std::hash::Hash for JidKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `[u8]` hashes, for lookups by `&[u8]`.
-        self.0.as_bytes().hash(state)
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for JidKey {
-    fn borrow(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
+/// Keyed by the text as received.
+type JidMap = super::PeerMap<Arc<str>, Jid>;
 
 impl JidCache {
     /// Entries per generation: two hold the senders of a busy account (the inbound corpus
@@ -302,29 +285,18 @@ impl JidCache {
     const LONGEST: usize = 256;
 
     pub(crate) fn parse(&mut self, s: &str) -> Result<Jid, crate::jid::JidError> {
-        match self.lookup(s.as_bytes()) {
+        match self.lookup(s) {
             Some(jid) => Ok(jid),
             None => self.parse_new(s),
         }
     }
 
-    /// As `parse`, for an attribute value's bytes (valid UTF-8, as all of an element's are).
-    pub(crate) fn parse_bytes(&mut self, raw: &[u8]) -> Result<Jid, crate::jid::JidError> {
-        if let Some(jid) = self.lookup(raw) {
-            return Ok(jid);
-        }
-        match std::str::from_utf8(raw) {
-            Ok(s) => self.parse_new(s),
-            Err(_) => Jid::parse(&String::from_utf8_lossy(raw)),
-        }
-    }
-
-    fn lookup(&mut self, raw: &[u8]) -> Option<Jid> {
-        if let Some(jid) = self.recent.get(raw) {
+    fn lookup(&mut self, s: &str) -> Option<Jid> {
+        if let Some(jid) = self.recent.get(s) {
             return Some(jid.clone());
         }
-        let (key, jid) = self.older.remove_entry(raw)?;
-        self.insert(key.0, jid.clone());
+        let (key, jid) = self.older.remove_entry(s)?;
+        self.insert(key, jid.clone());
         Some(jid)
     }
 
@@ -344,7 +316,7 @@ impl JidCache {
         if self.recent.len() >= Self::GENERATION {
             self.older = std::mem::take(&mut self.recent);
         }
-        self.recent.insert(JidKey(key), jid);
+        self.recent.insert(key, jid);
     }
 }
 
@@ -354,10 +326,10 @@ fn jid_value(
     attr: &'static str,
     cache: &mut Option<&mut JidCache>,
 ) -> Result<Jid, StanzaParseError> {
-    let parsed = match (cache, a.plain_value()) {
-        (Some(cache), Some(raw)) => cache.parse_bytes(raw),
-        (Some(cache), None) => cache.parse(&a.value()),
-        (None, _) => Jid::parse(&a.value()),
+    let value = a.value();
+    let parsed = match cache {
+        Some(cache) => cache.parse(&value),
+        None => Jid::parse(&value),
     };
     parsed.map_err(|error| StanzaParseError::InvalidJid { attr, error })
 }
@@ -378,12 +350,12 @@ fn header<'a>(
         kind: None,
     };
     // The parser refuses duplicate attributes, so each name is seen once at most.
-    for a in el.as_ref().attrs() {
-        match a.plain_name() {
-            (b"from", true) => h.from = Some(jid_value(&a, "from", &mut cache)?),
-            (b"to", true) => h.to = Some(jid_value(&a, "to", &mut cache)?),
-            (b"id", true) => h.id = Some(a.value_shared()),
-            (b"type", true) => h.kind = Some(a.value()),
+    for a in el.as_ref().attrs().filter(|a| a.ns().is_empty()) {
+        match a.name() {
+            "from" => h.from = Some(jid_value(&a, "from", &mut cache)?),
+            "to" => h.to = Some(jid_value(&a, "to", &mut cache)?),
+            "id" => h.id = Some(a.value_shared()),
+            "type" => h.kind = Some(a.value()),
             _ => {}
         }
     }

@@ -19,7 +19,6 @@ use super::super::tls::{self, TlsConfigs};
 use super::super::{
     endpoints, parse_see_other_host, tls_server_name, worse, ConnectOptions, Endpoint, Error, Probe,
 };
-use super::READ_SIZE;
 use crate::client::TlsInfo;
 
 /// A socket that remembers the first bytes it read, so that a peer speaking the wrong
@@ -68,6 +67,10 @@ pub(super) enum Transport {
     Tls(Box<TlsStream<Watched>>),
     Gone,
 }
+
+/// Bytes asked of the socket per read: one TLS record's worth (a record carries at most
+/// 16 KiB of plaintext). The buffer is one per thread, not per session.
+const READ_SIZE: usize = 16 * 1024;
 
 thread_local! {
     /// What sessions on this thread read into. A read's bytes are handed to the client in
