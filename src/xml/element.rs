@@ -330,7 +330,7 @@ impl<'a> ElementRef<'a> {
 
     /// Whether the element has this local name and namespace.
     pub fn is(&self, name: &str, ns: &str) -> bool {
-        // Compared as bytes: no need to look at UTF-8 validity to compare.
+        // The name as bytes: comparing needs no char-boundary check.
         let n = self.node();
         self.el.bytes_at(n.c(), n.b) == name.as_bytes() && self.el.ns_str(n.ns) == ns
     }
